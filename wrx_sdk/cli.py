@@ -1,0 +1,147 @@
+"""The ``wrx`` command line. Each subcommand is a thin shell over one pipeline module."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from .errors import WrxError
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def cmd_finetune(a: argparse.Namespace) -> int:
+    from .finetune import finetune
+
+    stamp = finetune(
+        a.model,
+        a.task,
+        Path(a.output),
+        steps=a.steps,
+        use_cache=not a.no_cache,
+        progress=not a.quiet,
+    )
+    print(f"wrote {a.output} (dev accuracy {stamp['dev_accuracy']:.4f})")
+    return 0
+
+
+def cmd_package(a: argparse.Namespace) -> int:
+    from .package import package
+
+    m = package(
+        a.model_dir,
+        a.task,
+        a.output,
+        shards=a.shards,
+        max_seq_len=a.max_seq_len,
+        progress=not a.quiet,
+    )
+    mb = m["store"]["file_bytes"] / 1e6
+    print(
+        f"packaged {m['model']['name']} for {m['task']['name']}: {a.output}/store.wrx "
+        f"({mb:.1f} MB, {m['store']['n_entries']} entries) in {m['_seconds']:.1f} s"
+    )
+    return 0
+
+
+def cmd_inspect(a: argparse.Namespace) -> int:
+    from .inspect import describe
+
+    print(describe(Path(a.out), entries=a.entries))
+    return 0
+
+
+def cmd_eval(a: argparse.Namespace) -> int:
+    from .evaluate import evaluate
+
+    r = evaluate(a.out, bits=a.bits, plan=a.plan, split=a.split, progress=not a.json)
+    if a.logits:
+        import numpy as np
+
+        np.save(a.logits, r.logits)
+    if a.json:
+        print(json.dumps(r.to_json()))
+    else:
+        print(f"{r.plan}: accuracy {r.accuracy:.4f} on {r.rows} {r.split} rows ({r.seconds:.1f} s)")
+    return 0
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    from .demo import demo
+
+    demo(Path(a.workdir), steps=a.steps)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="wrx", description="WRX: elastic on-device NLP inference SDK")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("finetune", help="fine-tune a model into a classifier (cached)")
+    s.add_argument("model", help="checkpoint directory or built-in name (minilm-l6)")
+    s.add_argument("--task", required=True, help="built-in task or CSV/JSONL file")
+    s.add_argument("-o", "--output", required=True, help="output checkpoint directory")
+    s.add_argument("--steps", type=int, default=None, help="training steps (configs/wrx.yaml)")
+    s.add_argument("--no-cache", action="store_true", help="retrain even if cached")
+    s.add_argument("-q", "--quiet", action="store_true")
+    s.set_defaults(fn=cmd_finetune)
+
+    s = sub.add_parser("package", help="shard, quantize and write store + manifest + data")
+    s.add_argument("model_dir", help="fine-tuned checkpoint directory (wrx finetune)")
+    s.add_argument("--task", required=True)
+    s.add_argument("-o", "--output", required=True, help="package directory OUT")
+    s.add_argument("--shards", type=int, default=None, help="shards per layer (default: heads)")
+    s.add_argument("--max-seq-len", type=int, default=None)
+    s.add_argument("-q", "--quiet", action="store_true")
+    s.set_defaults(fn=cmd_package)
+
+    s = sub.add_parser("inspect", help="print a package's manifest readably")
+    s.add_argument("out")
+    s.add_argument("--entries", action="store_true", help="list every store entry")
+    s.set_defaults(fn=cmd_inspect)
+
+    s = sub.add_parser("eval", help="dev accuracy of a plan on the host reference executor")
+    s.add_argument("out")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--bits", type=int, help="uniform bitwidth (2,3,4,5,6,8 or 32)")
+    g.add_argument("--plan", help="plan JSON file")
+    s.add_argument("--split", default="dev", choices=["dev", "calib"])
+    s.add_argument("--json", action="store_true", help="print a JSON object with predictions")
+    s.add_argument("--logits", help="save logits to this .npy file")
+    s.set_defaults(fn=cmd_eval)
+
+    s = sub.add_parser("demo", help="the whole story: fine-tune, package, evaluate")
+    s.add_argument("--workdir", default="wrx-demo", help="where artefacts go (default ./wrx-demo)")
+    s.add_argument("--steps", type=int, default=None)
+    s.set_defaults(fn=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except WrxError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception:
+        traceback.print_exc()
+        print(
+            "internal error: this is a bug in wrx, please report it with the trace above",
+            file=sys.stderr,
+        )
+        return 70
+
+
+if __name__ == "__main__":
+    t0 = time.time()
+    sys.exit(main())

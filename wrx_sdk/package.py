@@ -1,0 +1,213 @@
+"""``wrx package``: checkpoint -> shards -> codebooks -> store.wrx + manifest.json + data/.
+
+Entries are laid out embedding first, then layer by layer, and within a layer by
+bitwidth then shard, so the k shards a uniform plan needs at one bitwidth are one
+contiguous read on the device.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from . import __version__, config, devdata, models
+from . import storefmt as F
+from .errors import ModelError
+from .fsutil import write_json
+from .manifest import FORMAT, VERSION, store_section
+from .quant import QuantScheme, encode_all
+from .shard import SHARED, ShardSpec, make_spec, shard_of
+from .store import EntryKey, StoreWriter
+from .tasks import load_task
+from .tokenize import encode, load_tokenizer
+
+SHARD_ORDER = (
+    ("q_w", F.Role.Q_W),
+    ("q_b", F.Role.Q_B),
+    ("k_w", F.Role.K_W),
+    ("k_b", F.Role.K_B),
+    ("v_w", F.Role.V_W),
+    ("v_b", F.Role.V_B),
+    ("o_w", F.Role.O_W),
+    ("ffn1_w", F.Role.FFN1_W),
+    ("ffn1_b", F.Role.FFN1_B),
+    ("ffn2_w", F.Role.FFN2_W),
+)
+MATRICES = {"q_w", "k_w", "v_w", "o_w", "ffn1_w", "ffn2_w"}
+
+
+def role(name: str) -> F.Role:
+    return F.Role[name.upper()]
+
+
+def _encode_layer(args: tuple) -> list[dict[int, list]]:
+    """For one layer: per shard, per bitwidth, the ordered (role, tensor) list."""
+    layer, spec, scheme = args
+    out = []
+    for j in range(spec.shards_per_layer):
+        s = shard_of(layer, spec, j)
+        enc = {k: encode_all(s[k], scheme) for k in MATRICES}
+        per_bits = {}
+        for bits in scheme.all_bits:
+            tensors = []
+            for name, r in SHARD_ORDER:
+                if name in MATRICES and bits != 32:
+                    tensors.append((r, enc[name][bits]))
+                else:
+                    tensors.append((r, s[name]))
+            per_bits[bits] = tensors
+        out.append(per_bits)
+    return out
+
+
+def _sha256(p: Path) -> str:
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def package(
+    model_dir: str | Path,
+    task_name: str,
+    out: str | Path,
+    shards: int | None = None,
+    max_seq_len: int | None = None,
+    scheme: QuantScheme | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+) -> dict:
+    """Write a package to ``out``; returns the manifest."""
+    t0 = time.time()
+    out = Path(out)
+    pk = config.defaults("package")
+    qd = config.defaults("quant")
+    scheme = scheme or QuantScheme(
+        bitwidths=tuple(qd["bitwidths"]),
+        outlier_sigma=float(qd["outlier_sigma"]),
+        kmeans_iters=int(qd["kmeans_iters"]),
+    )
+    seq = int(max_seq_len or pk["max_seq_len"])
+    ckpt = models.load_checkpoint(model_dir)
+    w, geom = ckpt.weights, ckpt.weights.geometry
+    if ckpt.labels is None:
+        raise ModelError(
+            f"{ckpt.path} has no classifier head (a base encoder)",
+            hint=f"fine-tune it first: wrx finetune {model_dir} --task {task_name} -o DIR",
+        )
+    if seq > geom.max_positions:
+        raise ModelError(f"max_seq_len {seq} exceeds the model's {geom.max_positions} positions")
+    task = load_task(task_name)
+    if len(task.labels) != geom.num_labels:
+        raise ModelError(
+            f"{ckpt.path} classifies {geom.num_labels} labels but task {task_name} has {len(task.labels)}",
+            hint=f"fine-tune for this task: wrx finetune MODEL --task {task_name} -o DIR",
+        )
+    spec = shards if isinstance(shards, ShardSpec) else make_spec(geom, shards)
+    M, bits_all = spec.shards_per_layer, scheme.all_bits
+
+    out.mkdir(parents=True, exist_ok=True)
+    tok = load_tokenizer(ckpt.path)
+    data = {}
+    for split in ("dev", "calib"):
+        ex = task.splits[split]
+        enc = encode(tok, ex.texts, ex.pairs, seq)
+        p = out / "data" / f"{split}.bin"
+        devdata.write(p, enc, ex.labels, len(task.labels))
+        data[split] = {"file": f"data/{split}.bin", "rows": len(ex), "sha256": _sha256(p)}
+    if (ckpt.path / "tokenizer.json").is_file():
+        shutil.copy2(ckpt.path / "tokenizer.json", out / "tokenizer.json")
+
+    n_entries = 3 + geom.layers * (1 + M * len(bits_all)) + 1
+    n_tensors = 4 + 1 + 1 + geom.layers * (len(SHARED) + M * len(bits_all) * len(SHARD_ORDER)) + 4
+    writer = StoreWriter(out / "store.wrx", n_entries, n_tensors)
+    try:
+        e = w.embed
+        writer.add(
+            EntryKey(F.EntryKind.EMBED_SHARED),
+            [
+                (F.Role.POS_EMB, e["pos_emb"][:seq]),
+                (F.Role.TYPE_EMB, e["type_emb"]),
+                (F.Role.EMB_LN_G, e["emb_ln_g"]),
+                (F.Role.EMB_LN_B, e["emb_ln_b"]),
+            ],
+        )
+        word = np.ascontiguousarray(e["word_emb"], dtype="<f4")
+        writer.add(EntryKey(F.EntryKind.EMBED_WORD), [(F.Role.WORD_EMB, word)])
+        row_crc = np.array([_crc(word[r]) for r in range(word.shape[0])], dtype=np.uint32)
+        writer.add(EntryKey(F.EntryKind.EMBED_WORD_CRC), [(F.Role.WORD_EMB_ROW_CRC, row_crc)])
+
+        jobs = [(layer, spec, scheme) for layer in w.layers]
+        nw = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
+        bar = tqdm(total=geom.layers, desc="quantize layers", unit="layer", disable=not progress)
+        with ProcessPoolExecutor(nw) as pool:
+            for i, per_shard in enumerate(pool.map(_encode_layer, jobs)):
+                writer.add(
+                    EntryKey(F.EntryKind.LAYER_SHARED, i),
+                    [(role(k), w.layers[i][k]) for k in SHARED],
+                )
+                for bits in bits_all:
+                    for j in range(M):
+                        writer.add(EntryKey(F.EntryKind.LAYER_SHARD, i, j, bits), per_shard[j][bits])
+                bar.update(1)
+        bar.close()
+        h = w.head
+        writer.add(
+            EntryKey(F.EntryKind.HEAD),
+            [
+                (F.Role.POOLER_W, h["pooler_w"]),
+                (F.Role.POOLER_B, h["pooler_b"]),
+                (F.Role.CLS_W, h["cls_w"]),
+                (F.Role.CLS_B, h["cls_b"]),
+            ],
+        )
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+
+    from .store import Store
+
+    with Store(out / "store.wrx") as store:
+        manifest = {
+            "format": FORMAT,
+            "format_version": VERSION,
+            "wrx_sdk_version": __version__,
+            "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "model": {
+                "name": str(model_dir),
+                "source": str(ckpt.path),
+                "family": geom.family,
+                "geometry": geom.to_json(),
+                "n_params": w.n_params(),
+            },
+            "sharding": spec.to_json(),
+            "quant": scheme.to_json(),
+            "tokenizer": {
+                "file": "tokenizer.json" if (out / "tokenizer.json").is_file() else None,
+                "max_seq_len": seq,
+            },
+            "task": task.info(),
+            "store": store_section(store),
+            "entries": [r.to_json() for r in store.entries],
+            "data": data,
+            "programs": {},
+        }
+    write_json(out / "manifest.json", manifest)
+    manifest["_seconds"] = time.time() - t0
+    return manifest
+
+
+def _crc(row: np.ndarray) -> int:
+    import zlib
+
+    return zlib.crc32(row.tobytes())

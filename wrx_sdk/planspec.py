@@ -1,0 +1,123 @@
+"""Execution plans (FORMAT.md, "Plan"): which layers run, which shards each, at which bits.
+
+A plan is data, shared by the host reference executor and the device loader. Layers not
+listed are skipped (the submodel is shallower); a listed layer runs with the listed
+shards, each at its own bitwidth.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import PlanError
+
+FORMAT = "wrx-plan"
+VERSION = 1
+
+
+@dataclass
+class LayerPlan:
+    layer: int
+    shards: list[int]
+    bits: list[int]
+
+
+@dataclass
+class Plan:
+    name: str
+    layers: list[LayerPlan]
+    preload: list[tuple[int, int]] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def uniform(cls, n_layers: int, shards_per_layer: int, bits: int, preload_layers: int = 0) -> Plan:
+        layers = [
+            LayerPlan(i, list(range(shards_per_layer)), [bits] * shards_per_layer) for i in range(n_layers)
+        ]
+        pre = [(i, j) for i in range(min(preload_layers, n_layers)) for j in range(shards_per_layer)]
+        name = f"uniform-{bits}" + (f"-pre{preload_layers}" if preload_layers else "")
+        return cls(name, layers, pre)
+
+    def to_json(self) -> dict:
+        return {
+            "format": FORMAT,
+            "format_version": VERSION,
+            "name": self.name,
+            "layers": [{"layer": lp.layer, "shards": lp.shards, "bits": lp.bits} for lp in self.layers],
+            "preload": [list(p) for p in self.preload],
+            "meta": self.meta,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict, where: str = "plan") -> Plan:
+        def need(obj: dict, k: str, ctx: str) -> Any:
+            if not isinstance(obj, dict) or k not in obj:
+                raise PlanError(f"{where}: field {ctx}{k} is missing")
+            return obj[k]
+
+        if need(d, "format", "") != FORMAT:
+            raise PlanError(f"{where}: field format is {d['format']!r}, expected {FORMAT!r}")
+        if need(d, "format_version", "") != VERSION:
+            raise PlanError(f"{where}: format_version {d['format_version']}, this wrx reads {VERSION}")
+        layers = []
+        for i, lp in enumerate(need(d, "layers", "")):
+            shards, bits = need(lp, "shards", f"layers[{i}]."), need(lp, "bits", f"layers[{i}].")
+            if len(shards) != len(bits):
+                raise PlanError(f"{where}: layers[{i}]: {len(shards)} shards but {len(bits)} bits")
+            layers.append(
+                LayerPlan(
+                    int(need(lp, "layer", f"layers[{i}].")),
+                    [int(s) for s in shards],
+                    [int(b) for b in bits],
+                )
+            )
+        pre = [(int(p[0]), int(p[1])) for p in d.get("preload", [])]
+        return cls(str(need(d, "name", "")), layers, pre, dict(d.get("meta", {})))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Plan:
+        p = Path(path)
+        try:
+            return cls.from_json(json.loads(p.read_text()), str(p))
+        except FileNotFoundError:
+            raise PlanError(f"plan file {p} does not exist") from None
+        except json.JSONDecodeError as e:
+            raise PlanError(f"plan file {p}: not valid JSON ({e.msg})") from None
+
+    def validate(self, n_layers: int, shards_per_layer: int, stored_bits: tuple[int, ...]) -> None:
+        """Reject anything the package cannot serve, naming the offending field."""
+        seen = set()
+        if not self.layers:
+            raise PlanError(f"plan {self.name}: no layers")
+        prev = -1
+        for i, lp in enumerate(self.layers):
+            if not 0 <= lp.layer < n_layers:
+                raise PlanError(f"plan {self.name}: layers[{i}].layer {lp.layer} is not in 0..{n_layers - 1}")
+            if lp.layer <= prev:
+                raise PlanError(f"plan {self.name}: layers must be listed in increasing order")
+            prev = lp.layer
+            if not lp.shards:
+                raise PlanError(
+                    f"plan {self.name}: layer {lp.layer} lists no shards (omit the layer to skip it)"
+                )
+            if len(set(lp.shards)) != len(lp.shards):
+                raise PlanError(f"plan {self.name}: layer {lp.layer} lists a shard twice")
+            for s, b in zip(lp.shards, lp.bits, strict=True):
+                if not 0 <= s < shards_per_layer:
+                    raise PlanError(
+                        f"plan {self.name}: layer {lp.layer} shard {s} does not exist "
+                        f"(the package has {shards_per_layer} shards per layer)"
+                    )
+                if b not in stored_bits:
+                    raise PlanError(
+                        f"plan {self.name}: layer {lp.layer} shard {s} at {b} bits is "
+                        f"not in the store (stored: {list(stored_bits)})"
+                    )
+                seen.add((lp.layer, s))
+        for p in self.preload:
+            if p not in seen:
+                raise PlanError(f"plan {self.name}: preload {list(p)} is not a shard the plan runs")

@@ -1,0 +1,428 @@
+"""Write and read ``store.wrx``: every shard at every fidelity, each entry checksummed.
+
+The reader validates the whole structure (magic, version, counts, offsets, overflow,
+tensor sizes) before it trusts a single offset, and checks an entry's CRC-32 every time it
+reads it. Errors name the file, the entry (layer, shard, bits) and the field.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import storefmt as F
+from .errors import StoreError
+from .quant import CodebookTensor, codebook_payload_bytes
+
+REPACKAGE = "re-create it with: wrx package MODEL_DIR --task TASK -o OUT"
+
+TensorData = np.ndarray | CodebookTensor
+
+
+@dataclass(frozen=True)
+class EntryKey:
+    kind: F.EntryKind
+    layer: int | None = None
+    shard: int | None = None
+    bits: int = 32
+
+    def describe(self) -> str:
+        parts = [self.kind.name.lower()]
+        if self.layer is not None:
+            parts.append(f"layer {self.layer}")
+        if self.shard is not None:
+            parts.append(f"shard {self.shard}")
+        parts.append("fp32" if self.bits == 32 else f"{self.bits}-bit")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class TensorRecord:
+    role: F.Role
+    encoding: F.Encoding
+    bits: int
+    rows: int
+    cols: int
+    n_outliers: int
+    offset: int  # within the entry payload
+    nbytes: int
+
+
+@dataclass(frozen=True)
+class EntryRecord:
+    key: EntryKey
+    offset: int
+    length: int
+    crc32: int
+    tensors: tuple[TensorRecord, ...]
+
+    def to_json(self) -> dict:
+        return {
+            "kind": self.key.kind.name.lower(),
+            "layer": self.key.layer,
+            "shard": self.key.shard,
+            "bits": self.key.bits,
+            "offset": self.offset,
+            "length": self.length,
+            "crc32": self.crc32,
+        }
+
+
+def _u16(v: int | None) -> int:
+    return F.NONE16 if v is None else v
+
+
+def _opt(v: int) -> int | None:
+    return None if v == F.NONE16 else v
+
+
+def _tensor_bytes(t: TensorData) -> tuple[F.Encoding, int, int, int, int, int, list[bytes]]:
+    """(encoding, bits, rows, cols, n_outliers, nbytes, chunks) for one tensor."""
+    if isinstance(t, CodebookTensor):
+        chunks = [
+            t.codebook.astype("<f4").tobytes(),
+            t.outlier_idx.astype("<u4").tobytes(),
+            t.outlier_val.astype("<f4").tobytes(),
+            t.codes,
+        ]
+        rows, cols = t.shape
+        return F.Encoding.CODEBOOK, t.bits, rows, cols, len(t.outlier_idx), t.nbytes(), chunks
+    a = np.asarray(t)
+    if a.ndim == 1:
+        a = a.reshape(1, -1)
+    if a.dtype == np.uint32:
+        enc, data = F.Encoding.U32, a.astype("<u4").tobytes()
+    else:
+        enc, data = F.Encoding.F32, np.ascontiguousarray(a, dtype="<f4").tobytes()
+    return enc, 32, a.shape[0], a.shape[1], 0, len(data), [data]
+
+
+class StoreWriter:
+    """Streams entries to a temp file; ``close`` writes the table and renames into place.
+
+    Counts are fixed up front so the table can sit before the data, where a reader finds
+    it with one read.
+    """
+
+    def __init__(self, path: str | os.PathLike, n_entries: int, n_tensors: int):
+        self.path = Path(path)
+        self.tmp = self.path.with_name(f".{self.path.name}.tmp")
+        self.n_entries, self.n_tensors = n_entries, n_tensors
+        self.table_bytes = n_entries * F.ENTRY.size + n_tensors * F.TENSOR.size
+        self.data_offset = F.align_up(F.HEADER.size + self.table_bytes, F.ALIGN)
+        self.entries: list[EntryRecord] = []
+        self.pos = self.data_offset
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.f = open(self.tmp, "wb")
+        self.f.truncate(self.data_offset)
+
+    def add(self, key: EntryKey, tensors: Iterable[tuple[F.Role, TensorData]]) -> EntryRecord:
+        recs, payload, crc, off = [], [], 0, 0
+        for role, t in tensors:
+            enc, bits, rows, cols, n_out, nbytes, chunks = _tensor_bytes(t)
+            pad = F.align_up(off, F.TENSOR_ALIGN) - off
+            if pad:
+                payload.append(b"\0" * pad)
+                crc = zlib.crc32(b"\0" * pad, crc)
+                off += pad
+            recs.append(TensorRecord(F.Role(role), enc, bits, rows, cols, n_out, off, nbytes))
+            for c in chunks:
+                payload.append(c)
+                crc = zlib.crc32(c, crc)
+            off += nbytes
+        self.f.seek(self.pos)
+        for c in payload:
+            self.f.write(c)
+        rec = EntryRecord(key, self.pos, off, crc, tuple(recs))
+        self.entries.append(rec)
+        self.pos = F.align_up(self.pos + off, F.ALIGN)
+        return rec
+
+    def close(self) -> None:
+        n_t = sum(len(e.tensors) for e in self.entries)
+        if len(self.entries) != self.n_entries or n_t != self.n_tensors:
+            self.abort()
+            raise RuntimeError(
+                f"store writer: expected {self.n_entries} entries / {self.n_tensors} tensors, "
+                f"got {len(self.entries)} / {n_t}"
+            )
+        self.f.truncate(self.pos)  # last entry padded to the alignment: O_DIRECT reads stay in-file
+        table = bytearray()
+        first = 0
+        for e in self.entries:
+            k = e.key
+            table += F.ENTRY.pack(
+                k.kind,
+                k.bits,
+                0,
+                _u16(k.layer),
+                _u16(k.shard),
+                e.offset,
+                e.length,
+                e.crc32,
+                first,
+                len(e.tensors),
+                0,
+            )
+            first += len(e.tensors)
+        for e in self.entries:
+            for t in e.tensors:
+                table += F.TENSOR.pack(
+                    t.role, t.encoding, t.bits, t.rows, t.cols, t.n_outliers, t.offset, t.nbytes
+                )
+        head = F.HEADER.pack(
+            F.MAGIC,
+            F.VERSION,
+            F.HEADER.size,
+            self.pos,
+            self.n_entries,
+            self.n_tensors,
+            F.HEADER.size,
+            len(table),
+            self.data_offset,
+            zlib.crc32(table),
+            0,
+        )
+        head = head[:-4] + zlib.crc32(head[:-4]).to_bytes(4, "little")
+        self.f.seek(0)
+        self.f.write(head)
+        self.f.write(table)
+        self.f.flush()
+        os.fsync(self.f.fileno())
+        self.f.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        if not self.f.closed:
+            self.f.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class StoreHeader:
+    version: int
+    file_bytes: int
+    n_entries: int
+    n_tensors: int
+    table_offset: int
+    table_bytes: int
+    data_offset: int
+    table_crc32: int
+    header_crc32: int
+
+
+class Store:
+    """A validated, read-only view of a store file."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        try:
+            self.f = open(self.path, "rb")
+        except FileNotFoundError as e:
+            raise StoreError(f"store file {self.path} does not exist", hint=REPACKAGE) from e
+        except IsADirectoryError as e:
+            raise StoreError(f"store path {self.path} is a directory, not a store file") from e
+        self.actual_bytes = os.fstat(self.f.fileno()).st_size
+        self.header = self._read_header()
+        self.entries = self._read_table()
+        self.index = {e.key: e for e in self.entries}
+        if len(self.index) != len(self.entries):
+            self._fail("table", "two entries share the same (kind, layer, shard, bits)")
+
+    def close(self) -> None:
+        self.f.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _fail(self, field: str, why: str, hint: str = REPACKAGE) -> None:
+        raise StoreError(f"store {self.path}: {field}: {why}", hint=hint)
+
+    def _read_header(self) -> StoreHeader:
+        if self.actual_bytes < F.HEADER.size:
+            self._fail(
+                "header",
+                f"file is {self.actual_bytes} bytes, shorter than the "
+                f"{F.HEADER.size}-byte header (truncated or not a store)",
+            )
+        raw = self.f.read(F.HEADER.size)
+        (
+            magic,
+            version,
+            header_bytes,
+            file_bytes,
+            n_e,
+            n_t,
+            t_off,
+            t_bytes,
+            d_off,
+            t_crc,
+            h_crc,
+        ) = F.HEADER.unpack(raw)
+        if magic != F.MAGIC:
+            self._fail("magic", f"expected {F.MAGIC!r}, found {magic!r}: not a wrx store")
+        if version > F.VERSION:
+            self._fail(
+                "version",
+                f"format version {version} is newer than this wrx reads ({F.VERSION})",
+                hint="upgrade wrx-sdk, or re-package with this version",
+            )
+        if version != F.VERSION:
+            self._fail("version", f"format version {version} is not supported (reads {F.VERSION})")
+        if zlib.crc32(raw[:-4]) != h_crc:
+            self._fail("header_crc32", "header checksum mismatch (header bytes corrupt)")
+        if header_bytes != F.HEADER.size:
+            self._fail("header_bytes", f"{header_bytes}, expected {F.HEADER.size}")
+        if file_bytes != self.actual_bytes:
+            what = "truncated" if self.actual_bytes < file_bytes else "has trailing bytes"
+            self._fail(
+                "file_bytes",
+                f"header says {file_bytes} bytes but the file has {self.actual_bytes}: the store is {what}",
+            )
+        want = n_e * F.ENTRY.size + n_t * F.TENSOR.size
+        if t_off != F.HEADER.size or t_bytes != want:
+            self._fail(
+                "table_bytes",
+                f"table at {t_off}+{t_bytes}, expected "
+                f"{F.HEADER.size}+{want} for {n_e} entries and {n_t} tensors",
+            )
+        if d_off % F.ALIGN or d_off < t_off + t_bytes or d_off > file_bytes:
+            self._fail("data_offset", f"{d_off} is not an aligned offset after the table")
+        return StoreHeader(version, file_bytes, n_e, n_t, t_off, t_bytes, d_off, t_crc, h_crc)
+
+    def _read_table(self) -> list[EntryRecord]:
+        h = self.header
+        self.f.seek(h.table_offset)
+        table = self.f.read(h.table_bytes)
+        if zlib.crc32(table) != h.table_crc32:
+            self._fail("table_crc32", "entry table checksum mismatch (table bytes corrupt)")
+        tens_base = h.n_entries * F.ENTRY.size
+        tensors = [F.TENSOR.unpack_from(table, tens_base + i * F.TENSOR.size) for i in range(h.n_tensors)]
+        out = []
+        prev_end = h.data_offset
+        for i in range(h.n_entries):
+            kind, bits, _, layer, shard, off, length, crc, first, n, _ = F.ENTRY.unpack_from(
+                table, i * F.ENTRY.size
+            )
+            where = f"entry {i}"
+            try:
+                kind = F.EntryKind(kind)
+            except ValueError:
+                self._fail(f"{where}.kind", f"unknown entry kind {kind}")
+            key = EntryKey(kind, _opt(layer), _opt(shard), bits)
+            where = f"entry {i} ({key.describe()})"
+            if bits not in (2, 3, 4, 5, 6, 8, 32):
+                self._fail(f"{where}.bits", f"invalid bitwidth {bits}")
+            if off % F.ALIGN or off < prev_end:
+                self._fail(f"{where}.offset", f"{off} is unaligned or overlaps the previous entry")
+            if off + length > h.file_bytes:
+                self._fail(
+                    f"{where}.length",
+                    f"{off}+{length} runs past the end of the file ({h.file_bytes} bytes)",
+                )
+            if first + n > h.n_tensors:
+                self._fail(f"{where}.n_tensors", f"tensors {first}..{first + n} out of range")
+            recs = []
+            t_end = 0
+            for t in tensors[first : first + n]:
+                rec = self._check_tensor(where, t, length, t_end)
+                t_end = rec.offset + rec.nbytes
+                recs.append(rec)
+            prev_end = off + length
+            out.append(EntryRecord(key, off, length, crc, tuple(recs)))
+        return out
+
+    def _check_tensor(self, where: str, t: tuple, length: int, prev_end: int) -> TensorRecord:
+        role, enc, bits, rows, cols, n_out, off, nbytes = t
+        try:
+            role, enc = F.Role(role), F.Encoding(enc)
+        except ValueError:
+            self._fail(f"{where}.tensor", f"unknown role {role} or encoding {enc}")
+        n = rows * cols
+        if enc == F.Encoding.CODEBOOK:
+            want = codebook_payload_bytes(bits, n, n_out) if bits in (2, 3, 4, 5, 6, 8) else -1
+            if n_out > n:
+                self._fail(f"{where}.{role.name}.n_outliers", f"{n_out} > {n} elements")
+        else:
+            want = 4 * n
+        if nbytes != want:
+            self._fail(
+                f"{where}.{role.name}.bytes",
+                f"{nbytes}, expected {want} for {rows}x{cols} {enc.name} at {bits} bits",
+            )
+        if off < prev_end or off % F.TENSOR_ALIGN or off + nbytes > length:
+            self._fail(
+                f"{where}.{role.name}.offset",
+                f"{off}+{nbytes} is outside the entry ({length} bytes) or overlaps the previous tensor",
+            )
+        return TensorRecord(role, enc, bits, rows, cols, n_out, off, nbytes)
+
+    def entry(self, key: EntryKey) -> EntryRecord:
+        try:
+            return self.index[key]
+        except KeyError:
+            raise StoreError(f"store {self.path} has no entry for {key.describe()}", hint=REPACKAGE) from None
+
+    def read_payload(self, rec: EntryRecord, verify: bool = True) -> bytes:
+        self.f.seek(rec.offset)
+        data = self.f.read(rec.length)
+        if len(data) != rec.length:
+            self._fail(rec.key.describe(), "short read (file truncated while open?)")
+        if verify and zlib.crc32(data) != rec.crc32:
+            raise StoreError(
+                f"store {self.path}: checksum mismatch in {rec.key.describe()} "
+                f"(offset {rec.offset}, {rec.length} bytes): the entry is corrupt",
+                hint=REPACKAGE,
+            )
+        return data
+
+    def tensors(self, key: EntryKey) -> dict[F.Role, TensorData]:
+        """Read, verify and parse one entry into its tensors (codebooks left encoded)."""
+        rec = self.entry(key)
+        data = self.read_payload(rec)
+        out: dict[F.Role, TensorData] = {}
+        for t in rec.tensors:
+            if t.encoding == F.Encoding.CODEBOOK:
+                k = 1 << t.bits
+                o = t.offset
+                cb = np.frombuffer(data, "<f4", k, o)
+                idx = np.frombuffer(data, "<u4", t.n_outliers, o + 4 * k)
+                val = np.frombuffer(data, "<f4", t.n_outliers, o + 4 * k + 4 * t.n_outliers)
+                codes = data[o + 4 * k + 8 * t.n_outliers : o + t.nbytes]
+                out[t.role] = CodebookTensor(
+                    t.bits, (t.rows, t.cols), cb.copy(), idx.copy(), val.copy(), codes
+                )
+            else:
+                dt = "<u4" if t.encoding == F.Encoding.U32 else "<f4"
+                a = np.frombuffer(data, dt, t.rows * t.cols, t.offset).reshape(t.rows, t.cols)
+                out[t.role] = a.copy()
+        return out
+
+    def word_rows(self, ids: np.ndarray) -> np.ndarray:
+        """Read only the embedding rows of ``ids``, each verified against its row CRC."""
+        rec = self.entry(EntryKey(F.EntryKind.EMBED_WORD))
+        crcs = self.tensors(EntryKey(F.EntryKind.EMBED_WORD_CRC))[F.Role.WORD_EMB_ROW_CRC].ravel()
+        t = rec.tensors[0]
+        uniq = np.unique(ids)
+        if uniq.size and (uniq[0] < 0 or uniq[-1] >= t.rows):
+            raise StoreError(f"token id {int(uniq[-1])} is outside the vocabulary ({t.rows} rows)")
+        row_bytes = 4 * t.cols
+        table = {}
+        for r in uniq.tolist():
+            self.f.seek(rec.offset + t.offset + r * row_bytes)
+            raw = self.f.read(row_bytes)
+            if zlib.crc32(raw) != int(crcs[r]):
+                raise StoreError(
+                    f"store {self.path}: checksum mismatch in word-embedding row {r}",
+                    hint=REPACKAGE,
+                )
+            table[r] = np.frombuffer(raw, "<f4")
+        return np.stack([table[r] for r in ids.ravel().tolist()]).reshape(*ids.shape, t.cols)
