@@ -7,14 +7,38 @@ to re-run. Anything else that escapes is a bug in WRX, and the CLI says so.
 
 from __future__ import annotations
 
+# The closed set of format-rejection codes, shared with the C++ loader (wrx::Error) and
+# tests/golden/cases.json. Append only; never renumber or reuse.
+CODES = (
+    "OK",
+    "IO",
+    "TRUNCATED",
+    "BAD_MAGIC",
+    "UNSUPPORTED_VERSION",
+    "HEADER_CHECKSUM",
+    "TABLE_CHECKSUM",
+    "BAD_COUNTS",
+    "OFFSET_OUT_OF_RANGE",
+    "TENSOR_OUT_OF_RANGE",
+    "UNKNOWN_ENUM",
+    "ENTRY_CHECKSUM",
+    "MANIFEST_FIELD",
+    "MANIFEST_MISMATCH",
+    "MISSING_ENTRY",
+    "BAD_PLAN",
+    "BAD_DATA",
+)
+
 
 class WrxError(Exception):
-    """An error the user can fix. ``hint`` names what to do next."""
+    """An error the user can fix. ``hint`` names what to do next; ``code`` is one of CODES."""
 
-    def __init__(self, message: str, hint: str | None = None):
+    def __init__(self, message: str, hint: str | None = None, code: str | None = None):
         super().__init__(message)
+        assert code is None or code in CODES, code
         self.message = message
         self.hint = hint
+        self.code = code
 
     def __str__(self) -> str:
         if self.hint:

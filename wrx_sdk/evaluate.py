@@ -58,6 +58,7 @@ def evaluate(
     pkg = out if isinstance(out, Package) else open_package(out)
     try:
         p = plan_for(pkg, bits, plan)
+        pkg.store.verify_all()
         enc, labels = devdata.read(pkg.data_path(split))
         ex = executor or ReferenceExecutor(pkg)
         t0 = time.time()

@@ -59,7 +59,9 @@ class Package:
             return self.root / self.manifest["data"][split]["file"]
         except KeyError:
             raise ManifestError(
-                f"{self.root}/manifest.json: data.{split} is missing", hint=REPACKAGE
+                f"{self.root}/manifest.json: field data.{split} is missing",
+                hint=REPACKAGE,
+                code="MANIFEST_FIELD",
             ) from None
 
     def close(self) -> None:
@@ -74,28 +76,35 @@ class Package:
 
 def _need(d: dict, key: str, where: str, path: Path) -> Any:
     if not isinstance(d, dict) or key not in d:
-        raise ManifestError(f"{path}: field {where}{key} is missing", hint=REPACKAGE)
+        raise ManifestError(f"{path}: field {where}{key} is missing", hint=REPACKAGE, code="MANIFEST_FIELD")
     return d[key]
 
 
 def read_manifest(root: Path) -> dict:
     path = root / "manifest.json"
     if not root.exists():
-        raise ManifestError(f"package directory {root} does not exist", hint=REPACKAGE)
+        raise ManifestError(f"package directory {root} does not exist", hint=REPACKAGE, code="IO")
     try:
         m = json.loads(path.read_text())
     except FileNotFoundError:
-        raise ManifestError(f"{path} does not exist: {root} is not a wrx package", hint=REPACKAGE) from None
+        raise ManifestError(
+            f"{path} does not exist: {root} is not a wrx package", hint=REPACKAGE, code="IO"
+        ) from None
     except json.JSONDecodeError as e:
-        raise ManifestError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})", hint=REPACKAGE) from None
+        raise ManifestError(
+            f"{path}: not valid JSON ({e.msg} at line {e.lineno})", hint=REPACKAGE, code="MANIFEST_FIELD"
+        ) from None
     if _need(m, "format", "", path) != FORMAT:
-        raise ManifestError(f"{path}: field format is {m['format']!r}, expected {FORMAT!r}")
+        raise ManifestError(
+            f"{path}: field format is {m['format']!r}, expected {FORMAT!r}", code="MANIFEST_FIELD"
+        )
     v = _need(m, "format_version", "", path)
     if v != VERSION:
         newer = isinstance(v, int) and v > VERSION
         raise ManifestError(
             f"{path}: field format_version is {v}; this wrx reads version {VERSION}",
             hint="upgrade wrx-sdk" if newer else REPACKAGE,
+            code="UNSUPPORTED_VERSION",
         )
     for k in ("model", "sharding", "quant", "tokenizer", "task", "store", "entries", "data"):
         _need(m, k, "", path)
@@ -134,20 +143,34 @@ def _check_matches(
                 f"{path}: field store.{k} is {v!r} but {store.path} has {actual.get(k)!r}: "
                 "the manifest does not match its store (mixed files from two builds?)",
                 hint=REPACKAGE,
+                code="MANIFEST_MISMATCH",
             )
     if len(m["entries"]) != len(store.entries):
         raise ManifestError(
             f"{path}: lists {len(m['entries'])} entries, store has {len(store.entries)}",
             hint=REPACKAGE,
+            code="MANIFEST_MISMATCH",
         )
     for i, (me, se) in enumerate(zip(m["entries"], store.entries, strict=True)):
         if me != se.to_json():
             raise ManifestError(
                 f"{path}: entries[{i}] {me} disagrees with the store's {se.to_json()}",
                 hint=REPACKAGE,
+                code="MANIFEST_MISMATCH",
             )
+    m_shards = m["sharding"]["shards_per_layer"]
     for layer in range(geom.layers):
-        store.entry(EntryKey(F.EntryKind.LAYER_SHARED, layer))
-        for bits in scheme.all_bits:
-            for j in range(spec.shards_per_layer):
-                store.entry(EntryKey(F.EntryKind.LAYER_SHARD, layer, j, bits))
+        keys = [EntryKey(F.EntryKind.LAYER_SHARED, layer)]
+        keys += [
+            EntryKey(F.EntryKind.LAYER_SHARD, layer, j, bits)
+            for bits in scheme.all_bits
+            for j in range(spec.shards_per_layer)
+        ]
+        for key in keys:
+            if key not in store.index:
+                raise ManifestError(
+                    f"{path}: field sharding.shards_per_layer ({m_shards}) and quant.bitwidths name "
+                    f"{key.describe()}, but {store.path} has no entry for {key.describe()}",
+                    hint=REPACKAGE,
+                    code="MISSING_ENTRY",
+                )

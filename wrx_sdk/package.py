@@ -85,6 +85,8 @@ def package(
     scheme: QuantScheme | None = None,
     workers: int | None = None,
     progress: bool = True,
+    model_name: str | None = None,
+    created_utc: str | None = None,
 ) -> dict:
     """Write a package to ``out``; returns the manifest."""
     t0 = time.time()
@@ -182,10 +184,9 @@ def package(
             "format": FORMAT,
             "format_version": VERSION,
             "wrx_sdk_version": __version__,
-            "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "created_utc": created_utc or datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "model": {
-                "name": str(model_dir),
-                "source": str(ckpt.path),
+                "name": model_name or str(model_dir),
                 "family": geom.family,
                 "geometry": geom.to_json(),
                 "n_params": w.n_params(),

@@ -150,6 +150,13 @@ def kmeans_1d(sorted_vals: np.ndarray, k: int, iters: int) -> np.ndarray:
         cnt = ends - starts
         sums = prefix[ends] - prefix[starts]
         new = np.where(cnt > 0, sums / np.maximum(cnt, 1), c)
+        dead = np.flatnonzero((cnt == 0) | np.concatenate([[False], np.diff(new) == 0]))
+        if dead.size and n > k:
+            # Re-seed one empty or duplicate centroid at the worst-served point, which is
+            # deterministic and lets Lloyd escape quantile-init ties on clumpy data.
+            assign = np.repeat(np.arange(k), cnt)
+            worst = int(np.argmax(np.abs(x - new[assign])))
+            new[dead[0]] = x[worst]
         new.sort()
         if np.array_equal(new, c):
             break

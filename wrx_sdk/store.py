@@ -224,15 +224,15 @@ class Store:
         try:
             self.f = open(self.path, "rb")
         except FileNotFoundError as e:
-            raise StoreError(f"store file {self.path} does not exist", hint=REPACKAGE) from e
+            raise StoreError(f"store file {self.path} does not exist", hint=REPACKAGE, code="IO") from e
         except IsADirectoryError as e:
-            raise StoreError(f"store path {self.path} is a directory, not a store file") from e
+            raise StoreError(f"store path {self.path} is a directory, not a store file", code="IO") from e
         self.actual_bytes = os.fstat(self.f.fileno()).st_size
         self.header = self._read_header()
         self.entries = self._read_table()
         self.index = {e.key: e for e in self.entries}
         if len(self.index) != len(self.entries):
-            self._fail("table", "two entries share the same (kind, layer, shard, bits)")
+            self._fail("BAD_COUNTS", "table", "two entries share the same (kind, layer, shard, bits)")
 
     def close(self) -> None:
         self.f.close()
@@ -243,59 +243,57 @@ class Store:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _fail(self, field: str, why: str, hint: str = REPACKAGE) -> None:
-        raise StoreError(f"store {self.path}: {field}: {why}", hint=hint)
+    def _fail(self, code: str, field: str, why: str, hint: str = REPACKAGE) -> None:
+        raise StoreError(f"store {self.path}: {field}: {why}", hint=hint, code=code)
 
     def _read_header(self) -> StoreHeader:
         if self.actual_bytes < F.HEADER.size:
             self._fail(
+                "TRUNCATED",
                 "header",
                 f"file is {self.actual_bytes} bytes, shorter than the "
-                f"{F.HEADER.size}-byte header (truncated or not a store)",
+                f"{F.HEADER.size}-byte header (truncated, or not a store)",
             )
         raw = self.f.read(F.HEADER.size)
-        (
-            magic,
-            version,
-            header_bytes,
-            file_bytes,
-            n_e,
-            n_t,
-            t_off,
-            t_bytes,
-            d_off,
-            t_crc,
-            h_crc,
-        ) = F.HEADER.unpack(raw)
+        (magic, version, header_bytes, file_bytes, n_e, n_t, t_off, t_bytes, d_off, t_crc, h_crc) = (
+            F.HEADER.unpack(raw)
+        )
         if magic != F.MAGIC:
-            self._fail("magic", f"expected {F.MAGIC!r}, found {magic!r}: not a wrx store")
-        if version > F.VERSION:
-            self._fail(
-                "version",
-                f"format version {version} is newer than this wrx reads ({F.VERSION})",
-                hint="upgrade wrx-sdk, or re-package with this version",
-            )
+            self._fail("BAD_MAGIC", "magic", f"expected {F.MAGIC!r}, found {magic!r}: not a wrx store")
         if version != F.VERSION:
-            self._fail("version", f"format version {version} is not supported (reads {F.VERSION})")
-        if zlib.crc32(raw[:-4]) != h_crc:
-            self._fail("header_crc32", "header checksum mismatch (header bytes corrupt)")
-        if header_bytes != F.HEADER.size:
-            self._fail("header_bytes", f"{header_bytes}, expected {F.HEADER.size}")
-        if file_bytes != self.actual_bytes:
-            what = "truncated" if self.actual_bytes < file_bytes else "has trailing bytes"
+            newer = version > F.VERSION
             self._fail(
+                "UNSUPPORTED_VERSION",
+                "version",
+                f"format version {version} is "
+                + ("newer than this wrx reads" if newer else "older than this wrx reads")
+                + f" ({F.VERSION})",
+                hint="upgrade wrx-sdk" if newer else REPACKAGE,
+            )
+        if zlib.crc32(raw[:-4]) != h_crc:
+            self._fail("HEADER_CHECKSUM", "header_crc32", "header checksum mismatch (header bytes corrupt)")
+        if header_bytes != F.HEADER.size:
+            self._fail("BAD_COUNTS", "header_bytes", f"{header_bytes}, expected {F.HEADER.size}")
+        if file_bytes != self.actual_bytes:
+            what = "truncated" if self.actual_bytes < file_bytes else "longer than written (trailing bytes)"
+            self._fail(
+                "TRUNCATED",
                 "file_bytes",
                 f"header says {file_bytes} bytes but the file has {self.actual_bytes}: the store is {what}",
             )
         want = n_e * F.ENTRY.size + n_t * F.TENSOR.size
-        if t_off != F.HEADER.size or t_bytes != want:
+        if t_off != F.HEADER.size or t_bytes != want or t_off + t_bytes > file_bytes:
             self._fail(
+                "BAD_COUNTS",
                 "table_bytes",
                 f"table at {t_off}+{t_bytes}, expected "
-                f"{F.HEADER.size}+{want} for {n_e} entries and {n_t} tensors",
+                f"{F.HEADER.size}+{want} for {n_e} entries and {n_t} tensors, within "
+                f"{file_bytes} bytes",
             )
         if d_off % F.ALIGN or d_off < t_off + t_bytes or d_off > file_bytes:
-            self._fail("data_offset", f"{d_off} is not an aligned offset after the table")
+            self._fail(
+                "OFFSET_OUT_OF_RANGE", "data_offset", f"{d_off} is not an aligned offset after the table"
+            )
         return StoreHeader(version, file_bytes, n_e, n_t, t_off, t_bytes, d_off, t_crc, h_crc)
 
     def _read_table(self) -> list[EntryRecord]:
@@ -303,33 +301,45 @@ class Store:
         self.f.seek(h.table_offset)
         table = self.f.read(h.table_bytes)
         if zlib.crc32(table) != h.table_crc32:
-            self._fail("table_crc32", "entry table checksum mismatch (table bytes corrupt)")
+            self._fail("TABLE_CHECKSUM", "table_crc32", "entry table checksum mismatch (table bytes corrupt)")
         tens_base = h.n_entries * F.ENTRY.size
         tensors = [F.TENSOR.unpack_from(table, tens_base + i * F.TENSOR.size) for i in range(h.n_tensors)]
         out = []
         prev_end = h.data_offset
+        next_tensor = 0
         for i in range(h.n_entries):
             kind, bits, _, layer, shard, off, length, crc, first, n, _ = F.ENTRY.unpack_from(
                 table, i * F.ENTRY.size
             )
-            where = f"entry {i}"
-            try:
-                kind = F.EntryKind(kind)
-            except ValueError:
-                self._fail(f"{where}.kind", f"unknown entry kind {kind}")
-            key = EntryKey(kind, _opt(layer), _opt(shard), bits)
+            if kind not in F.EntryKind.__members__.values():
+                self._fail("UNKNOWN_ENUM", f"entry {i}.kind", f"unknown entry kind {kind}")
+            key = EntryKey(F.EntryKind(kind), _opt(layer), _opt(shard), bits)
             where = f"entry {i} ({key.describe()})"
             if bits not in (2, 3, 4, 5, 6, 8, 32):
-                self._fail(f"{where}.bits", f"invalid bitwidth {bits}")
-            if off % F.ALIGN or off < prev_end:
-                self._fail(f"{where}.offset", f"{off} is unaligned or overlaps the previous entry")
-            if off + length > h.file_bytes:
+                self._fail("UNKNOWN_ENUM", f"{where}.bits", f"invalid bitwidth {bits}")
+            # Compare without adding offset + length, so a reader with fixed-width integers
+            # (the C++ loader) needs no overflow-prone sum.
+            if off > h.file_bytes:
                 self._fail(
+                    "OFFSET_OUT_OF_RANGE",
+                    f"{where}.offset",
+                    f"{off} is past the end of the file ({h.file_bytes} bytes)",
+                )
+            if length > h.file_bytes - off:
+                self._fail(
+                    "OFFSET_OUT_OF_RANGE",
                     f"{where}.length",
                     f"{off}+{length} runs past the end of the file ({h.file_bytes} bytes)",
                 )
-            if first + n > h.n_tensors:
-                self._fail(f"{where}.n_tensors", f"tensors {first}..{first + n} out of range")
+            if off % F.ALIGN or off < prev_end:
+                self._fail(
+                    "OFFSET_OUT_OF_RANGE",
+                    f"{where}.offset",
+                    f"{off} is unaligned or overlaps the previous entry",
+                )
+            if first != next_tensor or n > h.n_tensors - first:
+                self._fail("BAD_COUNTS", f"{where}.n_tensors", f"tensors {first}+{n} out of sequence")
+            next_tensor = first + n
             recs = []
             t_end = 0
             for t in tensors[first : first + n]:
@@ -338,28 +348,37 @@ class Store:
                 recs.append(rec)
             prev_end = off + length
             out.append(EntryRecord(key, off, length, crc, tuple(recs)))
+        if next_tensor != h.n_tensors:
+            self._fail(
+                "BAD_COUNTS", "n_tensors", f"entries use {next_tensor} tensors, header says {h.n_tensors}"
+            )
         return out
 
     def _check_tensor(self, where: str, t: tuple, length: int, prev_end: int) -> TensorRecord:
         role, enc, bits, rows, cols, n_out, off, nbytes = t
-        try:
-            role, enc = F.Role(role), F.Encoding(enc)
-        except ValueError:
-            self._fail(f"{where}.tensor", f"unknown role {role} or encoding {enc}")
+        if role not in F.Role.__members__.values() or enc not in F.Encoding.__members__.values():
+            self._fail("UNKNOWN_ENUM", f"{where}.tensor", f"unknown role {role} or encoding {enc}")
+        role, enc = F.Role(role), F.Encoding(enc)
         n = rows * cols
         if enc == F.Encoding.CODEBOOK:
-            want = codebook_payload_bytes(bits, n, n_out) if bits in (2, 3, 4, 5, 6, 8) else -1
-            if n_out > n:
-                self._fail(f"{where}.{role.name}.n_outliers", f"{n_out} > {n} elements")
+            if bits not in (2, 3, 4, 5, 6, 8) or n_out > n:
+                self._fail(
+                    "BAD_COUNTS",
+                    f"{where}.{role.name}",
+                    f"codebook at {bits} bits with {n_out} outliers of {n} elements",
+                )
+            want = codebook_payload_bytes(bits, n, n_out)
         else:
             want = 4 * n
         if nbytes != want:
             self._fail(
+                "BAD_COUNTS",
                 f"{where}.{role.name}.bytes",
                 f"{nbytes}, expected {want} for {rows}x{cols} {enc.name} at {bits} bits",
             )
-        if off < prev_end or off % F.TENSOR_ALIGN or off + nbytes > length:
+        if off < prev_end or off % F.TENSOR_ALIGN or off > length or nbytes > length - off:
             self._fail(
+                "TENSOR_OUT_OF_RANGE",
                 f"{where}.{role.name}.offset",
                 f"{off}+{nbytes} is outside the entry ({length} bytes) or overlaps the previous tensor",
             )
@@ -369,20 +388,30 @@ class Store:
         try:
             return self.index[key]
         except KeyError:
-            raise StoreError(f"store {self.path} has no entry for {key.describe()}", hint=REPACKAGE) from None
+            raise StoreError(
+                f"store {self.path} has no entry for {key.describe()}", hint=REPACKAGE, code="MISSING_ENTRY"
+            ) from None
 
     def read_payload(self, rec: EntryRecord, verify: bool = True) -> bytes:
         self.f.seek(rec.offset)
         data = self.f.read(rec.length)
         if len(data) != rec.length:
-            self._fail(rec.key.describe(), "short read (file truncated while open?)")
+            self._fail("TRUNCATED", rec.key.describe(), "short read (file truncated while open?)")
         if verify and zlib.crc32(data) != rec.crc32:
             raise StoreError(
-                f"store {self.path}: checksum mismatch in {rec.key.describe()} "
+                f"store {self.path}: crc32: checksum mismatch in {rec.key.describe()} "
                 f"(offset {rec.offset}, {rec.length} bytes): the entry is corrupt",
                 hint=REPACKAGE,
+                code="ENTRY_CHECKSUM",
             )
         return data
+
+    def verify_all(self, progress=None) -> None:
+        """CRC-check every entry (about 1 GB/s with zlib); raises on the first corrupt one."""
+        for rec in self.entries:
+            self.read_payload(rec)
+            if progress is not None:
+                progress(rec.length)
 
     def tensors(self, key: EntryKey) -> dict[F.Role, TensorData]:
         """Read, verify and parse one entry into its tensors (codebooks left encoded)."""
@@ -413,7 +442,9 @@ class Store:
         t = rec.tensors[0]
         uniq = np.unique(ids)
         if uniq.size and (uniq[0] < 0 or uniq[-1] >= t.rows):
-            raise StoreError(f"token id {int(uniq[-1])} is outside the vocabulary ({t.rows} rows)")
+            raise StoreError(
+                f"token id {int(uniq[-1])} is outside the vocabulary ({t.rows} rows)", code="BAD_DATA"
+            )
         row_bytes = 4 * t.cols
         table = {}
         for r in uniq.tolist():
@@ -423,6 +454,7 @@ class Store:
                 raise StoreError(
                     f"store {self.path}: checksum mismatch in word-embedding row {r}",
                     hint=REPACKAGE,
+                    code="ENTRY_CHECKSUM",
                 )
             table[r] = np.frombuffer(raw, "<f4")
         return np.stack([table[r] for r in ids.ravel().tolist()]).reshape(*ids.shape, t.cols)

@@ -61,7 +61,7 @@ class Geometry:
         names = {f.name for f in dataclasses.fields(cls)}
         missing = names - set(d) - {"act"}
         if missing:
-            raise ManifestError(f"manifest model.geometry is missing {sorted(missing)}")
+            raise ManifestError(f"manifest field model.geometry is missing {sorted(missing)}", code="MANIFEST_FIELD")
         return cls(**{k: v for k, v in d.items() if k in names})
 
 

@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""Regenerate tests/golden/: the tiny golden package and one broken file per rejection path.
+
+The Python reader (tests/test_golden.py) and the C++ loader's tests read the same files
+and expect the error named in tests/golden/cases.json. Run after a format change:
+    .venv/bin/python scripts/make_golden.py
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+import sys
+import tempfile
+import zlib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from wrx_sdk import storefmt as F  # noqa: E402
+from wrx_sdk.fixtures import golden_package  # noqa: E402
+
+GOLDEN = ROOT / "tests" / "golden"
+
+
+def fix_header_crc(b: bytearray) -> None:
+    b[60:64] = zlib.crc32(bytes(b[:60])).to_bytes(4, "little")
+
+
+def fix_table_crc(b: bytearray) -> None:
+    (_, _, _, _, _, _, t_off, t_bytes, _, _, _) = F.HEADER.unpack_from(b)
+    b[56:60] = zlib.crc32(bytes(b[t_off:t_off + t_bytes])).to_bytes(4, "little")
+    fix_header_crc(b)
+
+
+def entry_pos(b: bytes, i: int) -> int:
+    return F.HEADER.size + i * F.ENTRY.size
+
+
+def find_entry(b: bytes, kind: int, layer: int, shard: int, bits: int) -> int:
+    n = F.HEADER.unpack_from(b)[4]
+    for i in range(n):
+        k, bt, _, ly, sh, *_ = F.ENTRY.unpack_from(b, entry_pos(b, i))
+        if (k, ly, sh, bt) == (kind, layer, shard, bits):
+            return i
+    raise KeyError((kind, layer, shard, bits))
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        pkg = GOLDEN / "pkg"
+        shutil.rmtree(pkg, ignore_errors=True)
+        golden_package(Path(tmp), pkg)
+    (pkg / "tokenizer.json").unlink(missing_ok=True)
+    store = (pkg / "store.wrx").read_bytes()
+    manifest = json.loads((pkg / "manifest.json").read_text())
+    broken = GOLDEN / "broken"
+    shutil.rmtree(broken, ignore_errors=True)
+    broken.mkdir()
+    cases = []
+
+    def store_case(name: str, data: bytes | bytearray, error: str, field: str, contains: str) -> None:
+        (broken / f"{name}.wrx").write_bytes(bytes(data))
+        cases.append({"name": name, "store": f"broken/{name}.wrx", "manifest": None,
+                      "error": error, "field": field, "message_contains": contains})
+
+    b = bytearray(store)
+    b[0:8] = b"NOTASTOR"
+    store_case("bad_magic", b, "BAD_MAGIC", "magic", "not a wrx store")
+
+    b = bytearray(store)
+    b[8:12] = struct.pack("<I", F.VERSION + 1)
+    fix_header_crc(b)
+    store_case("future_version", b, "UNSUPPORTED_VERSION", "version", "newer than this wrx reads")
+
+    b = bytearray(store)
+    b[60] ^= 0xFF
+    store_case("bad_header_crc", b, "HEADER_CHECKSUM", "header_crc32", "header checksum mismatch")
+
+    store_case("truncated", store[:-4096], "TRUNCATED", "file_bytes", "truncated")
+    store_case("too_short", store[:40], "TRUNCATED", "header", "shorter than")
+
+    b = bytearray(store)
+    b[F.HEADER.size + 3] ^= 0x01
+    store_case("bad_table_crc", b, "TABLE_CHECKSUM", "table_crc32", "entry table checksum mismatch")
+
+    b = bytearray(store)
+    b[24:28] = struct.pack("<I", 0x7FFFFFFF)  # n_entries: must be rejected before allocating
+    fix_header_crc(b)
+    store_case("huge_counts", b, "BAD_COUNTS", "table_bytes", "expected")
+
+    i = find_entry(store, F.EntryKind.LAYER_SHARD, 0, 1, 4)
+    b = bytearray(store)
+    off = F.ENTRY.unpack_from(b, entry_pos(b, i))[5]
+    b[off + 100] ^= 0x5A
+    store_case("corrupt_entry", b, "ENTRY_CHECKSUM", "crc32",
+               "checksum mismatch in layer_shard, layer 0, shard 1, 4-bit")
+
+    b = bytearray(store)
+    p = entry_pos(b, i)
+    struct.pack_into("<Q", b, p + 8, len(store) + 4096)  # offset past the end
+    fix_table_crc(b)
+    store_case("offset_out_of_range", b, "OFFSET_OUT_OF_RANGE", "offset", "past the end")
+
+    b = bytearray(store)
+    struct.pack_into("<Q", b, p + 16, 0xFFFFFFFFFFFFF000)  # offset + length overflows u64
+    fix_table_crc(b)
+    store_case("length_overflow", b, "OFFSET_OUT_OF_RANGE", "length", "past the end")
+
+    b = bytearray(store)
+    first = F.ENTRY.unpack_from(b, p)[8]
+    tpos = F.HEADER.size + F.HEADER.unpack_from(b)[4] * F.ENTRY.size + first * F.TENSOR.size
+    struct.pack_into("<Q", b, tpos + 16, 1 << 40)  # tensor offset outside its entry
+    fix_table_crc(b)
+    store_case("tensor_out_of_range", b, "TENSOR_OUT_OF_RANGE", "offset", "outside the entry")
+
+    b = bytearray(store)
+    struct.pack_into("<H", b, p, 99)  # unknown entry kind
+    fix_table_crc(b)
+    store_case("unknown_kind", b, "UNKNOWN_ENUM", "kind", "unknown entry kind")
+
+    def manifest_case(name: str, m: dict, error: str, field: str, contains: str) -> None:
+        (broken / f"{name}.json").write_text(json.dumps(m, indent=1))
+        cases.append({"name": name, "store": "pkg/store.wrx", "manifest": f"broken/{name}.json",
+                      "error": error, "field": field, "message_contains": contains})
+
+    m = json.loads(json.dumps(manifest))
+    m["format_version"] = 2
+    manifest_case("manifest_future_version", m, "UNSUPPORTED_VERSION", "format_version",
+                  "this wrx reads version 1")
+
+    m = json.loads(json.dumps(manifest))
+    m["store"]["table_crc32"] ^= 1
+    manifest_case("manifest_other_store", m, "MANIFEST_MISMATCH", "store.table_crc32",
+                  "does not match its store")
+
+    m = json.loads(json.dumps(manifest))
+    m["sharding"]["shards_per_layer"] = 3
+    m["sharding"]["heads_per_shard"] = 1
+    manifest_case("manifest_missing_shard", m, "MISSING_ENTRY", "sharding.shards_per_layer",
+                  "has no entry for layer_shard, layer 0, shard 2")
+
+    m = json.loads(json.dumps(manifest))
+    del m["model"]["geometry"]
+    manifest_case("manifest_missing_field", m, "MANIFEST_FIELD", "model.geometry", "is missing")
+
+    (GOLDEN / "cases.json").write_text(json.dumps({"format_version": 1, "cases": cases}, indent=1) + "\n")
+    print(f"wrote {pkg} and {len(cases)} broken cases in {broken}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""Shared fixtures. Tiny random models for plumbing; the real fine-tuned MiniLM for accuracy."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = ROOT / "tests" / "golden"
+
+
+@pytest.fixture(scope="session")
+def tiny_pkg(tmp_path_factory) -> Path:
+    """A tiny random BERT (4 heads, 2 layers) packaged with every bitwidth."""
+    from wrx_sdk.fixtures import write_tiny_checkpoint, write_tiny_task
+    from wrx_sdk.package import package
+
+    d = tmp_path_factory.mktemp("tiny")
+    ck = write_tiny_checkpoint(d / "ckpt")
+    task = write_tiny_task(d / "task.jsonl", rows=200)
+    package(ck, str(task), d / "pkg", max_seq_len=16, progress=False)
+    return d / "pkg"
+
+
+@pytest.fixture
+def tiny_copy(tiny_pkg, tmp_path) -> Path:
+    """A private copy of the tiny package that a test may break."""
+    dst = tmp_path / "pkg"
+    shutil.copytree(tiny_pkg, dst)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def minilm_ckpt() -> Path:
+    """The real all-MiniLM-L6-v2 fine-tuned on rt-polarity with default steps (cached)."""
+    from wrx_sdk import config
+    from wrx_sdk.finetune import finetune
+
+    out = config.cache_dir() / "test-minilm-rt"
+    finetune("minilm-l6", "rt-polarity", out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def minilm_pkg(minilm_ckpt, tmp_path_factory) -> tuple[Path, float]:
+    """(package dir, packaging seconds) for the fine-tuned MiniLM."""
+    import time
+
+    from wrx_sdk.package import package
+
+    out = tmp_path_factory.mktemp("minilm") / "pkg"
+    t = time.time()
+    package(minilm_ckpt, "rt-polarity", out, progress=False)
+    return out, time.time() - t
