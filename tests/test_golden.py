@@ -21,9 +21,7 @@ CASES = json.loads((GOLDEN / "cases.json").read_text())["cases"]
 
 # The first 64 bytes of tests/golden/pkg/store.wrx: magic "WRXSTOR\0", version 1, header 64
 # bytes, then sizes, counts, table and data offsets and the two CRCs (docs/FORMAT.md).
-GOLDEN_HEADER_HEX = (
-    "57525853544f5200" "01000000" "40000000"
-)
+GOLDEN_HEADER_HEX = "57525853544f52000100000040000000"
 
 
 def test_golden_header_bytes():
