@@ -31,7 +31,7 @@ def fix_header_crc(b: bytearray) -> None:
 
 def fix_table_crc(b: bytearray) -> None:
     (_, _, _, _, _, _, t_off, t_bytes, _, _, _) = F.HEADER.unpack_from(b)
-    b[56:60] = zlib.crc32(bytes(b[t_off:t_off + t_bytes])).to_bytes(4, "little")
+    b[56:60] = zlib.crc32(bytes(b[t_off : t_off + t_bytes])).to_bytes(4, "little")
     fix_header_crc(b)
 
 
@@ -63,8 +63,16 @@ def main() -> None:
 
     def store_case(name: str, data: bytes | bytearray, error: str, field: str, contains: str) -> None:
         (broken / f"{name}.wrx").write_bytes(bytes(data))
-        cases.append({"name": name, "store": f"broken/{name}.wrx", "manifest": None,
-                      "error": error, "field": field, "message_contains": contains})
+        cases.append(
+            {
+                "name": name,
+                "store": f"broken/{name}.wrx",
+                "manifest": None,
+                "error": error,
+                "field": field,
+                "message_contains": contains,
+            }
+        )
 
     b = bytearray(store)
     b[0:8] = b"NOTASTOR"
@@ -95,8 +103,13 @@ def main() -> None:
     b = bytearray(store)
     off = F.ENTRY.unpack_from(b, entry_pos(b, i))[5]
     b[off + 100] ^= 0x5A
-    store_case("corrupt_entry", b, "ENTRY_CHECKSUM", "crc32",
-               "checksum mismatch in layer_shard, layer 0, shard 1, 4-bit")
+    store_case(
+        "corrupt_entry",
+        b,
+        "ENTRY_CHECKSUM",
+        "crc32",
+        "checksum mismatch in layer_shard, layer 0, shard 1, 4-bit",
+    )
 
     b = bytearray(store)
     p = entry_pos(b, i)
@@ -123,24 +136,39 @@ def main() -> None:
 
     def manifest_case(name: str, m: dict, error: str, field: str, contains: str) -> None:
         (broken / f"{name}.json").write_text(json.dumps(m, indent=1))
-        cases.append({"name": name, "store": "pkg/store.wrx", "manifest": f"broken/{name}.json",
-                      "error": error, "field": field, "message_contains": contains})
+        cases.append(
+            {
+                "name": name,
+                "store": "pkg/store.wrx",
+                "manifest": f"broken/{name}.json",
+                "error": error,
+                "field": field,
+                "message_contains": contains,
+            }
+        )
 
     m = json.loads(json.dumps(manifest))
     m["format_version"] = 2
-    manifest_case("manifest_future_version", m, "UNSUPPORTED_VERSION", "format_version",
-                  "this wrx reads version 1")
+    manifest_case(
+        "manifest_future_version", m, "UNSUPPORTED_VERSION", "format_version", "this wrx reads version 1"
+    )
 
     m = json.loads(json.dumps(manifest))
     m["store"]["table_crc32"] ^= 1
-    manifest_case("manifest_other_store", m, "MANIFEST_MISMATCH", "store.table_crc32",
-                  "does not match its store")
+    manifest_case(
+        "manifest_other_store", m, "MANIFEST_MISMATCH", "store.table_crc32", "does not match its store"
+    )
 
     m = json.loads(json.dumps(manifest))
     m["sharding"]["shards_per_layer"] = 3
     m["sharding"]["heads_per_shard"] = 1
-    manifest_case("manifest_missing_shard", m, "MISSING_ENTRY", "sharding.shards_per_layer",
-                  "has no entry for layer_shard, layer 0, shard 2")
+    manifest_case(
+        "manifest_missing_shard",
+        m,
+        "MISSING_ENTRY",
+        "sharding.shards_per_layer",
+        "has no entry for layer_shard, layer 0, shard 2",
+    )
 
     m = json.loads(json.dumps(manifest))
     del m["model"]["geometry"]

@@ -12,7 +12,10 @@ if [ ! -x "$VENV/bin/python" ]; then
   step "creating $VENV"
   "$PY" -m venv "$VENV"
 fi
-PIP=("$VENV/bin/python" -m pip install --disable-pip-version-check -q)
+PIP=(pip_quiet "$VENV/bin/python" -m pip install --disable-pip-version-check -q)
+# pip warns once per package about configured local indexes that do not exist here; hide
+# only that line so real errors stay visible.
+pip_quiet() { "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
 
 # torch first: the CPU wheel. Installing anything that depends on torch before this
 # would pull the registry's CUDA build (several GB).

@@ -33,7 +33,9 @@ def test_user_csv_and_jsonl_with_pairs(tmp_path):
     j = tmp_path / "d.jsonl"
     j.write_text("\n".join(json.dumps(r) for r in rows))
     c = tmp_path / "d.csv"
-    c.write_text("text,text_pair,label\n" + "\n".join(f"{r['text']},{r['text_pair']},{r['label']}" for r in rows))
+    c.write_text(
+        "text,text_pair,label\n" + "\n".join(f"{r['text']},{r['text_pair']},{r['label']}" for r in rows)
+    )
     for p in (j, c):
         t = load_task(str(p))
         assert t.labels == ["no", "yes"]
@@ -60,6 +62,6 @@ def test_tokenizer_pads_and_masks(tmp_path):
     e = encode(tok, ["a fine film", "x " * 300], ["and a pair", "y"], 32)
     assert e.input_ids.shape == (2, 32)
     assert e.lengths[1] == 32 and e.lengths[0] < 32
-    assert e.input_ids[0, 0] == 101 and (e.input_ids[0, e.lengths[0]:] == 0).all()
+    assert e.input_ids[0, 0] == 101 and (e.input_ids[0, e.lengths[0] :] == 0).all()
     assert e.token_type_ids[0].max() == 1  # the pair gets segment 1
     assert e.attention_mask()[0].sum() == e.lengths[0]

@@ -135,14 +135,19 @@ def _train(
     tr = encode(tok, train.texts, train.pairs, hp["max_seq_len"])
     dv = encode(tok, dev.texts, dev.pairs, hp["max_seq_len"])
 
-    no_decay = [p for n, p in module.named_parameters() if n.endswith(("_b", "_g"))]
-    decay = [p for n, p in module.named_parameters() if not n.endswith(("_b", "_g"))]
+    # The classifier starts from scratch, so the head gets a larger learning rate.
+    groups: dict[tuple[bool, bool], list] = {}
+    for n, p in module.named_parameters():
+        groups.setdefault((n.startswith("head."), n.endswith(("_b", "_g"))), []).append(p)
     opt = torch.optim.AdamW(
         [
-            {"params": decay, "weight_decay": hp["weight_decay"]},
-            {"params": no_decay, "weight_decay": 0.0},
-        ],
-        lr=hp["lr"],
+            {
+                "params": ps,
+                "lr": hp["lr"] * (hp["head_lr_mult"] if is_head else 1.0),
+                "weight_decay": 0.0 if no_decay else hp["weight_decay"],
+            }
+            for (is_head, no_decay), ps in groups.items()
+        ]
     )
     steps, warm = hp["steps"], max(1, int(hp["steps"] * hp["warmup_frac"]))
     sched = torch.optim.lr_scheduler.LambdaLR(

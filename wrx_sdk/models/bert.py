@@ -280,3 +280,55 @@ def init_head(w: Weights, num_labels: int, seed: int) -> Weights:
 
 assert set(_EMBED_HF) == set(EMBED_KEYS) and set(_LAYER_HF) == set(LAYER_KEYS)
 assert set(_HEAD_HF) == set(HEAD_KEYS)
+
+
+class ExportLayer(torch.nn.Module):
+    """The encoder layer as exported for the device: batch 1, fixed sequence length.
+
+    Same math as ``encoder_layer``, written so XNNPACK takes the whole graph: LayerNorm as
+    two ``F.linear`` reductions against a constant averaging row (``F.layer_norm`` and
+    ``mean`` are not delegated, and would pull in the 10 MB portable-kernel library), and
+    heads split with ``view``/``transpose`` into 3-D ``bmm``. Forward arguments are named
+    after ``export.LAYER_INPUTS``, which the loader binds by position.
+    """
+
+    def __init__(self, hidden: int, head_dim: int, eps: float, seq: int):
+        super().__init__()
+        self.head_dim, self.eps, self.seq = head_dim, eps, seq
+        self.register_buffer("avg", torch.full((1, hidden), 1.0 / hidden))
+
+    def ln(self, x: torch.Tensor, g: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        xc = x - F.linear(x, self.avg)
+        var = F.linear(xc * xc, self.avg)
+        return xc * torch.rsqrt(var + self.eps) * g + b
+
+    def forward(
+        self,
+        x,
+        bias,
+        q_w,
+        q_b,
+        k_w,
+        k_b,
+        v_w,
+        v_b,
+        o_w,
+        o_b,
+        ln1_g,
+        ln1_b,  # noqa: PLR0913
+        ffn1_w,
+        ffn1_b,
+        ffn2_w,
+        ffn2_b,
+        ln2_g,
+        ln2_b,
+    ):
+        S, hd = self.seq, self.head_dim
+        q = F.linear(x, q_w, q_b).view(S, -1, hd).transpose(0, 1)
+        k = F.linear(x, k_w, k_b).view(S, -1, hd).transpose(0, 1)
+        v = F.linear(x, v_w, v_b).view(S, -1, hd).transpose(0, 1)
+        p = torch.softmax(torch.bmm(q, k.transpose(1, 2)) * (1.0 / math.sqrt(hd)) + bias, dim=-1)
+        ctx = torch.bmm(p, v).transpose(0, 1).reshape(1, S, -1)
+        h = self.ln(x + F.linear(ctx, o_w, o_b), ln1_g, ln1_b)
+        f = F.linear(F.gelu(F.linear(h, ffn1_w, ffn1_b)), ffn2_w, ffn2_b)
+        return self.ln(h + f, ln2_g, ln2_b)

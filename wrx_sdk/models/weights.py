@@ -61,7 +61,9 @@ class Geometry:
         names = {f.name for f in dataclasses.fields(cls)}
         missing = names - set(d) - {"act"}
         if missing:
-            raise ManifestError(f"manifest field model.geometry is missing {sorted(missing)}", code="MANIFEST_FIELD")
+            raise ManifestError(
+                f"manifest field model.geometry is missing {sorted(missing)}", code="MANIFEST_FIELD"
+            )
         return cls(**{k: v for k, v in d.items() if k in names})
 
 

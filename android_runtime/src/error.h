@@ -1,0 +1,74 @@
+// Closed error set and a small Result type. The loader throws no exceptions.
+//
+// The codes mirror wrx_sdk.errors.CODES and tests/golden/cases.json; append only.
+#pragma once
+
+#include <string>
+#include <utility>
+
+namespace wrx {
+
+enum class Error : int {
+  kOk = 0,
+  kIo,
+  kTruncated,
+  kBadMagic,
+  kUnsupportedVersion,
+  kHeaderChecksum,
+  kTableChecksum,
+  kBadCounts,
+  kOffsetOutOfRange,
+  kTensorOutOfRange,
+  kUnknownEnum,
+  kEntryChecksum,
+  kManifestField,
+  kManifestMismatch,
+  kMissingEntry,
+  kBadPlan,
+  kBadData,
+  // Internal errors: not the user's fault (ExecuTorch failures, allocation failures).
+  kRuntime,
+  kOutOfMemory,
+  kUsage,
+};
+
+const char* error_name(Error e);
+// True for errors a user can fix by changing their input (vs. internal failures).
+bool is_user_error(Error e);
+
+struct Status {
+  Error code = Error::kOk;
+  std::string message;  // names the file and field
+  std::string hint;     // the command to re-run
+
+  bool ok() const { return code == Error::kOk; }
+  static Status Ok() { return {}; }
+};
+
+inline Status fail(Error code, std::string message, std::string hint = {}) {
+  return Status{code, std::move(message), std::move(hint)};
+}
+
+template <typename T>
+class Result {
+ public:
+  Result(T value) : value_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(Status status) : status_(std::move(status)) {}  // NOLINT(google-explicit-constructor)
+  bool ok() const { return status_.ok(); }
+  const Status& status() const { return status_; }
+  T& value() { return value_; }
+  const T& value() const { return value_; }
+  T&& take() { return std::move(value_); }
+
+ private:
+  T value_{};
+  Status status_;
+};
+
+#define WRX_TRY(expr)                  \
+  do {                                 \
+    ::wrx::Status _s = (expr);         \
+    if (!_s.ok()) return _s;           \
+  } while (0)
+
+}  // namespace wrx

@@ -1,0 +1,130 @@
+#include "io.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+
+namespace wrx {
+namespace {
+std::atomic<int64_t> g_live{0};
+std::atomic<int64_t> g_peak{0};
+
+void add_live(int64_t d) {
+  const int64_t now = g_live.fetch_add(d) + d;
+  int64_t peak = g_peak.load();
+  while (now > peak && !g_peak.compare_exchange_weak(peak, now)) {
+  }
+}
+}  // namespace
+
+double now_s() {
+  using namespace std::chrono;
+  return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+AlignedBuffer::~AlignedBuffer() { release(); }
+
+AlignedBuffer::AlignedBuffer(AlignedBuffer&& o) noexcept : data_(o.data_), cap_(o.cap_) {
+  o.data_ = nullptr;
+  o.cap_ = 0;
+}
+
+AlignedBuffer& AlignedBuffer::operator=(AlignedBuffer&& o) noexcept {
+  if (this != &o) {
+    release();
+    data_ = o.data_;
+    cap_ = o.cap_;
+    o.data_ = nullptr;
+    o.cap_ = 0;
+  }
+  return *this;
+}
+
+Status AlignedBuffer::reserve(size_t bytes) {
+  if (bytes <= cap_) return Status::Ok();
+  release();
+  const size_t cap = align_up(bytes, kIoAlign);
+  void* p = nullptr;
+  if (posix_memalign(&p, kIoAlign, cap) != 0 || p == nullptr)
+    return fail(Error::kOutOfMemory, "cannot allocate " + std::to_string(cap) + " bytes");
+  data_ = static_cast<uint8_t*>(p);
+  cap_ = cap;
+  add_live(static_cast<int64_t>(cap_));
+  return Status::Ok();
+}
+
+void AlignedBuffer::release() {
+  if (data_ != nullptr) {
+    std::free(data_);
+    add_live(-static_cast<int64_t>(cap_));
+  }
+  data_ = nullptr;
+  cap_ = 0;
+}
+
+int64_t AlignedBuffer::live_bytes() { return g_live.load(); }
+int64_t AlignedBuffer::peak_bytes() { return g_peak.load(); }
+void AlignedBuffer::reset_peak() { g_peak.store(g_live.load()); }
+
+BlockFile::~BlockFile() {
+  if (fd_ >= 0) close(fd_);
+}
+
+Result<std::unique_ptr<BlockFile>> BlockFile::open(const std::string& path, bool try_direct) {
+  std::unique_ptr<BlockFile> f(new BlockFile());
+  f->path_ = path;
+  if (try_direct) {
+    f->fd_ = ::open(path.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
+    f->direct_ = f->fd_ >= 0;
+  }
+  if (f->fd_ < 0) f->fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (f->fd_ < 0)
+    return fail(Error::kIo, path + ": cannot open: " + std::strerror(errno),
+                "check the path; re-deploy or re-package if the file is missing");
+  struct stat st {};
+  if (fstat(f->fd_, &st) != 0) return fail(Error::kIo, path + ": fstat failed");
+  if (!S_ISREG(st.st_mode)) return fail(Error::kIo, path + ": not a regular file");
+  f->size_ = static_cast<uint64_t>(st.st_size);
+  return f;
+}
+
+Status BlockFile::read(uint64_t offset, uint64_t len, uint8_t* dst) {
+  const uint64_t want = align_up(len, kIoAlign);
+  if (offset % kIoAlign != 0 || reinterpret_cast<uintptr_t>(dst) % kIoAlign != 0)
+    return fail(Error::kRuntime, path_ + ": unaligned read request");
+  if (offset > size_ || want > size_ - offset)
+    return fail(Error::kTruncated, path_ + ": read of " + std::to_string(want) + " bytes at " +
+                                       std::to_string(offset) + " runs past the end (" +
+                                       std::to_string(size_) + " bytes)");
+  const double t0 = now_s();
+  uint64_t done = 0;
+  while (done < want) {
+    const ssize_t n = pread(fd_, dst + done, want - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0)
+      return fail(Error::kIo, path_ + ": read failed at " + std::to_string(offset + done) + ": " +
+                                  (n < 0 ? std::strerror(errno) : "unexpected end of file"));
+    done += static_cast<uint64_t>(n);
+  }
+  if (!direct_)
+    posix_fadvise(fd_, static_cast<off_t>(offset), static_cast<off_t>(want), POSIX_FADV_DONTNEED);
+  bytes_read_ += want;
+  if (bw_ > 0) {
+    // Token bucket: this read occupies the emulated device for want/bw seconds, starting
+    // when it was issued or when the previous read finished, whichever is later.
+    bucket_t_ = std::max(bucket_t_, t0) + static_cast<double>(want) / bw_;
+    const double t = now_s();
+    if (bucket_t_ > t) std::this_thread::sleep_for(std::chrono::duration<double>(bucket_t_ - t));
+  }
+  return Status::Ok();
+}
+
+}  // namespace wrx

@@ -1,0 +1,74 @@
+// Cold, honest reads: O_DIRECT with 4 KiB-aligned buffers, or buffered reads followed by
+// posix_fadvise(DONTNEED) where the filesystem refuses O_DIRECT (e.g. tmpfs).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "error.h"
+
+namespace wrx {
+
+constexpr size_t kIoAlign = 4096;
+
+inline uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
+
+// A 4 KiB-aligned heap buffer. Its size is counted in the loader's resident-bytes tally.
+class AlignedBuffer {
+ public:
+  AlignedBuffer() = default;
+  ~AlignedBuffer();
+  AlignedBuffer(AlignedBuffer&& o) noexcept;
+  AlignedBuffer& operator=(AlignedBuffer&& o) noexcept;
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+
+  Status reserve(size_t bytes);  // grows only; contents are not preserved
+  void release();
+  uint8_t* data() { return data_; }
+  const uint8_t* data() const { return data_; }
+  size_t capacity() const { return cap_; }
+
+  static int64_t live_bytes();  // all AlignedBuffers of the process
+  static int64_t peak_bytes();
+  static void reset_peak();
+
+ private:
+  uint8_t* data_ = nullptr;
+  size_t cap_ = 0;
+};
+
+class BlockFile {
+ public:
+  ~BlockFile();
+  static Result<std::unique_ptr<BlockFile>> open(const std::string& path, bool try_direct);
+  uint64_t size() const { return size_; }
+  bool direct() const { return direct_; }
+  const std::string& path() const { return path_; }
+  const char* mode_name() const { return direct_ ? "O_DIRECT" : "fadvise(DONTNEED)"; }
+
+  // Reads [offset, offset + len) into dst. offset must be 4 KiB-aligned and dst 4 KiB-aligned;
+  // the read length is rounded up to 4 KiB and must stay within the file.
+  Status read(uint64_t offset, uint64_t len, uint8_t* dst);
+
+  // Cap the read rate (bytes per second, 0 = no cap) with a token bucket: emulation of a
+  // slower device class, reported as such.
+  void set_bandwidth(double bytes_per_s) { bw_ = bytes_per_s; }
+  uint64_t bytes_read() const { return bytes_read_; }
+
+ private:
+  BlockFile() = default;
+  int fd_ = -1;
+  uint64_t size_ = 0;
+  bool direct_ = false;
+  std::string path_;
+  double bw_ = 0;
+  double bucket_t_ = 0;  // time (s, monotonic) when the bucket is next empty
+  uint64_t bytes_read_ = 0;
+};
+
+double now_s();  // monotonic seconds
+
+}  // namespace wrx

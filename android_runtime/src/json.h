@@ -1,0 +1,60 @@
+// A small JSON reader and writer for the manifest, plans and the report. Strict (RFC 8259),
+// depth-limited, no exceptions: parse() returns an error with the byte offset.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "error.h"
+
+namespace wrx::json {
+
+class Value {
+ public:
+  enum class Type { kNull, kBool, kNumber, kString, kArray, kObject };
+
+  Value() = default;
+  Type type() const { return type_; }
+  bool is_null() const { return type_ == Type::kNull; }
+  bool is_number() const { return type_ == Type::kNumber; }
+  bool is_string() const { return type_ == Type::kString; }
+  bool is_array() const { return type_ == Type::kArray; }
+  bool is_object() const { return type_ == Type::kObject; }
+
+  double number() const { return num_; }
+  // True and sets *out when the number is an integer representable as int64.
+  bool as_int(int64_t* out) const;
+  bool boolean() const { return b_; }
+  const std::string& str() const { return str_; }
+  const std::vector<Value>& items() const { return arr_; }
+  const std::vector<std::pair<std::string, Value>>& members() const { return obj_; }
+  const Value* get(const std::string& key) const;  // nullptr if absent or not an object
+
+  static Value make_null() { return Value(); }
+  static Value make_bool(bool b);
+  static Value make_number(double d, bool integral);
+  static Value make_string(std::string s);
+  static Value make_array(std::vector<Value> v);
+  static Value make_object(std::vector<std::pair<std::string, Value>> m);
+
+ private:
+  Type type_ = Type::kNull;
+  bool b_ = false;
+  bool integral_ = false;
+  double num_ = 0;
+  int64_t int_ = 0;
+  std::string str_;
+  std::vector<Value> arr_;
+  std::vector<std::pair<std::string, Value>> obj_;
+  friend class Parser;
+};
+
+Result<Value> parse(const std::string& text);
+
+// Escape a string for JSON output (quotes included).
+std::string quote(const std::string& s);
+
+}  // namespace wrx::json
