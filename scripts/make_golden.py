@@ -48,6 +48,27 @@ def find_entry(b: bytes, kind: int, layer: int, shard: int, bits: int) -> int:
     raise KeyError((kind, layer, shard, bits))
 
 
+def write_decode_vectors(path: Path) -> None:
+    """Codebook tensors from the Python encoder with their expected fp32 decode, for the C++
+    decoder test. Record: bits, rows, cols, n_outliers (u32 each), then the CODEBOOK payload
+    (docs/FORMAT.md), then rows*cols float32. Shapes cover the row-aligned fast path
+    (cols % 8 == 0) and the staged path."""
+    import numpy as np
+
+    from wrx_sdk.quant import QuantScheme, decode, encode_all
+
+    rng = np.random.default_rng(11)
+    out = bytearray()
+    for rows, cols in ((16, 24), (5, 13)):
+        w = (rng.standard_t(4, size=(rows, cols)) * 0.1).astype(np.float32)
+        for bits, t in encode_all(w, QuantScheme(outlier_sigma=2.0)).items():
+            out += struct.pack("<IIII", bits, rows, cols, len(t.outlier_idx))
+            out += t.codebook.astype("<f4").tobytes() + t.outlier_idx.astype("<u4").tobytes()
+            out += t.outlier_val.astype("<f4").tobytes() + t.codes
+            out += decode(t).astype("<f4").tobytes()
+    path.write_bytes(bytes(out))
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         pkg = GOLDEN / "pkg"
@@ -173,6 +194,12 @@ def main() -> None:
     m = json.loads(json.dumps(manifest))
     del m["model"]["geometry"]
     manifest_case("manifest_missing_field", m, "MANIFEST_FIELD", "model.geometry", "is missing")
+
+    m = json.loads(json.dumps(manifest))
+    m["programs"]["layer"]["file"] = "programs/missing_layer.pte"
+    manifest_case("manifest_missing_program", m, "MISSING_FILE", "programs.layer.file", "does not exist")
+
+    write_decode_vectors(GOLDEN / "decode_vectors.bin")
 
     (GOLDEN / "cases.json").write_text(json.dumps({"format_version": 1, "cases": cases}, indent=1) + "\n")
     print(f"wrote {pkg} and {len(cases)} broken cases in {broken}")

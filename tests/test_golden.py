@@ -44,6 +44,7 @@ def test_writer_reproduces_golden_bytes(tmp_path):
     want = json.loads((GOLDEN / "pkg" / "manifest.json").read_text())
     for m in (got, want):
         m.pop("wrx_sdk_version")
+        m.pop("programs")  # .pte bytes depend on the torch/executorch build, not on our writer
         m["tokenizer"].pop("file")
     assert got == want
 
@@ -68,7 +69,8 @@ def test_rejection(case, tmp_path):
         shutil.copy(GOLDEN / case["manifest"], pkg / "manifest.json")
     with pytest.raises(WrxError) as ei:
         if case["manifest"]:
-            open_package(pkg).close()
+            with open_package(pkg) as p:
+                p.program_path("layer")
         else:
             with Store(pkg / "store.wrx") as s:
                 s.verify_all()

@@ -27,6 +27,7 @@ CODES = (
     "MISSING_ENTRY",
     "BAD_PLAN",
     "BAD_DATA",
+    "MISSING_FILE",
 )
 
 

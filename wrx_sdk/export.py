@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import time
 from pathlib import Path
 
 import torch
@@ -71,7 +70,6 @@ def export_layer(geom: Geometry, spec: ShardSpec, seq: int, dst: Path) -> dict:
     """Write the layer program to ``dst`` (cached); returns its manifest record."""
     key = _program_key(geom, spec, seq)
     cached = config.cache_dir() / "programs" / f"{geom.family}-layer-{key}.pte"
-    t0 = time.time()
     if not cached.is_file():
         data = _lower(geom, spec, seq)
         with atomic_open(cached, "wb") as f:
@@ -85,7 +83,6 @@ def export_layer(geom: Geometry, spec: ShardSpec, seq: int, dst: Path) -> dict:
         "seq_len": seq,
         "max_shards": spec.shards_per_layer,
         "backend": "xnnpack",
-        "export_seconds": round(time.time() - t0, 1),
     }
 
 

@@ -64,6 +64,33 @@ class Package:
                 code="MANIFEST_FIELD",
             ) from None
 
+    def program_path(self, name: str = "layer") -> Path:
+        """The program file, checked against the manifest's sha256."""
+        import hashlib
+
+        path = self.root / "manifest.json"
+        rec = self.manifest.get("programs", {}).get(name)
+        if rec is None:
+            raise ManifestError(
+                f"{path}: field programs.{name} is missing (packaged without export?)",
+                hint=REPACKAGE,
+                code="MANIFEST_FIELD",
+            )
+        p = self.root / rec["file"]
+        if not p.is_file():
+            raise ManifestError(
+                f"{path}: field programs.{name}.file names {p}, which does not exist",
+                hint=REPACKAGE,
+                code="MISSING_FILE",
+            )
+        if hashlib.sha256(p.read_bytes()).hexdigest() != rec["sha256"]:
+            raise ManifestError(
+                f"{p}: sha256 differs from manifest field programs.{name}.sha256",
+                hint=REPACKAGE,
+                code="MANIFEST_MISMATCH",
+            )
+        return p
+
     def close(self) -> None:
         self.store.close()
 

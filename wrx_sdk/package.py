@@ -87,6 +87,7 @@ def package(
     progress: bool = True,
     model_name: str | None = None,
     created_utc: str | None = None,
+    export: bool = True,
 ) -> dict:
     """Write a package to ``out``; returns the manifest."""
     t0 = time.time()
@@ -177,6 +178,13 @@ def package(
         writer.abort()
         raise
 
+    programs = {}
+    if export:
+        from .export import export_layer
+
+        programs["layer"] = export_layer(geom, spec, seq, out / "programs" / f"{geom.family}_layer.pte")
+        programs["layer"]["file"] = f"programs/{geom.family}_layer.pte"
+
     from .store import Store
 
     with Store(out / "store.wrx") as store:
@@ -201,7 +209,7 @@ def package(
             "store": store_section(store),
             "entries": [r.to_json() for r in store.entries],
             "data": data,
-            "programs": {},
+            "programs": programs,
         }
     write_json(out / "manifest.json", manifest)
     manifest["_seconds"] = time.time() - t0

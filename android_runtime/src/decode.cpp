@@ -9,20 +9,33 @@ namespace {
 
 // Decode `groups` groups of 8 codes (each group is BITS bytes) into out[0 .. 8*groups).
 template <int BITS>
-inline void decode_groups(const uint8_t* codes, size_t groups, const float* cb, float* out) {
+inline void decode_group(uint64_t w, const float* cb, float* o) {
   constexpr uint64_t kMask = (uint64_t{1} << BITS) - 1;
-  for (size_t g = 0; g < groups; ++g) {
+  o[0] = cb[w & kMask];
+  o[1] = cb[(w >> (1 * BITS)) & kMask];
+  o[2] = cb[(w >> (2 * BITS)) & kMask];
+  o[3] = cb[(w >> (3 * BITS)) & kMask];
+  o[4] = cb[(w >> (4 * BITS)) & kMask];
+  o[5] = cb[(w >> (5 * BITS)) & kMask];
+  o[6] = cb[(w >> (6 * BITS)) & kMask];
+  o[7] = cb[(w >> (7 * BITS)) & kMask];
+}
+
+// Decode `groups` groups of 8 codes (each group is BITS bytes) into out[0 .. 8*groups).
+// All but the last two groups load a full 8-byte word (one unaligned load instead of a
+// BITS-byte copy); the tail never reads past the codes.
+template <int BITS>
+inline void decode_groups(const uint8_t* codes, size_t groups, const float* cb, float* out) {
+  size_t g = 0;
+  for (; g + 2 < groups; ++g) {
+    uint64_t w;
+    std::memcpy(&w, codes + g * BITS, 8);  // little-endian hosts
+    decode_group<BITS>(w, cb, out + 8 * g);
+  }
+  for (; g < groups; ++g) {
     uint64_t w = 0;
-    std::memcpy(&w, codes + g * BITS, BITS);  // little-endian hosts
-    float* o = out + 8 * g;
-    o[0] = cb[w & kMask];
-    o[1] = cb[(w >> (1 * BITS)) & kMask];
-    o[2] = cb[(w >> (2 * BITS)) & kMask];
-    o[3] = cb[(w >> (3 * BITS)) & kMask];
-    o[4] = cb[(w >> (4 * BITS)) & kMask];
-    o[5] = cb[(w >> (5 * BITS)) & kMask];
-    o[6] = cb[(w >> (6 * BITS)) & kMask];
-    o[7] = cb[(w >> (7 * BITS)) & kMask];
+    std::memcpy(&w, codes + g * BITS, BITS);
+    decode_group<BITS>(w, cb, out + 8 * g);
   }
 }
 

@@ -21,6 +21,7 @@ const char* error_name(Error e) {
     case Error::kMissingEntry: return "MISSING_ENTRY";
     case Error::kBadPlan: return "BAD_PLAN";
     case Error::kBadData: return "BAD_DATA";
+    case Error::kMissingFile: return "MISSING_FILE";
     case Error::kRuntime: return "RUNTIME";
     case Error::kOutOfMemory: return "OUT_OF_MEMORY";
     case Error::kUsage: return "USAGE";

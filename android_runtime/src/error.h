@@ -26,6 +26,7 @@ enum class Error : int {
   kMissingEntry,
   kBadPlan,
   kBadData,
+  kMissingFile,
   // Internal errors: not the user's fault (ExecuTorch failures, allocation failures).
   kRuntime,
   kOutOfMemory,

@@ -1,0 +1,123 @@
+#include "plan.h"
+
+#include <set>
+
+#include "json.h"
+
+namespace wrx {
+
+Plan uniform_plan(const Package& pkg, int bits) {
+  Plan p;
+  p.name = "uniform-" + std::to_string(bits);
+  for (int l = 0; l < pkg.geom.layers; ++l) {
+    LayerPlan lp;
+    lp.layer = l;
+    for (int j = 0; j < pkg.shard.shards_per_layer; ++j) {
+      lp.shards.push_back(j);
+      lp.bits.push_back(bits);
+    }
+    p.layers.push_back(lp);
+  }
+  p.json = plan_to_json(p);
+  return p;
+}
+
+Result<Plan> load_plan(const std::string& path) {
+  auto text = read_file(path);
+  if (!text.ok()) return fail(Error::kMissingFile, "plan file " + path + " does not exist", "check the --plan path");
+  auto parsed = json::parse(text.value());
+  if (!parsed.ok()) return fail(Error::kBadPlan, "plan " + path + ": " + parsed.status().message);
+  const json::Value& v = parsed.value();
+  auto bad = [&](const std::string& why) { return fail(Error::kBadPlan, "plan " + path + ": " + why); };
+  const json::Value* f = v.get("format");
+  if (f == nullptr || !f->is_string() || f->str() != "wrx-plan") return bad("field format must be 'wrx-plan'");
+  int64_t ver = 0;
+  const json::Value* fv = v.get("format_version");
+  if (fv == nullptr || !fv->as_int(&ver) || ver != 1) return bad("field format_version must be 1");
+  Plan p;
+  const json::Value* name = v.get("name");
+  if (name == nullptr || !name->is_string()) return bad("field name is missing");
+  p.name = name->str();
+  const json::Value* layers = v.get("layers");
+  if (layers == nullptr || !layers->is_array()) return bad("field layers is missing");
+  for (size_t i = 0; i < layers->items().size(); ++i) {
+    const json::Value& lj = layers->items()[i];
+    const std::string w = "layers[" + std::to_string(i) + "]";
+    LayerPlan lp;
+    int64_t l = 0;
+    const json::Value* lv = lj.get("layer");
+    if (lv == nullptr || !lv->as_int(&l) || l < 0 || l > 65535) return bad("field " + w + ".layer is missing or invalid");
+    lp.layer = static_cast<int>(l);
+    const json::Value* sh = lj.get("shards");
+    const json::Value* bi = lj.get("bits");
+    if (sh == nullptr || bi == nullptr || !sh->is_array() || !bi->is_array() || sh->items().size() != bi->items().size())
+      return bad("fields " + w + ".shards and .bits must be arrays of equal length");
+    for (size_t k = 0; k < sh->items().size(); ++k) {
+      int64_t s = 0, b = 0;
+      if (!sh->items()[k].as_int(&s) || !bi->items()[k].as_int(&b) || s < 0 || s > 65535 || b < 0 || b > 64)
+        return bad("field " + w + ".shards/bits[" + std::to_string(k) + "] is not a valid integer");
+      lp.shards.push_back(static_cast<int>(s));
+      lp.bits.push_back(static_cast<int>(b));
+    }
+    p.layers.push_back(lp);
+  }
+  if (const json::Value* pre = v.get("preload"); pre != nullptr && pre->is_array()) {
+    for (const auto& pj : pre->items()) {
+      int64_t a = 0, b = 0;
+      if (!pj.is_array() || pj.items().size() != 2 || !pj.items()[0].as_int(&a) || !pj.items()[1].as_int(&b))
+        return bad("field preload must hold [layer, shard] pairs");
+      p.preload.emplace_back(static_cast<int>(a), static_cast<int>(b));
+    }
+  }
+  p.json = text.value();
+  return p;
+}
+
+Status validate_plan(const Plan& plan, const Package& pkg) {
+  auto bad = [&](const std::string& why) {
+    return fail(Error::kBadPlan, "plan " + plan.name + ": " + why, "write the plan against this package (wrx inspect OUT)");
+  };
+  if (plan.layers.empty()) return bad("no layers");
+  int prev = -1;
+  std::set<std::pair<int, int>> seen;
+  for (const auto& lp : plan.layers) {
+    if (lp.layer >= pkg.geom.layers)
+      return bad("layer " + std::to_string(lp.layer) + " is not in 0.." + std::to_string(pkg.geom.layers - 1));
+    if (lp.layer <= prev) return bad("layers must be listed in increasing order");
+    prev = lp.layer;
+    if (lp.shards.empty()) return bad("layer " + std::to_string(lp.layer) + " lists no shards (omit the layer to skip it)");
+    for (size_t k = 0; k < lp.shards.size(); ++k) {
+      const int s = lp.shards[k], b = lp.bits[k];
+      if (s >= pkg.shard.shards_per_layer)
+        return bad("layer " + std::to_string(lp.layer) + " shard " + std::to_string(s) + " does not exist (the package has " +
+                   std::to_string(pkg.shard.shards_per_layer) + " shards per layer)");
+      if (!pkg.has_bits(b) || pkg.store->find(fmt::EntryKind::kLayerShard, lp.layer, s, b) == nullptr)
+        return bad("layer " + std::to_string(lp.layer) + " shard " + std::to_string(s) + " at " + std::to_string(b) +
+                   " bits is not in the store");
+      if (!seen.emplace(lp.layer, s).second) return bad("layer " + std::to_string(lp.layer) + " lists a shard twice");
+    }
+  }
+  for (const auto& pr : plan.preload)
+    if (seen.count(pr) == 0)
+      return bad("preload [" + std::to_string(pr.first) + ", " + std::to_string(pr.second) + "] is not a shard the plan runs");
+  return Status::Ok();
+}
+
+std::string plan_to_json(const Plan& plan) {
+  std::string s = "{\"format\": \"wrx-plan\", \"format_version\": 1, \"name\": " + json::quote(plan.name) + ", \"layers\": [";
+  for (size_t i = 0; i < plan.layers.size(); ++i) {
+    const auto& lp = plan.layers[i];
+    s += (i ? ", " : "") + std::string("{\"layer\": ") + std::to_string(lp.layer) + ", \"shards\": [";
+    for (size_t k = 0; k < lp.shards.size(); ++k) s += (k ? ", " : "") + std::to_string(lp.shards[k]);
+    s += "], \"bits\": [";
+    for (size_t k = 0; k < lp.bits.size(); ++k) s += (k ? ", " : "") + std::to_string(lp.bits[k]);
+    s += "]}";
+  }
+  s += "], \"preload\": [";
+  for (size_t i = 0; i < plan.preload.size(); ++i)
+    s += (i ? ", " : "") + std::string("[") + std::to_string(plan.preload[i].first) + ", " +
+         std::to_string(plan.preload[i].second) + "]";
+  return s + "]}";
+}
+
+}  // namespace wrx

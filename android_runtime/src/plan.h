@@ -1,0 +1,32 @@
+// Execution plans (docs/FORMAT.md, "Plan"): from a JSON file or a uniform bitwidth.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "error.h"
+#include "manifest.h"
+
+namespace wrx {
+
+struct LayerPlan {
+  int layer = 0;
+  std::vector<int> shards;
+  std::vector<int> bits;  // per shard
+};
+
+struct Plan {
+  std::string name;
+  std::vector<LayerPlan> layers;
+  std::vector<std::pair<int, int>> preload;  // (layer, shard)
+  std::string json;                          // the plan as given, echoed into the report
+};
+
+Plan uniform_plan(const Package& pkg, int bits);
+Result<Plan> load_plan(const std::string& path);
+// Rejects layers, shards or bitwidths the package does not hold (Error::kBadPlan).
+Status validate_plan(const Plan& plan, const Package& pkg);
+std::string plan_to_json(const Plan& plan);
+
+}  // namespace wrx

@@ -1,0 +1,28 @@
+// Runs a plan over the dev set in one of the execution modes and builds the report.
+#pragma once
+
+#include <string>
+
+#include "error.h"
+
+namespace wrx {
+
+struct RunOptions {
+  std::string package;       // package directory (manifest.json, store.wrx, programs/, data/)
+  std::string plan_file;     // plan JSON; empty = uniform `bits`
+  int bits = 32;
+  std::string mode = "load-all";
+  std::string split = "dev";
+  std::string report;        // report path; empty = <package>/report.json
+  int threads = 2;
+  int limit = 0;             // first N rows only (0 = all)
+  bool direct = true;        // O_DIRECT where the filesystem allows it
+  double bandwidth_mbps = 0; // emulated device read cap; 0 = none
+  bool progress = true;      // "PROGRESS i n" lines on stderr
+};
+
+// Runs and fills *report (JSON). On failure the status says why; the caller writes an
+// error report.
+Status run(const RunOptions& opt, std::string* report);
+
+}  // namespace wrx

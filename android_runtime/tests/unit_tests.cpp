@@ -1,0 +1,185 @@
+// C++ unit tests over the golden files that the Python tests also read: the store reader
+// (one broken file per rejection path, tests/golden/cases.json), the decoder against
+// vectors from the Python encoder, CRC-32 and the JSON reader.
+// Usage: wrx-unit-tests <tests/golden>. Prints "N passed, M failed".
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "crc32.h"
+#include "decode.h"
+#include "json.h"
+#include "manifest.h"
+#include "store.h"
+
+namespace fs = std::filesystem;
+using namespace wrx;
+
+namespace {
+int g_pass = 0, g_fail = 0;
+
+void check(bool ok, const std::string& what) {
+  if (ok) {
+    ++g_pass;
+  } else {
+    ++g_fail;
+    std::printf("FAIL: %s\n", what.c_str());
+  }
+}
+
+void test_crc() {
+  check(crc32("123456789", 9) == 0xCBF43926u, "crc32 check value");
+  check(crc32("", 0) == 0, "crc32 of nothing");
+  std::vector<uint8_t> big(1000);
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<uint8_t>(i * 7);
+  check(crc32(big.data() + 3, 997, crc32(big.data(), 3)) == crc32(big.data(), 1000), "crc32 is incremental");
+}
+
+void test_json() {
+  auto v = json::parse(R"({"a": [1, 2.5, -3e2], "b": {"c": "x\"\u00e9"}, "t": true, "n": null})");
+  check(v.ok(), "json parses");
+  if (!v.ok()) return;
+  int64_t i = 0;
+  check(v.value().get("a")->items()[0].as_int(&i) && i == 1, "json int");
+  check(!v.value().get("a")->items()[1].as_int(&i), "json non-int");
+  check(v.value().get("a")->items()[2].number() == -300, "json exponent");
+  check(v.value().get("b")->get("c")->str() == "x\"\xc3\xa9", "json escapes");
+  for (const char* bad : {"{", "[1,]", "{\"a\" 1}", "01x", "\"abc", "[1] x", "{\"a\":tru}"})
+    check(!json::parse(bad).ok(), std::string("json rejects ") + bad);
+  std::string deep(100, '[');
+  check(!json::parse(deep).ok(), "json depth limit");
+}
+
+void test_decode(const fs::path& golden) {
+  auto raw = read_file((golden / "decode_vectors.bin").string());
+  check(raw.ok(), "decode vectors present");
+  if (!raw.ok()) return;
+  const std::string& b = raw.value();
+  size_t p = 0;
+  int cases = 0;
+  while (p + 16 <= b.size()) {
+    uint32_t h[4];
+    std::memcpy(h, b.data() + p, 16);
+    p += 16;
+    const uint32_t bits = h[0], rows = h[1], cols = h[2], nout = h[3];
+    uint64_t payload = 0;
+    fmt::codebook_bytes(bits, uint64_t{rows} * cols, nout, &payload);
+    // Copy to aligned storage, as the loader's IO buffers are.
+    std::vector<uint32_t> pay((payload + 3) / 4 + 1);
+    std::memcpy(pay.data(), b.data() + p, payload);
+    const auto* pp = reinterpret_cast<const uint8_t*>(pay.data());
+    p += payload;
+    std::vector<float> want(size_t{rows} * cols);
+    std::memcpy(want.data(), b.data() + p, want.size() * 4);
+    p += want.size() * 4;
+    CodebookView v;
+    v.bits = bits;
+    v.rows = rows;
+    v.cols = cols;
+    v.n_outliers = nout;
+    v.codebook = reinterpret_cast<const float*>(pp);
+    v.outlier_idx = reinterpret_cast<const uint32_t*>(pp + (4u << bits));
+    v.outlier_val = reinterpret_cast<const float*>(pp + (4u << bits) + 4 * nout);
+    v.codes = pp + (4u << bits) + 8 * nout;
+    // Decode as a column block: into columns [3, 3+cols) of a wider matrix.
+    const size_t stride = cols + 5;
+    std::vector<float> got(rows * stride, -7.0f);
+    const Status st = decode_codebook(v, got.data() + 3, stride);
+    bool same = st.ok();
+    for (uint32_t r = 0; r < rows && same; ++r)
+      for (uint32_t c = 0; c < cols; ++c) same &= got[r * stride + 3 + c] == want[size_t{r} * cols + c];
+    bool untouched = true;
+    for (uint32_t r = 0; r < rows; ++r)
+      for (uint32_t c : {0u, 1u, 2u, uint32_t(cols + 3), uint32_t(cols + 4)}) untouched &= got[r * stride + c] == -7.0f;
+    check(same, "decode " + std::to_string(bits) + "-bit " + std::to_string(rows) + "x" + std::to_string(cols) + " equals the Python decode");
+    check(untouched, "decode " + std::to_string(bits) + "-bit stays inside its column block");
+    if (nout > 0) {  // a corrupt outlier index is caught, not written out of bounds
+      std::vector<uint32_t> idx(v.outlier_idx, v.outlier_idx + nout);
+      idx[0] = rows * cols;
+      v.outlier_idx = idx.data();
+      check(decode_codebook(v, got.data() + 3, stride).code == Error::kBadData, "decode rejects an outlier index out of range");
+    }
+    ++cases;
+  }
+  check(cases == 12, "decode vectors: 2 shapes x 6 bitwidths (got " + std::to_string(cases) + ")");
+}
+
+void test_golden_store(const fs::path& golden) {
+  auto s = Store::open((golden / "pkg" / "store.wrx").string());
+  check(s.ok(), "golden store opens: " + s.status().message);
+  if (!s.ok()) return;
+  Store& st = *s.value();
+  check(st.entries().size() == st.header().n_entries, "entry count");
+  for (const Entry& e : st.entries()) {
+    AlignedBuffer buf;
+    const Status r = st.read_run(e, e, buf);
+    check(r.ok() && st.verify(e, buf.data()).ok(), "golden entry verifies: " + st.describe(e));
+  }
+  check(st.find(fmt::EntryKind::kLayerShard, 0, 1, 4) != nullptr, "find layer 0 shard 1 4-bit");
+  check(st.find(fmt::EntryKind::kLayerShard, 0, 1, 3) == nullptr, "3-bit is not in the golden store");
+  auto pkg = open_package((golden / "pkg").string());
+  check(pkg.ok(), "golden package opens: " + pkg.status().message);
+}
+
+Status open_and_verify(const std::string& store) {
+  auto s = Store::open(store);
+  if (!s.ok()) return s.status();
+  for (const Entry& e : s.value()->entries()) {
+    AlignedBuffer buf;
+    WRX_TRY(s.value()->read_run(e, e, buf));
+    WRX_TRY(s.value()->verify(e, buf.data()));
+  }
+  return Status::Ok();
+}
+
+void test_cases(const fs::path& golden) {
+  auto text = read_file((golden / "cases.json").string());
+  auto cases = json::parse(text.value());
+  check(cases.ok(), "cases.json parses");
+  if (!cases.ok()) return;
+  const fs::path tmp = fs::temp_directory_path() / ("wrx-unit-" + std::to_string(::getpid()));
+  int n = 0;
+  for (const auto& c : cases.value().get("cases")->items()) {
+    const std::string name = c.get("name")->str(), want = c.get("error")->str();
+    const std::string field = c.get("field")->str(), contains = c.get("message_contains")->str();
+    Status st;
+    if (c.get("manifest")->is_null()) {
+      st = open_and_verify((golden / c.get("store")->str()).string());
+    } else {
+      fs::remove_all(tmp);
+      fs::copy(golden / "pkg", tmp, fs::copy_options::recursive);
+      fs::copy_file(golden / c.get("manifest")->str(), tmp / "manifest.json", fs::copy_options::overwrite_existing);
+      auto p = open_package(tmp.string());
+      st = p.status();
+    }
+    check(error_name(st.code) == want, name + ": expected " + want + ", got " + error_name(st.code) + " (" + st.message + ")");
+    check(st.message.find(field) != std::string::npos, name + ": message names field '" + field + "': " + st.message);
+    check(st.message.find(contains) != std::string::npos, name + ": message contains '" + contains + "': " + st.message);
+    check(!st.hint.empty(), name + ": has a hint");
+    ++n;
+  }
+  fs::remove_all(tmp);
+  check(n >= 17, "all golden cases ran");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: wrx-unit-tests <tests/golden>\n");
+    return 2;
+  }
+  const fs::path golden = argv[1];
+  test_crc();
+  test_json();
+  test_decode(golden);
+  test_golden_store(golden);
+  test_cases(golden);
+  std::printf("%d passed, %d failed\n", g_pass, g_fail);
+  return g_fail == 0 ? 0 : 1;
+}
