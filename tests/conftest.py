@@ -58,3 +58,26 @@ def minilm_pkg(minilm_ckpt, tmp_path_factory) -> tuple[Path, float]:
     t = time.time()
     package(minilm_ckpt, "rt-polarity", out, progress=False)
     return out, time.time() - t
+
+
+def _build(*flags: str) -> Path:
+    import subprocess
+
+    r = subprocess.run([str(ROOT / "scripts" / "build_runtime.sh"), *flags], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.fail(
+            f"scripts/build_runtime.sh {' '.join(flags)} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+        )
+    return ROOT / "build" / ("host-asan" if "--sanitize" in flags else "host")
+
+
+@pytest.fixture(scope="session")
+def host_build() -> Path:
+    """build/host (the release loader bundle and the C++ unit tests); incremental."""
+    return _build("--target", "host")
+
+
+@pytest.fixture(scope="session")
+def asan_build() -> Path:
+    """build/host-asan: the same sources under AddressSanitizer + UBSan."""
+    return _build("--target", "host", "--sanitize")

@@ -72,6 +72,25 @@ def cmd_eval(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(a: argparse.Namespace) -> int:
+    from .run import run, summary
+
+    report, kept = run(
+        a.out,
+        device=a.device,
+        mode=a.mode,
+        bits=a.bits,
+        plan=a.plan,
+        threads=a.threads,
+        limit=a.limit,
+        io_bandwidth=a.io_bandwidth,
+        progress=not a.quiet,
+    )
+    print(summary(report))
+    print(f"report: {kept}")
+    return 0
+
+
 def cmd_demo(a: argparse.Namespace) -> int:
     from .demo import demo
 
@@ -115,6 +134,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print a JSON object with predictions")
     s.add_argument("--logits", help="save logits to this .npy file")
     s.set_defaults(fn=cmd_eval)
+
+    s = sub.add_parser("run", help="run a plan with wrx-loader on a device")
+    s.add_argument("out", help="package directory")
+    s.add_argument("--device", default="local", help="device (default: local)")
+    s.add_argument("--mode", default="load-all", choices=["load-all"])
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--bits", type=int, help="uniform bitwidth")
+    g.add_argument("--plan", help="plan JSON file")
+    s.add_argument("--threads", type=int, default=2)
+    s.add_argument("--limit", type=int, default=0, help="first N dev rows only")
+    s.add_argument("--io-bandwidth", type=float, default=0.0, metavar="MBPS", help="emulated read cap")
+    s.add_argument("-q", "--quiet", action="store_true")
+    s.set_defaults(fn=cmd_run)
 
     s = sub.add_parser("demo", help="the whole story: fine-tune, package, evaluate")
     s.add_argument("--workdir", default="wrx-demo", help="where artefacts go (default ./wrx-demo)")

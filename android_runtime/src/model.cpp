@@ -282,10 +282,10 @@ void Model::head(const float* x, float* logits) const {
   const int H = pkg_->geom.hidden, C = pkg_->geom.num_labels;
   std::vector<float> pooled(H);
   for (int i = 0; i < H; ++i) {
-    double acc = pool_b_[i];
+    float acc = 0;
     const float* row = pool_w_ + size_t(i) * H;
-    for (int j = 0; j < H; ++j) acc += double(row[j]) * x[j];  // [CLS] is token 0
-    pooled[i] = static_cast<float>(std::tanh(acc));
+    for (int j = 0; j < H; ++j) acc += row[j] * x[j];  // [CLS] is token 0
+    pooled[i] = std::tanh(acc + pool_b_[i]);
   }
   for (int c = 0; c < C; ++c) {
     double acc = cls_b_[c];

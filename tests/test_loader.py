@@ -1,0 +1,187 @@
+"""wrx-loader (C++, ExecuTorch runtime) against the host reference and the golden files."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from wrx_sdk.evaluate import evaluate
+from wrx_sdk.manifest import open_package
+from wrx_sdk.planspec import LayerPlan, Plan
+from wrx_sdk.reference import ReferenceExecutor
+
+from .conftest import GOLDEN
+
+CASES = json.loads((GOLDEN / "cases.json").read_text())["cases"]
+
+
+def run_loader(build, pkg, report, *args, env=None):
+    cmd = [
+        str(build / "bundle" / "wrx-loader"),
+        "--package",
+        str(pkg),
+        "--report",
+        str(report),
+        "--quiet",
+        *args,
+    ]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    rep = json.loads(report.read_text()) if report.exists() else None
+    return r, rep
+
+
+def logits_of(report) -> np.ndarray:
+    return np.array([i["logits"] for i in report["inferences"]])
+
+
+def check_unit_output(r):
+    m = re.search(r"^(\d+) passed, (\d+) failed$", r.stdout, re.M)
+    assert m, r.stdout + r.stderr
+    assert int(m.group(2)) == 0 and int(m.group(1)) >= 100, r.stdout
+
+
+def test_cpp_unit_tests(host_build):
+    r = subprocess.run([str(host_build / "wrx-unit-tests"), str(GOLDEN)], capture_output=True, text=True)
+    check_unit_output(r)
+    assert r.returncode == 0
+
+
+def test_help_documents_the_cli(host_build):
+    r = subprocess.run([str(host_build / "bundle" / "wrx-loader"), "--help"], capture_output=True, text=True)
+    assert r.returncode == 0
+    for flag in ("--package", "--plan", "--bits", "--mode", "--report", "--threads", "--io-bandwidth"):
+        assert flag in r.stdout
+    r = subprocess.run([str(host_build / "bundle" / "wrx-loader"), "--bogus"], capture_output=True, text=True)
+    assert r.returncode == 2 and "unknown argument" in r.stderr
+
+
+def test_bundle_is_relocatable(host_build, tmp_path):
+    """The bundle runs from any directory: the loader finds its libraries through $ORIGIN/lib."""
+    dst = tmp_path / "somewhere" / "bundle"
+    shutil.copytree(host_build / "bundle", dst)
+    r = subprocess.run(["ldd", str(dst / "wrx-loader")], capture_output=True, text=True)
+    for line in r.stdout.splitlines():
+        if "executorch" in line:
+            assert str(dst / "lib") in line, line
+    r = subprocess.run([str(dst / "wrx-loader"), "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and "executorch 1.5.1" in r.stdout
+
+
+@pytest.mark.parametrize("plan", ["fp32", "4bit", "mixed"])
+def test_golden_matches_reference(host_build, tmp_path, plan):
+    with open_package(GOLDEN / "pkg") as pkg:
+        ex = ReferenceExecutor(pkg)
+        p = {
+            "fp32": Plan.uniform(1, 2, 32),
+            "4bit": Plan.uniform(1, 2, 4),
+            "mixed": Plan("mixed", [LayerPlan(0, [1], [2])]),
+        }[plan]
+        ref = evaluate(pkg, plan=p, executor=ex, progress=False)
+    pf = tmp_path / "plan.json"
+    pf.write_text(json.dumps(p.to_json()))
+    r, rep = run_loader(host_build, GOLDEN / "pkg", tmp_path / "r.json", "--plan", str(pf))
+    assert r.returncode == 0, r.stderr
+    assert np.abs(logits_of(rep) - ref.logits).max() < 1e-4
+    assert [i["pred"] for i in rep["inferences"]] == ref.predictions.tolist()
+
+
+def broken_package(case, tmp_path):
+    pkg = tmp_path / "pkg"
+    shutil.copytree(GOLDEN / "pkg", pkg)
+    shutil.copy(GOLDEN / case["store"], pkg / "store.wrx")
+    if case["manifest"]:
+        shutil.copy(GOLDEN / case["manifest"], pkg / "manifest.json")
+    return pkg
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_loader_rejects_golden_case(host_build, tmp_path, case):
+    """Each broken golden file: non-zero exit, a clear message, an error object in the report."""
+    pkg = broken_package(case, tmp_path)
+    r, rep = run_loader(host_build, pkg, tmp_path / "r.json", *case.get("loader_args", []))
+    assert r.returncode == 2, r.stderr
+    assert rep is not None and rep["ok"] is False
+    err = rep["error"]
+    assert err["code"] == case["error"], err
+    assert case["message_contains"] in err["message"] and case["field"] in err["message"], err
+    assert err["hint"] and err["user_error"] is True
+    assert "HINT:" in r.stderr
+
+
+def test_loader_rejects_bad_plans(host_build, tmp_path):
+    for plan, msg in [
+        ({"layers": [{"layer": 0, "shards": [2], "bits": [4]}]}, "shard 2 does not exist"),
+        ({"layers": [{"layer": 0, "shards": [0], "bits": [3]}]}, "at 3 bits is not in the store"),
+        ({"layers": [{"layer": 3, "shards": [0], "bits": [4]}]}, "layer 3 is not in"),
+    ]:
+        pf = tmp_path / "plan.json"
+        pf.write_text(json.dumps({"format": "wrx-plan", "format_version": 1, "name": "bad", **plan}))
+        r, rep = run_loader(host_build, GOLDEN / "pkg", tmp_path / "r.json", "--plan", str(pf))
+        assert r.returncode == 2 and rep["error"]["code"] == "BAD_PLAN" and msg in rep["error"]["message"], (
+            rep
+        )
+
+
+def test_killed_run_leaves_previous_report(host_build, tmp_path):
+    """The report is written by rename: an unwritable target fails cleanly, nothing partial."""
+    report = tmp_path / "nodir" / "r.json"
+    r, rep = run_loader(host_build, GOLDEN / "pkg", report)
+    assert r.returncode != 0 and rep is None
+    assert not any(p.name.startswith("r.json.tmp") for p in tmp_path.rglob("*"))
+
+
+def test_asan_ubsan_over_golden_files(asan_build, tmp_path):
+    """The sanitizer build runs the unit tests, a good package and every broken golden file cleanly."""
+    env = {
+        **os.environ,
+        "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=1",
+        "UBSAN_OPTIONS": "halt_on_error=1",
+    }
+    r = subprocess.run(
+        [str(asan_build / "wrx-unit-tests"), str(GOLDEN)], capture_output=True, text=True, env=env
+    )
+    check_unit_output(r)
+    r, rep = run_loader(asan_build, GOLDEN / "pkg", tmp_path / "ok.json", "--bits", "2", env=env)
+    assert r.returncode == 0 and rep["ok"], r.stderr[-2000:]
+    assert rep["build"]["sanitizers"] == "address,undefined"
+    for case in CASES:
+        pkg = broken_package(case, tmp_path / case["name"])
+        r, rep = run_loader(
+            asan_build, pkg, tmp_path / f"{case['name']}.json", *case.get("loader_args", []), env=env
+        )
+        assert r.returncode == 2, (case["name"], r.stderr[-2000:])
+        assert "Sanitizer" not in r.stderr and rep["error"]["code"] == case["error"]
+
+
+def test_minilm_loader_matches_reference(host_build, minilm_pkg, tmp_path):
+    """Acceptance: on the fine-tuned MiniLM, the loader's dev predictions equal the host
+    reference executor's for fp32 and uniform 4-bit, logits within 1e-3."""
+    out, _ = minilm_pkg
+    with open_package(out) as pkg:
+        ex = ReferenceExecutor(pkg)
+        for bits in (32, 4):
+            ref = evaluate(pkg, bits=bits, executor=ex, progress=False)
+            r, rep = run_loader(host_build, out, tmp_path / f"r{bits}.json", "--bits", str(bits))
+            assert r.returncode == 0, r.stderr[-2000:]
+            got = logits_of(rep)
+            assert got.shape == ref.logits.shape == (872, 2)
+            assert np.array_equal(got.argmax(1), ref.predictions)
+            assert np.abs(got - ref.logits).max() <= 1e-3
+            assert abs(rep["summary"]["accuracy"] - ref.accuracy) < 1e-9
+            assert rep["io"]["mode"] in ("O_DIRECT", "fadvise(DONTNEED)")
+
+
+def test_wrx_run_local(host_build, tiny_pkg, tmp_path):
+    from wrx_sdk.run import run
+
+    report, kept = run(tiny_pkg, bits=4, progress=False)
+    assert kept.is_file() and kept.parent.name == "local"
+    assert report["ok"] and report["summary"]["n"] == len(report["inferences"])
+    ref = evaluate(tiny_pkg, bits=4, progress=False)
+    assert [i["pred"] for i in report["inferences"]] == ref.predictions.tolist()
