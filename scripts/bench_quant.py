@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from wrx_sdk import config  # noqa: E402
+from wrx_sdk import storefmt as F  # noqa: E402
 from wrx_sdk.evaluate import evaluate  # noqa: E402
 from wrx_sdk.finetune import finetune  # noqa: E402
 from wrx_sdk.manifest import open_package  # noqa: E402
@@ -41,11 +42,7 @@ def main() -> None:
         for bits in (32, 8, 6, 5, 4, 3, 2):
             r = evaluate(pkg, bits=bits, executor=ex, progress=False)
             shard_mb = (
-                sum(
-                    e.length
-                    for e in pkg.store.entries
-                    if e.key.kind.name == "LAYER_SHARD" and e.key.bits == bits
-                )
+                sum(e.length for e in pkg.store.entries if e.key.kind in F.SHARD_KINDS and e.key.bits == bits)
                 / 1e6
             )
             rows.append((bits, r.accuracy, shard_mb))

@@ -120,7 +120,7 @@ def main() -> None:
     fix_header_crc(b)
     store_case("huge_counts", b, "BAD_COUNTS", "table_bytes", "expected")
 
-    i = find_entry(store, F.EntryKind.LAYER_SHARD, 0, 1, 4)
+    i = find_entry(store, F.EntryKind.FFN_SHARD, 0, 1, 4)
     b = bytearray(store)
     off = F.ENTRY.unpack_from(b, entry_pos(b, i))[5]
     b[off + 100] ^= 0x5A
@@ -129,7 +129,7 @@ def main() -> None:
         b,
         "ENTRY_CHECKSUM",
         "crc32",
-        "checksum mismatch in layer_shard, layer 0, shard 1, 4-bit",
+        "checksum mismatch in ffn_shard, layer 0, shard 1, 4-bit",
     )
     cases[-1]["loader_args"] = ["--bits", "4"]  # the loader checks an entry's CRC when it reads it
 
@@ -189,7 +189,7 @@ def main() -> None:
         m,
         "MISSING_ENTRY",
         "sharding.shards_per_layer",
-        "has no entry for layer_shard, layer 0, shard 2",
+        "has no entry for attn_shard, layer 0, shard 2",
     )
 
     m = json.loads(json.dumps(manifest))

@@ -19,14 +19,27 @@ from .conftest import GOLDEN
 
 CASES = json.loads((GOLDEN / "cases.json").read_text())["cases"]
 
-# The first 64 bytes of tests/golden/pkg/store.wrx: magic "WRXSTOR\0", version 1, header 64
-# bytes, then sizes, counts, table and data offsets and the two CRCs (docs/FORMAT.md).
-GOLDEN_HEADER_HEX = "57525853544f52000100000040000000"
+# The exact 64-byte header of tests/golden/pkg/store.wrx (docs/FORMAT.md, "Header").
+# fmt: off
+GOLDEN_HEADER_HEX = (
+    "57525853544f5200"  # magic WRXSTOR\0
+    "02000000"  # version 2
+    "40000000"  # header_bytes 64
+    "0020010000000000"  # file_bytes
+    "11000000"  # n_entries
+    "4c000000"  # n_tensors
+    "4000000000000000"  # table_offset 64
+    "280c000000000000"  # table_bytes
+    "0010000000000000"  # data_offset
+    "9b0e07f9"  # table_crc32
+    "1171d134"  # header_crc32
+)
+# fmt: on
 
 
 def test_golden_header_bytes():
     raw = (GOLDEN / "pkg" / "store.wrx").read_bytes()
-    assert raw[:16].hex() == GOLDEN_HEADER_HEX
+    assert raw[:64].hex() == GOLDEN_HEADER_HEX
     assert zlib.crc32(raw[:60]).to_bytes(4, "little") == raw[60:64]
     assert len(raw) % 4096 == 0
 

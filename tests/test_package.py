@@ -39,9 +39,11 @@ def test_layout_and_entry_lookup(tiny_pkg):
         st = pkg.store
         assert all(e.offset % 4096 == 0 for e in st.entries)
         # layer-major, then bits, then shard: one uniform bitwidth is an ascending run
-        run = [st.entry(EntryKey(F.EntryKind.LAYER_SHARD, 1, j, 4)) for j in range(4)]
-        assert [r.offset for r in run] == sorted(r.offset for r in run)
-        assert len(st.entries) == 3 + 2 * (1 + 4 * 7) + 1
+        for kind in F.SHARD_KINDS:
+            run = [st.entry(EntryKey(kind, 1, j, 4)) for j in range(4)]
+            idx = [st.entries.index(r) for r in run]
+            assert idx == list(range(idx[0], idx[0] + 4))  # adjacent: one read on the device
+        assert len(st.entries) == 3 + 2 * (1 + 2 * 4 * 7) + 1
 
 
 def test_fp32_matches_transformers(tiny_pkg, tmp_path):

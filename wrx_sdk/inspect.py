@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
+from . import storefmt as F
 from .manifest import open_package
 
 
@@ -31,9 +32,9 @@ def describe(out: Path, entries: bool = False) -> str:
         for e in pkg.store.entries:
             label = (
                 f"{e.key.bits}-bit shards"
-                if e.key.kind.name == "LAYER_SHARD" and e.key.bits != 32
+                if e.key.kind in F.SHARD_KINDS and e.key.bits != 32
                 else "fp32 shards"
-                if e.key.kind.name == "LAYER_SHARD"
+                if e.key.kind in F.SHARD_KINDS
                 else e.key.kind.name.lower()
             )
             per_bits[label] += e.length

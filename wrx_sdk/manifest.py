@@ -189,8 +189,9 @@ def _check_matches(
     for layer in range(geom.layers):
         keys = [EntryKey(F.EntryKind.LAYER_SHARED, layer)]
         keys += [
-            EntryKey(F.EntryKind.LAYER_SHARD, layer, j, bits)
+            EntryKey(kind, layer, j, bits)
             for bits in scheme.all_bits
+            for kind in F.SHARD_KINDS
             for j in range(spec.shards_per_layer)
         ]
         for key in keys:

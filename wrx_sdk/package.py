@@ -1,8 +1,8 @@
 """``wrx package``: checkpoint -> shards -> codebooks -> store.wrx + manifest.json + data/.
 
-Entries are laid out embedding first, then layer by layer, and within a layer by
-bitwidth then shard, so the k shards a uniform plan needs at one bitwidth are one
-contiguous read on the device.
+Entries are laid out embedding first, then layer by layer; within a layer by bitwidth,
+then half (attention, FFN), then shard. The attention halves of the k shards a uniform
+plan needs are one contiguous read on the device, and so are their FFN halves.
 """
 
 from __future__ import annotations
@@ -29,18 +29,8 @@ from .store import EntryKey, StoreWriter
 from .tasks import load_task
 from .tokenize import encode, load_tokenizer
 
-SHARD_ORDER = (
-    ("q_w", F.Role.Q_W),
-    ("q_b", F.Role.Q_B),
-    ("k_w", F.Role.K_W),
-    ("k_b", F.Role.K_B),
-    ("v_w", F.Role.V_W),
-    ("v_b", F.Role.V_B),
-    ("o_w", F.Role.O_W),
-    ("ffn1_w", F.Role.FFN1_W),
-    ("ffn1_b", F.Role.FFN1_B),
-    ("ffn2_w", F.Role.FFN2_W),
-)
+# Tensors of each half of a shard, in entry order (docs/FORMAT.md).
+PART_ROLES = {F.EntryKind.ATTN_SHARD: F.ATTN_ROLES, F.EntryKind.FFN_SHARD: F.FFN_ROLES}
 MATRICES = {"q_w", "k_w", "v_w", "o_w", "ffn1_w", "ffn2_w"}
 
 
@@ -48,8 +38,8 @@ def role(name: str) -> F.Role:
     return F.Role[name.upper()]
 
 
-def _encode_layer(args: tuple) -> list[dict[int, list]]:
-    """For one layer: per shard, per bitwidth, the ordered (role, tensor) list."""
+def _encode_layer(args: tuple) -> list[dict[tuple, list]]:
+    """For one layer: per shard, per (kind, bitwidth), the ordered (role, tensor) list."""
     layer, spec, scheme = args
     out = []
     for j in range(spec.shards_per_layer):
@@ -57,13 +47,12 @@ def _encode_layer(args: tuple) -> list[dict[int, list]]:
         enc = {k: encode_all(s[k], scheme) for k in MATRICES}
         per_bits = {}
         for bits in scheme.all_bits:
-            tensors = []
-            for name, r in SHARD_ORDER:
-                if name in MATRICES and bits != 32:
-                    tensors.append((r, enc[name][bits]))
-                else:
-                    tensors.append((r, s[name]))
-            per_bits[bits] = tensors
+            for kind, roles in PART_ROLES.items():
+                tensors = []
+                for r in roles:
+                    name = r.name.lower()
+                    tensors.append((r, enc[name][bits] if name in MATRICES and bits != 32 else s[name]))
+                per_bits[kind, bits] = tensors
         out.append(per_bits)
     return out
 
@@ -130,8 +119,9 @@ def package(
     if (ckpt.path / "tokenizer.json").is_file():
         shutil.copy2(ckpt.path / "tokenizer.json", out / "tokenizer.json")
 
-    n_entries = 3 + geom.layers * (1 + M * len(bits_all)) + 1
-    n_tensors = 4 + 1 + 1 + geom.layers * (len(SHARED) + M * len(bits_all) * len(SHARD_ORDER)) + 4
+    n_entries = 3 + geom.layers * (1 + 2 * M * len(bits_all)) + 1
+    n_shard_tensors = len(F.ATTN_ROLES) + len(F.FFN_ROLES)
+    n_tensors = 4 + 1 + 1 + geom.layers * (len(SHARED) + M * len(bits_all) * n_shard_tensors) + 4
     writer = StoreWriter(out / "store.wrx", n_entries, n_tensors)
     try:
         e = w.embed
@@ -159,8 +149,9 @@ def package(
                     [(role(k), w.layers[i][k]) for k in SHARED],
                 )
                 for bits in bits_all:
-                    for j in range(M):
-                        writer.add(EntryKey(F.EntryKind.LAYER_SHARD, i, j, bits), per_shard[j][bits])
+                    for kind in F.SHARD_KINDS:
+                        for j in range(M):
+                            writer.add(EntryKey(kind, i, j, bits), per_shard[j][kind, bits])
                 bar.update(1)
         bar.close()
         h = w.head
@@ -180,10 +171,9 @@ def package(
 
     programs = {}
     if export:
-        from .export import export_layer
+        from .export import export_programs
 
-        programs["layer"] = export_layer(geom, spec, seq, out / "programs" / f"{geom.family}_layer.pte")
-        programs["layer"]["file"] = f"programs/{geom.family}_layer.pte"
+        programs = export_programs(geom, spec, seq, out)
 
     from .store import Store
 

@@ -53,7 +53,9 @@ class ReferenceExecutor:
     def shard(self, layer: int, shard: int, bits: int) -> dict[str, np.ndarray]:
         key = (layer, shard, bits)
         if key not in self._shard_cache:
-            t = self.pkg.store.tensors(EntryKey(F.EntryKind.LAYER_SHARD, layer, shard, bits))
+            t = {}
+            for kind in F.SHARD_KINDS:
+                t.update(self.pkg.store.tensors(EntryKey(kind, layer, shard, bits)))
             self._shard_cache[key] = _names(t)
         return self._shard_cache[key]
 

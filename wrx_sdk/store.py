@@ -311,7 +311,7 @@ class Store:
             kind, bits, _, layer, shard, off, length, crc, first, n, _ = F.ENTRY.unpack_from(
                 table, i * F.ENTRY.size
             )
-            if kind not in F.EntryKind.__members__.values():
+            if kind not in F.EntryKind.__members__.values() or kind == F.EntryKind.LAYER_SHARD:
                 self._fail("UNKNOWN_ENUM", f"entry {i}.kind", f"unknown entry kind {kind}")
             key = EntryKey(F.EntryKind(kind), _opt(layer), _opt(shard), bits)
             where = f"entry {i} ({key.describe()})"

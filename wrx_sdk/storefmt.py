@@ -10,7 +10,7 @@ import enum
 import struct
 
 MAGIC = b"WRXSTOR\0"
-VERSION = 1
+VERSION = 2
 ALIGN = 4096
 TENSOR_ALIGN = 16
 NONE16 = 0xFFFF
@@ -28,12 +28,19 @@ assert HEADER.size == 64 and ENTRY.size == 40 and TENSOR.size == 32
 
 
 class EntryKind(enum.IntEnum):
-    LAYER_SHARD = 1  # one (layer, shard) at one bitwidth
+    LAYER_SHARD = 1  # version 1 only: a whole shard; v2 splits it into ATTN_SHARD + FFN_SHARD
     LAYER_SHARED = 2  # per-layer tensors every shard count needs (LayerNorms, output biases)
     EMBED_WORD = 3  # word-embedding table, fp32, rows addressable
     EMBED_WORD_CRC = 4  # crc32 of every word-embedding row, so single rows verify
     EMBED_SHARED = 5  # position and type embeddings, embedding LayerNorm
     HEAD = 6  # pooler and classifier
+    ATTN_SHARD = 7  # the attention half of one (layer, shard) at one bitwidth
+    FFN_SHARD = 8  # the FFN half of one (layer, shard) at one bitwidth
+
+
+# A shard is stored as two entries so a device can stream, decode and run a layer's
+# attention before its FFN without holding both halves (store version 2).
+SHARD_KINDS = (EntryKind.ATTN_SHARD, EntryKind.FFN_SHARD)
 
 
 class Encoding(enum.IntEnum):
@@ -75,8 +82,8 @@ class Role(enum.IntEnum):
     CLS_B = 63
 
 
-SHARD_MATRICES = (Role.Q_W, Role.K_W, Role.V_W, Role.O_W, Role.FFN1_W, Role.FFN2_W)
-SHARD_VECTORS = (Role.Q_B, Role.K_B, Role.V_B, Role.FFN1_B)
+ATTN_ROLES = (Role.Q_W, Role.Q_B, Role.K_W, Role.K_B, Role.V_W, Role.V_B, Role.O_W)
+FFN_ROLES = (Role.FFN1_W, Role.FFN1_B, Role.FFN2_W)
 
 
 def align_up(x: int, a: int) -> int:

@@ -97,6 +97,18 @@ Result<std::unique_ptr<BlockFile>> BlockFile::open(const std::string& path, bool
 }
 
 Status BlockFile::read(uint64_t offset, uint64_t len, uint8_t* dst) {
+  double ready = 0;
+  WRX_TRY(read_start(offset, len, dst, &ready));
+  wait_until(ready);
+  return Status::Ok();
+}
+
+void BlockFile::wait_until(double t) {
+  const double now = now_s();
+  if (t > now) std::this_thread::sleep_for(std::chrono::duration<double>(t - now));
+}
+
+Status BlockFile::read_start(uint64_t offset, uint64_t len, uint8_t* dst, double* ready_at) {
   const uint64_t want = align_up(len, kIoAlign);
   if (offset % kIoAlign != 0 || reinterpret_cast<uintptr_t>(dst) % kIoAlign != 0)
     return fail(Error::kRuntime, path_ + ": unaligned read request");
@@ -116,15 +128,77 @@ Status BlockFile::read(uint64_t offset, uint64_t len, uint8_t* dst) {
   }
   if (!direct_)
     posix_fadvise(fd_, static_cast<off_t>(offset), static_cast<off_t>(want), POSIX_FADV_DONTNEED);
+  std::lock_guard<std::mutex> g(mu_);
   bytes_read_ += want;
+  *ready_at = 0;
   if (bw_ > 0) {
     // Token bucket: this read occupies the emulated device for want/bw seconds, starting
     // when it was issued or when the previous read finished, whichever is later.
     bucket_t_ = std::max(bucket_t_, t0) + static_cast<double>(want) / bw_;
-    const double t = now_s();
-    if (bucket_t_ > t) std::this_thread::sleep_for(std::chrono::duration<double>(bucket_t_ - t));
+    *ready_at = bucket_t_;
   }
   return Status::Ok();
+}
+
+TaskPool::TaskPool(int threads) {
+  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
+}
+
+TaskPool::~TaskPool() {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    quit_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+void TaskPool::drain() {
+  // Called with mu_ unlocked; takes indices until none are left.
+  while (true) {
+    size_t i;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      if (next_ >= n_) return;
+      i = next_++;
+    }
+    Status s = (*fn_)(i);
+    std::lock_guard<std::mutex> g(mu_);
+    if (!s.ok() && err_.ok()) err_ = s;
+    if (++finished_ == n_) done_cv_.notify_all();
+  }
+}
+
+void TaskPool::work() {
+  uint64_t seen = 0;
+  while (true) {
+    {
+      std::unique_lock<std::mutex> g(mu_);
+      cv_.wait(g, [&] { return quit_ || generation_ != seen; });
+      if (quit_) return;
+      seen = generation_;
+    }
+    drain();
+  }
+}
+
+Status TaskPool::run(size_t n, const std::function<Status(size_t)>& fn) {
+  if (n == 0) return Status::Ok();
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    fn_ = &fn;
+    n_ = n;
+    next_ = 0;
+    finished_ = 0;
+    err_ = Status::Ok();
+    ++generation_;
+  }
+  cv_.notify_all();
+  drain();
+  std::unique_lock<std::mutex> g(mu_);
+  done_cv_.wait(g, [&] { return finished_ == n_; });
+  n_ = 0;
+  return err_;
 }
 
 }  // namespace wrx

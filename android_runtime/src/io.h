@@ -4,8 +4,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <condition_variable>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "error.h"
 
@@ -52,11 +57,20 @@ class BlockFile {
   // Reads [offset, offset + len) into dst. offset must be 4 KiB-aligned and dst 4 KiB-aligned;
   // the read length is rounded up to 4 KiB and must stay within the file.
   Status read(uint64_t offset, uint64_t len, uint8_t* dst);
+  // The same in two steps, for a caller that has CPU work to overlap with the emulated
+  // transfer time (as it would overlap with a queued request on a real device):
+  // read_start() returns once the bytes are in dst and *ready_at is when the emulated
+  // device would have delivered them; wait_until() sleeps until then.
+  Status read_start(uint64_t offset, uint64_t len, uint8_t* dst, double* ready_at);
+  static void wait_until(double t);
 
   // Cap the read rate (bytes per second, 0 = no cap) with a token bucket: emulation of a
   // slower device class, reported as such.
   void set_bandwidth(double bytes_per_s) { bw_ = bytes_per_s; }
-  uint64_t bytes_read() const { return bytes_read_; }
+  uint64_t bytes_read() {
+    std::lock_guard<std::mutex> g(mu_);
+    return bytes_read_;
+  }
 
  private:
   BlockFile() = default;
@@ -65,10 +79,34 @@ class BlockFile {
   bool direct_ = false;
   std::string path_;
   double bw_ = 0;
-  double bucket_t_ = 0;  // time (s, monotonic) when the bucket is next empty
+  std::mutex mu_;          // guards the two fields below (reads may come from two threads)
+  double bucket_t_ = 0;    // time (s, monotonic) when the emulated device is next idle
   uint64_t bytes_read_ = 0;
 };
 
 double now_s();  // monotonic seconds
+
+// A few persistent threads that run fn(0..n-1) together with the caller: used to keep
+// several small random reads in flight at once.
+class TaskPool {
+ public:
+  explicit TaskPool(int threads);
+  ~TaskPool();
+  TaskPool(const TaskPool&) = delete;
+  TaskPool& operator=(const TaskPool&) = delete;
+  Status run(size_t n, const std::function<Status(size_t)>& fn);  // first error wins
+
+ private:
+  void work();
+  void drain();
+  std::vector<std::thread> threads_;
+  std::mutex mu_;
+  std::condition_variable cv_, done_cv_;
+  const std::function<Status(size_t)>* fn_ = nullptr;
+  size_t n_ = 0, next_ = 0, finished_ = 0;
+  uint64_t generation_ = 0;
+  bool quit_ = false;
+  Status err_;
+};
 
 }  // namespace wrx

@@ -21,7 +21,16 @@ options:
   --package DIR        package directory: manifest.json, store.wrx, programs/, data/
   --plan FILE          plan JSON (docs/FORMAT.md, "Plan")
   --bits B             uniform plan at B bits (2,3,4,5,6,8 or 32); default 32
-  --mode MODE          load-all (everything decoded and resident before the timed loop)
+  --mode MODE          load-all        everything decoded and resident before the timed loop
+                       load-then-exec  per inference: read everything, decode, then run
+                       stdpl           layerwise pipeline: an IO thread reads and decodes
+                                       whole layers while compute runs the previous one
+                       elastic         preload buffer resident; the other shards stream in
+                                       plan order through a bounded read-ahead
+  --preload-layers L   with --bits: preload the first L layers (elastic)
+  --readahead-kb N     elastic: raw bytes in flight ahead of compute (default 2048)
+  --chunk-kb N         elastic: decoded fp32 bytes per program call (default 400)
+  --trace-rows N       per-layer timelines for the first N rows only (default: all)
   --split S            dev (default) or calib
   --limit N            run only the first N rows
   --threads N          ExecuTorch/XNNPACK threads (default 2)
@@ -66,7 +75,8 @@ int main(int argc, char** argv) {
     } else if (a == "--no-direct") {
       opt.direct = false;
     } else if (a == "--package" || a == "--plan" || a == "--bits" || a == "--mode" || a == "--split" ||
-               a == "--limit" || a == "--threads" || a == "--report" || a == "--io-bandwidth") {
+               a == "--limit" || a == "--threads" || a == "--report" || a == "--io-bandwidth" ||
+               a == "--preload-layers" || a == "--readahead-kb" || a == "--chunk-kb" || a == "--trace-rows") {
       if ((v = next(a.c_str())) == nullptr) return usage_error(a + " needs a value");
       char* end = nullptr;
       if (a == "--package") opt.package = v;
@@ -82,6 +92,10 @@ int main(int argc, char** argv) {
         if (*end != '\0' || n < 0 || n > 1 << 30) return usage_error(a + " needs a non-negative integer");
         if (a == "--bits") opt.bits = static_cast<int>(n);
         else if (a == "--limit") opt.limit = static_cast<int>(n);
+        else if (a == "--preload-layers") opt.preload_layers = static_cast<int>(n);
+        else if (a == "--readahead-kb") opt.readahead_kb = static_cast<size_t>(n);
+        else if (a == "--chunk-kb") opt.chunk_kb = static_cast<size_t>(n);
+        else if (a == "--trace-rows") opt.trace_rows = static_cast<int>(n);
         else opt.threads = static_cast<int>(n);
       }
     } else {

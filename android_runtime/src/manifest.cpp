@@ -168,22 +168,25 @@ Result<std::unique_ptr<Package>> open_package(const std::string& root, bool try_
     pkg->calib_file = root + "/" + pkg->calib_file;
   }
 
-  // Programs: the layer program must exist.
+  // Programs: each must exist and be built for this sequence length.
   const json::Value* programs = m.get("programs");
-  const json::Value* layer = programs ? programs->get("layer") : nullptr;
-  if (layer == nullptr) return fail(Error::kManifestField, path + ": field programs.layer is missing (packaged without export?)", kRepackage);
-  WRX_TRY(r.str(*layer, "programs.layer.", "file", &pkg->layer_program));
-  pkg->layer_program = root + "/" + pkg->layer_program;
-  if (!file_exists(pkg->layer_program))
-    return fail(Error::kMissingFile, path + ": field programs.layer.file names " + pkg->layer_program + ", which does not exist",
-                "re-deploy or re-package: wrx package MODEL_DIR --task TASK -o OUT");
-  const json::Value* ins = nullptr;
-  WRX_TRY(r.get(*layer, "programs.layer.", "inputs", &ins));
-  for (const auto& i : ins->items()) pkg->layer_inputs.push_back(i.is_string() ? i.str() : "");
-  int seq = 0;
-  WRX_TRY(r.i32(*layer, "programs.layer.", "seq_len", &seq, 1, 65536));
-  if (seq != pkg->max_seq_len)
-    return fail(Error::kManifestMismatch, path + ": field programs.layer.seq_len differs from tokenizer.max_seq_len", kRepackage);
+  for (const char* name : {"layer", "attn", "ffn"}) {
+    const std::string field = std::string("programs.") + name;
+    const json::Value* prog = programs ? programs->get(name) : nullptr;
+    if (prog == nullptr)
+      return fail(Error::kManifestField, path + ": field " + field + " is missing (packaged without export, or by an older wrx?)", kRepackage);
+    std::string file;
+    WRX_TRY(r.str(*prog, field + ".", "file", &file));
+    file = root + "/" + file;
+    if (!file_exists(file))
+      return fail(Error::kMissingFile, path + ": field " + field + ".file names " + file + ", which does not exist",
+                  "re-deploy or re-package: wrx package MODEL_DIR --task TASK -o OUT");
+    int seq = 0;
+    WRX_TRY(r.i32(*prog, field + ".", "seq_len", &seq, 1, 65536));
+    if (seq != pkg->max_seq_len)
+      return fail(Error::kManifestMismatch, path + ": field " + field + ".seq_len differs from tokenizer.max_seq_len", kRepackage);
+    (std::string(name) == "layer" ? pkg->layer_program : std::string(name) == "attn" ? pkg->attn_program : pkg->ffn_program) = file;
+  }
 
   // Store: open (validates itself), then compare with the manifest.
   std::string store_file;
@@ -231,10 +234,11 @@ Result<std::unique_ptr<Package>> open_package(const std::string& root, bool try_
     if (pkg->store->find(fmt::EntryKind::kLayerShared, l, -1, 32) == nullptr)
       return fail(Error::kMissingEntry, path + ": the store has no layer_shared entry for layer " + std::to_string(l), kRepackage);
     for (int b : all_bits)
+      for (auto kind : {fmt::EntryKind::kAttnShard, fmt::EntryKind::kFfnShard})
       for (int j = 0; j < s.shards_per_layer; ++j)
-        if (pkg->store->find(fmt::EntryKind::kLayerShard, l, j, b) == nullptr) {
-          const std::string what = "layer_shard, layer " + std::to_string(l) + ", shard " + std::to_string(j) + ", " +
-                                   (b == 32 ? std::string("fp32") : std::to_string(b) + "-bit");
+        if (pkg->store->find(kind, l, j, b) == nullptr) {
+          const std::string what = std::string(fmt::kind_name(kind)) + ", layer " + std::to_string(l) + ", shard " +
+                                   std::to_string(j) + ", " + (b == 32 ? std::string("fp32") : std::to_string(b) + "-bit");
           return fail(Error::kMissingEntry,
                       path + ": field sharding.shards_per_layer (" + std::to_string(s.shards_per_layer) +
                           ") and quant.bitwidths name " + what + ", but " + pkg->store->path() + " has no entry for " + what,

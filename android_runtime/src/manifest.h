@@ -31,8 +31,8 @@ struct Package {
   std::vector<std::string> labels;
   std::string model_name, task_name;
   std::string dev_file, calib_file;
-  std::string layer_program;  // absolute path of the encoder-layer .pte
-  std::vector<std::string> layer_inputs;
+  // Program paths: the whole encoder layer, and its attention and FFN halves.
+  std::string layer_program, attn_program, ffn_program;
   std::unique_ptr<Store> store;
 
   bool has_bits(int b) const;

@@ -11,38 +11,84 @@ namespace wrx {
 namespace {
 
 using fmt::Role;
+const char* kRepackage = "re-create it with: wrx package MODEL_DIR --task TASK -o OUT";
+constexpr size_t kSlotAlign = 64;
 
-// Program weight inputs, in order, and how each shard tensor lands in them.
-enum class Block { kRows, kCols, kVec, kShared };
-struct Slot {
-  Role role;
-  Block block;
-};
-constexpr Slot kSlots[16] = {
-    {Role::kQW, Block::kRows},   {Role::kQB, Block::kVec},     {Role::kKW, Block::kRows},
-    {Role::kKB, Block::kVec},    {Role::kVW, Block::kRows},    {Role::kVB, Block::kVec},
-    {Role::kOW, Block::kCols},   {Role::kOB, Block::kShared},  {Role::kLn1G, Block::kShared},
-    {Role::kLn1B, Block::kShared}, {Role::kFfn1W, Block::kRows}, {Role::kFfn1B, Block::kVec},
-    {Role::kFfn2W, Block::kCols}, {Role::kFfn2B, Block::kShared}, {Role::kLn2G, Block::kShared},
-    {Role::kLn2B, Block::kShared},
-};
-
-bool is_attn(Role r) {
-  return r == Role::kQW || r == Role::kQB || r == Role::kKW || r == Role::kKB || r == Role::kVW || r == Role::kVB ||
-         r == Role::kOW;
+// Lays out n float slots of the given sizes in one aligned buffer.
+Status layout(AlignedBuffer* buf, const size_t* sizes, int n, float** slots) {
+  size_t total = 0;
+  for (int i = 0; i < n; ++i) total += align_up(sizes[i] * sizeof(float), kSlotAlign);
+  WRX_TRY(buf->reserve(total));
+  size_t off = 0;
+  for (int i = 0; i < n; ++i) {
+    slots[i] = reinterpret_cast<float*>(buf->data() + off);
+    off += align_up(sizes[i] * sizeof(float), kSlotAlign);
+  }
+  return Status::Ok();
 }
 
-constexpr size_t kSlotAlign = 64;  // floats per slot are padded to 64-byte boundaries
+void layer_norm(const float* in, const float* g, const float* b, float eps, int H, float* out) {
+  double mean = 0;
+  for (int h = 0; h < H; ++h) mean += in[h];
+  mean /= H;
+  double var = 0;
+  for (int h = 0; h < H; ++h) var += (in[h] - mean) * (in[h] - mean);
+  var /= H;
+  const float inv = static_cast<float>(1.0 / std::sqrt(var + eps));
+  const float mu = static_cast<float>(mean);
+  for (int h = 0; h < H; ++h) out[h] = (in[h] - mu) * inv * g[h] + b[h];
+}
 
 }  // namespace
 
-Result<std::unique_ptr<Model>> Model::create(Package* pkg, bool word_table_resident) {
+AlignedBuffer BufferPool::take(size_t bytes) {
+  std::lock_guard<std::mutex> g(mu_);
+  // Best fit among free buffers that are large enough.
+  size_t best = free_.size();
+  for (size_t i = 0; i < free_.size(); ++i)
+    if (free_[i].capacity() >= bytes && (best == free_.size() || free_[i].capacity() < free_[best].capacity())) best = i;
+  if (best == free_.size()) return AlignedBuffer();
+  AlignedBuffer b = std::move(free_[best]);
+  free_.erase(free_.begin() + static_cast<long>(best));
+  return b;
+}
+
+void BufferPool::give(AlignedBuffer&& b) {
+  if (b.capacity() == 0) return;
+  std::lock_guard<std::mutex> g(mu_);
+  free_.push_back(std::move(b));
+}
+
+void BufferPool::clear() {
+  std::lock_guard<std::mutex> g(mu_);
+  free_.clear();
+}
+
+void RawEntries::release(BufferPool* pool) {
+  for (auto& r : runs) {
+    if (pool != nullptr) pool->give(std::move(r));
+    else r.release();
+  }
+  runs.clear();
+  entries.clear();
+  payloads.clear();
+}
+
+Result<std::unique_ptr<Model>> Model::create(Package* pkg, bool word_table_resident, bool chunk_programs) {
   std::unique_ptr<Model> m(new Model());
   m->pkg_ = pkg;
   m->seq_ = pkg->max_seq_len;
-  auto prog = LayerProgram::load(pkg->layer_program, m->seq_, pkg->geom.hidden);
-  if (!prog.ok()) return prog.status();
-  m->program_ = prog.take();
+  auto layer = Program::load(pkg->layer_program, 18);
+  if (!layer.ok()) return layer.status();
+  m->layer_ = layer.take();
+  if (chunk_programs) {
+    auto attn = Program::load(pkg->attn_program, 9);
+    if (!attn.ok()) return attn.status();
+    m->attn_ = attn.take();
+    auto ffn = Program::load(pkg->ffn_program, 4);
+    if (!ffn.ok()) return ffn.status();
+    m->ffn_ = ffn.take();
+  }
   WRX_TRY(m->load_resident());
   if (word_table_resident) {
     const Entry* e = pkg->store->find(fmt::EntryKind::kEmbedWord, -1, -1, 32);
@@ -54,9 +100,14 @@ Result<std::unique_ptr<Model>> Model::create(Package* pkg, bool word_table_resid
   return m;
 }
 
+size_t Model::program_planned_bytes() const {
+  return layer_->planned_bytes() + (attn_ ? attn_->planned_bytes() : 0) + (ffn_ ? ffn_->planned_bytes() : 0);
+}
+
 Status Model::load_resident() {
   Store& st = *pkg_->store;
   const Geometry& g = pkg_->geom;
+  const uint32_t H = g.hidden;
   auto load = [&](fmt::EntryKind kind, AlignedBuffer& buf, const Entry** out) -> Status {
     const Entry* e = st.find(kind, -1, -1, 32);
     WRX_TRY(st.read_run(*e, *e, buf));
@@ -64,218 +115,314 @@ Status Model::load_resident() {
     *out = e;
     return Status::Ok();
   };
-  auto tensor = [&](const Entry& e, const AlignedBuffer& buf, Role role, uint32_t rows, uint32_t cols,
-                    const float** out) -> Status {
+  auto tensor = [&](const Entry& e, const uint8_t* base, Role role, uint32_t rows, uint32_t cols, const float** out) {
     const fmt::TensorRec* t = st.tensor(e, role);
     if (t == nullptr || t->encoding != uint8_t(fmt::Encoding::kF32) || t->rows != rows || t->cols != cols)
       return fail(Error::kBadCounts, "store " + st.path() + ": " + st.describe(e) + " lacks a " + std::to_string(rows) + "x" +
-                                         std::to_string(cols) + " fp32 tensor of role " + std::to_string(int(role)),
-                  "re-package: wrx package MODEL_DIR --task TASK -o OUT");
-    *out = reinterpret_cast<const float*>(buf.data() + t->offset);
+                                         std::to_string(cols) + " fp32 tensor of role " + std::to_string(int(role)), kRepackage);
+    *out = reinterpret_cast<const float*>(base + t->offset);
     return Status::Ok();
   };
   const Entry *es = nullptr, *eh = nullptr, *ec = nullptr;
-  const uint32_t H = g.hidden;
   WRX_TRY(load(fmt::EntryKind::kEmbedShared, emb_shared_, &es));
-  WRX_TRY(tensor(*es, emb_shared_, Role::kPosEmb, seq_, H, &pos_));
-  WRX_TRY(tensor(*es, emb_shared_, Role::kTypeEmb, g.type_vocab, H, &type_));
-  WRX_TRY(tensor(*es, emb_shared_, Role::kEmbLnG, 1, H, &emb_g_));
-  WRX_TRY(tensor(*es, emb_shared_, Role::kEmbLnB, 1, H, &emb_b_));
+  WRX_TRY(tensor(*es, emb_shared_.data(), Role::kPosEmb, seq_, H, &pos_));
+  WRX_TRY(tensor(*es, emb_shared_.data(), Role::kTypeEmb, g.type_vocab, H, &type_));
+  WRX_TRY(tensor(*es, emb_shared_.data(), Role::kEmbLnG, 1, H, &emb_g_));
+  WRX_TRY(tensor(*es, emb_shared_.data(), Role::kEmbLnB, 1, H, &emb_b_));
   WRX_TRY(load(fmt::EntryKind::kHead, head_, &eh));
-  WRX_TRY(tensor(*eh, head_, Role::kPoolerW, H, H, &pool_w_));
-  WRX_TRY(tensor(*eh, head_, Role::kPoolerB, 1, H, &pool_b_));
-  WRX_TRY(tensor(*eh, head_, Role::kClsW, g.num_labels, H, &cls_w_));
-  WRX_TRY(tensor(*eh, head_, Role::kClsB, 1, g.num_labels, &cls_b_));
+  WRX_TRY(tensor(*eh, head_.data(), Role::kPoolerW, H, H, &pool_w_));
+  WRX_TRY(tensor(*eh, head_.data(), Role::kPoolerB, 1, H, &pool_b_));
+  WRX_TRY(tensor(*eh, head_.data(), Role::kClsW, g.num_labels, H, &cls_w_));
+  WRX_TRY(tensor(*eh, head_.data(), Role::kClsB, 1, g.num_labels, &cls_b_));
   WRX_TRY(load(fmt::EntryKind::kEmbedWordCrc, row_crc_, &ec));
   const fmt::TensorRec* t = st.tensor(*ec, Role::kWordEmbRowCrc);
   if (t == nullptr || t->encoding != uint8_t(fmt::Encoding::kU32) || uint64_t{t->rows} * t->cols != uint64_t(g.vocab))
-    return fail(Error::kBadCounts, "store " + st.path() + ": embed_word_crc has no row CRC table of " + std::to_string(g.vocab) + " entries");
+    return fail(Error::kBadCounts, "store " + st.path() + ": embed_word_crc has no row CRC table of " + std::to_string(g.vocab) + " entries", kRepackage);
   crc_ = reinterpret_cast<const uint32_t*>(row_crc_.data() + t->offset);
   const Entry* ew = st.find(fmt::EntryKind::kEmbedWord, -1, -1, 32);
   const fmt::TensorRec* tw = st.tensor(*ew, Role::kWordEmb);
   if (tw == nullptr || tw->encoding != uint8_t(fmt::Encoding::kF32) || tw->rows != uint32_t(g.vocab) || tw->cols != H)
-    return fail(Error::kBadCounts, "store " + st.path() + ": embed_word has no fp32 vocab x hidden table");
+    return fail(Error::kBadCounts, "store " + st.path() + ": embed_word has no fp32 vocab x hidden table", kRepackage);
+
+  // Each layer's shared tensors, copied into one small resident block.
+  constexpr Role kShared[6] = {Role::kOB, Role::kLn1G, Role::kLn1B, Role::kFfn2B, Role::kLn2G, Role::kLn2B};
+  WRX_TRY(shared_.reserve(size_t(g.layers) * 6 * H * sizeof(float)));
+  float* dst = reinterpret_cast<float*>(shared_.data());
+  AlignedBuffer tmp;
+  for (int l = 0; l < g.layers; ++l) {
+    const Entry* e = st.find(fmt::EntryKind::kLayerShared, l, -1, 32);
+    WRX_TRY(st.read_run(*e, *e, tmp));
+    WRX_TRY(st.verify(*e, tmp.data()));
+    for (int i = 0; i < 6; ++i) {
+      const float* src = nullptr;
+      WRX_TRY(tensor(*e, tmp.data(), kShared[i], 1, H, &src));
+      std::memcpy(dst + (size_t(l) * 6 + i) * H, src, H * sizeof(float));
+    }
+  }
+  for (int l = 0; l < g.layers; ++l) shared_ptr_.push_back(dst + size_t(l) * 6 * H);
   return Status::Ok();
 }
 
-Status Model::read_layer(const LayerPlan& lp, RawLayer* raw) {
+std::vector<const Entry*> Model::shard_entries(const LayerPlan& lp, fmt::EntryKind kind) const {
+  std::vector<const Entry*> out;
+  for (size_t i = 0; i < lp.shards.size(); ++i) out.push_back(pkg_->store->find(kind, lp.layer, lp.shards[i], lp.bits[i]));
+  return out;
+}
+
+Status Model::read_entries(const std::vector<const Entry*>& entries, RawEntries* out, BufferPool* pool) {
   Store& st = *pkg_->store;
-  raw->entries.clear();
-  raw->payloads.clear();
-  raw->bytes_read = 0;
-  raw->requests = 0;
-  raw->entries.push_back(st.find(fmt::EntryKind::kLayerShared, lp.layer, -1, 32));
-  for (size_t i = 0; i < lp.shards.size(); ++i)
-    raw->entries.push_back(st.find(fmt::EntryKind::kLayerShard, lp.layer, lp.shards[i], lp.bits[i]));
-  for (const Entry* e : raw->entries)
+  out->entries = entries;
+  out->payloads.assign(entries.size(), nullptr);
+  out->bytes = 0;
+  out->requests = 0;
+  for (const Entry* e : entries)
     if (e == nullptr) return fail(Error::kBadPlan, "plan names an entry the store lacks (validate the plan first)");
   // Group entries adjacent in the file into runs, each fetched with one request.
-  std::vector<size_t> order(raw->entries.size());
+  std::vector<size_t> order(entries.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  const Entry* base = st.entries().data();
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return raw->entries[a] < raw->entries[b]; });
-  raw->payloads.assign(raw->entries.size(), nullptr);
-  size_t run_count = 0;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return entries[a] < entries[b]; });
   for (size_t i = 0; i < order.size();) {
     size_t j = i;
-    while (j + 1 < order.size() && raw->entries[order[j + 1]] - base == raw->entries[order[j]] - base + 1) ++j;
-    const Entry& first = *raw->entries[order[i]];
-    const Entry& last = *raw->entries[order[j]];
-    if (raw->runs.size() <= run_count) raw->runs.emplace_back();
-    AlignedBuffer& buf = raw->runs[run_count++];
-    WRX_TRY(st.read_run(first, last, buf));
-    raw->bytes_read += align_up(last.offset + last.length - first.offset, kIoAlign);
-    raw->requests += 1;
-    for (size_t k = i; k <= j; ++k) raw->payloads[order[k]] = buf.data() + (raw->entries[order[k]]->offset - first.offset);
+    while (j + 1 < order.size() && entries[order[j + 1]] == entries[order[j]] + 1) ++j;
+    const Entry& first = *entries[order[i]];
+    const Entry& last = *entries[order[j]];
+    const uint64_t len = align_up(last.offset + last.length - first.offset, kIoAlign);
+    AlignedBuffer buf = pool != nullptr ? pool->take(len) : AlignedBuffer();
+    WRX_TRY(buf.reserve(len));
+    double ready = 0;
+    WRX_TRY(st.file().read_start(first.offset, len, buf.data(), &ready));
+    out->bytes += len;
+    out->requests += 1;
+    for (size_t k = i; k <= j; ++k) {
+      const uint8_t* p = buf.data() + (entries[order[k]]->offset - first.offset);
+      WRX_TRY(st.verify(*entries[order[k]], p));  // on the IO side, so compute never re-checks
+      out->payloads[order[k]] = p;
+    }
+    BlockFile::wait_until(ready);
+    out->runs.push_back(std::move(buf));
     i = j + 1;
   }
   return Status::Ok();
 }
 
-Status Model::decode_layer(const LayerPlan& lp, const RawLayer& raw, LayerWeights* w) const {
-  const Store& st = *pkg_->store;
-  const Geometry& g = pkg_->geom;
-  const int k = static_cast<int>(lp.shards.size());
-  const size_t H = g.hidden, A = size_t(k) * pkg_->shard.attn_width(), F = size_t(k) * pkg_->shard.ffn_per_shard;
-  const size_t a1 = pkg_->shard.attn_width(), f1 = pkg_->shard.ffn_per_shard;
-  // Slot sizes in floats.
-  size_t sizes[16];
-  for (int s = 0; s < 16; ++s) {
-    const Slot& sl = kSlots[s];
-    const size_t width = is_attn(sl.role) ? A : F;
-    sizes[s] = sl.block == Block::kShared ? H : sl.block == Block::kVec ? width : width * H;
-  }
-  size_t offs[16], total = 0;
-  for (int s = 0; s < 16; ++s) {
-    offs[s] = total;
-    total += align_up(sizes[s] * sizeof(float), kSlotAlign);
-  }
-  WRX_TRY(w->buf.reserve(total));
-  float* slot[16];
-  for (int s = 0; s < 16; ++s) {
-    slot[s] = reinterpret_cast<float*>(w->buf.data() + offs[s]);
-    w->ptr[s] = slot[s];
-  }
-  w->layer = lp.layer;
-  w->k = k;
-
-  for (size_t e = 0; e < raw.entries.size(); ++e) {
-    const Entry& en = *raw.entries[e];
-    const uint8_t* p = raw.payloads[e];
-    WRX_TRY(st.verify(en, p));
-    const int pos = static_cast<int>(e) - 1;  // shard position in plan order; -1 = shared
-    for (int s = 0; s < 16; ++s) {
-      const Slot& sl = kSlots[s];
-      if ((sl.block == Block::kShared) != (pos < 0)) continue;
-      const fmt::TensorRec* t = st.tensor(en, sl.role);
-      const std::string where = st.describe(en);
-      if (t == nullptr) return fail(Error::kBadCounts, "store " + st.path() + ": " + where + " lacks tensor role " + std::to_string(int(sl.role)));
-      const size_t w1 = is_attn(sl.role) ? a1 : f1;
-      size_t rows = 0, cols = 0, stride = 0;
-      float* dst = nullptr;
-      switch (sl.block) {
-        case Block::kShared: rows = 1; cols = H; stride = H; dst = slot[s]; break;
-        case Block::kVec: rows = 1; cols = w1; stride = w1; dst = slot[s] + pos * w1; break;
-        case Block::kRows: rows = w1; cols = H; stride = H; dst = slot[s] + pos * w1 * H; break;
-        case Block::kCols: rows = H; cols = w1; stride = size_t(k) * w1; dst = slot[s] + pos * w1; break;
-      }
-      if (t->rows != rows || t->cols != cols)
-        return fail(Error::kBadCounts, "store " + st.path() + ": " + where + " tensor role " + std::to_string(int(sl.role)) +
-                                           " is " + std::to_string(t->rows) + "x" + std::to_string(t->cols) + ", expected " +
-                                           std::to_string(rows) + "x" + std::to_string(cols));
-      const uint8_t* tp = p + t->offset;
-      if (t->encoding == uint8_t(fmt::Encoding::kF32)) {
-        copy_f32(reinterpret_cast<const float*>(tp), t->rows, t->cols, dst, stride);
-      } else if (t->encoding == uint8_t(fmt::Encoding::kCodebook)) {
-        CodebookView v;
-        v.bits = t->bits;
-        v.rows = t->rows;
-        v.cols = t->cols;
-        v.n_outliers = t->n_outliers;
-        v.codebook = reinterpret_cast<const float*>(tp);
-        v.outlier_idx = reinterpret_cast<const uint32_t*>(tp + (size_t{4} << t->bits));
-        v.outlier_val = reinterpret_cast<const float*>(tp + (size_t{4} << t->bits) + 4 * size_t{t->n_outliers});
-        v.codes = tp + (size_t{4} << t->bits) + 8 * size_t{t->n_outliers};
-        Status ds = decode_codebook(v, dst, stride);
-        if (!ds.ok()) return fail(ds.code, "store " + st.path() + ": " + where + ": " + ds.message);
-      } else {
-        return fail(Error::kUnknownEnum, "store " + st.path() + ": " + where + ": unexpected encoding");
-      }
-    }
-  }
-  return Status::Ok();
-}
-
-Status Model::embed(const int32_t* ids, const int32_t* types, float* x) {
+Status Model::read_word_rows(const int32_t* ids, WordRows* out) {
   Store& st = *pkg_->store;
   const int H = pkg_->geom.hidden;
   const size_t row_bytes = size_t(H) * sizeof(float);
-  std::vector<int32_t> rows(ids, ids + seq_);
-  std::sort(rows.begin(), rows.end());
-  rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
-  std::vector<const float*> row_ptr(rows.size());
+  out->rows.assign(ids, ids + seq_);
+  std::sort(out->rows.begin(), out->rows.end());
+  out->rows.erase(std::unique(out->rows.begin(), out->rows.end()), out->rows.end());
+  out->ptrs.assign(out->rows.size(), nullptr);
+  out->bytes = 0;
   if (word_ != nullptr) {
-    for (size_t i = 0; i < rows.size(); ++i) row_ptr[i] = word_ + size_t(rows[i]) * H;
-  } else {
-    // Read only the blocks holding these rows, coalescing rows whose blocks touch.
-    const Entry* e = st.find(fmt::EntryKind::kEmbedWord, -1, -1, 32);
-    const uint64_t base = e->offset + st.tensor(*e, fmt::Role::kWordEmb)->offset;
-    std::vector<std::pair<uint64_t, uint64_t>> spans;  // aligned [start, end)
-    for (int32_t r : rows) {
-      const uint64_t s = (base + uint64_t(r) * row_bytes) / kIoAlign * kIoAlign;
-      const uint64_t t = align_up(base + uint64_t(r + 1) * row_bytes, kIoAlign);
-      if (!spans.empty() && s <= spans.back().second) spans.back().second = std::max(spans.back().second, t);
-      else spans.emplace_back(s, t);
-    }
-    uint64_t total = 0;
-    for (auto& sp : spans) total += sp.second - sp.first;
-    WRX_TRY(scratch_.reserve(total));
-    std::vector<uint64_t> at(spans.size());
-    uint64_t off = 0;
-    for (size_t i = 0; i < spans.size(); ++i) {
-      WRX_TRY(st.file().read(spans[i].first, spans[i].second - spans[i].first, scratch_.data() + off));
-      at[i] = off;
-      off += spans[i].second - spans[i].first;
-    }
-    embed_bytes_read_ += total;
-    size_t sp = 0;
-    for (size_t i = 0; i < rows.size(); ++i) {
-      const uint64_t pos = base + uint64_t(rows[i]) * row_bytes;
-      while (pos >= spans[sp].second) ++sp;
-      const uint8_t* p = scratch_.data() + at[sp] + (pos - spans[sp].first);
-      if (crc32(p, row_bytes) != crc_[rows[i]])
-        return fail(Error::kEntryChecksum, "store " + st.path() + ": crc32: checksum mismatch in word-embedding row " + std::to_string(rows[i]),
-                    "re-create it with: wrx package MODEL_DIR --task TASK -o OUT");
-      row_ptr[i] = reinterpret_cast<const float*>(p);
-    }
+    for (size_t i = 0; i < out->rows.size(); ++i) out->ptrs[i] = word_ + size_t(out->rows[i]) * H;
+    return Status::Ok();
   }
-  const float eps = static_cast<float>(pkg_->geom.ln_eps);
-  for (int t = 0; t < seq_; ++t) {
-    const size_t ri = std::lower_bound(rows.begin(), rows.end(), ids[t]) - rows.begin();
-    const float* w = row_ptr[ri];
-    const float* p = pos_ + size_t(t) * H;
-    const float* ty = type_ + size_t(types[t]) * H;
-    float* o = x + size_t(t) * H;
-    double mean = 0;
-    for (int h = 0; h < H; ++h) {
-      o[h] = w[h] + p[h] + ty[h];
-      mean += o[h];
-    }
-    mean /= H;
-    double var = 0;
-    for (int h = 0; h < H; ++h) var += (o[h] - mean) * (o[h] - mean);
-    var /= H;
-    const float inv = static_cast<float>(1.0 / std::sqrt(var + eps));
-    const float mu = static_cast<float>(mean);
-    for (int h = 0; h < H; ++h) o[h] = (o[h] - mu) * inv * emb_g_[h] + emb_b_[h];
+  // Read only the blocks holding these rows, coalescing rows whose blocks touch.
+  const Entry* e = st.find(fmt::EntryKind::kEmbedWord, -1, -1, 32);
+  const uint64_t base = e->offset + st.tensor(*e, fmt::Role::kWordEmb)->offset;
+  std::vector<std::pair<uint64_t, uint64_t>> spans;  // aligned [start, end)
+  for (int32_t r : out->rows) {
+    const uint64_t s = (base + uint64_t(r) * row_bytes) / kIoAlign * kIoAlign;
+    const uint64_t t = align_up(base + uint64_t(r + 1) * row_bytes, kIoAlign);
+    if (!spans.empty() && s <= spans.back().second) spans.back().second = std::max(spans.back().second, t);
+    else spans.emplace_back(s, t);
+  }
+  uint64_t total = 0;
+  for (auto& sp : spans) total += sp.second - sp.first;
+  WRX_TRY(out->buf.reserve(total));
+  std::vector<uint64_t> at(spans.size());
+  uint64_t off = 0;
+  for (size_t i = 0; i < spans.size(); ++i) {
+    at[i] = off;
+    off += spans[i].second - spans[i].first;
+  }
+  // Rows are random reads: issue them from a few threads at once, so their latencies
+  // overlap the way queued requests do on flash.
+  std::vector<double> ready(spans.size(), 0.0);
+  WRX_TRY(readers_.run(spans.size(), [&](size_t i) {
+    return st.file().read_start(spans[i].first, spans[i].second - spans[i].first, out->buf.data() + at[i], &ready[i]);
+  }));
+  BlockFile::wait_until(*std::max_element(ready.begin(), ready.end()));
+  out->bytes = total;
+  size_t sp = 0;
+  for (size_t i = 0; i < out->rows.size(); ++i) {
+    const uint64_t pos = base + uint64_t(out->rows[i]) * row_bytes;
+    while (pos >= spans[sp].second) ++sp;
+    const uint8_t* p = out->buf.data() + at[sp] + (pos - spans[sp].first);
+    if (crc32(p, row_bytes) != crc_[out->rows[i]])
+      return fail(Error::kEntryChecksum, "store " + st.path() + ": crc32: checksum mismatch in word-embedding row " +
+                                             std::to_string(out->rows[i]), kRepackage);
+    out->ptrs[i] = reinterpret_cast<const float*>(p);
   }
   return Status::Ok();
 }
 
-Status Model::run_layer(const LayerWeights& w, const float* bias, float* x) {
-  WRX_TRY(program_->run(x, bias, w.ptr, w.k, pkg_->shard.attn_width(), pkg_->shard.ffn_per_shard, tmp_.data()));
+Status Model::decode_tensor(const Entry& e, const uint8_t* payload, Role role, uint32_t rows, uint32_t cols, float* dst,
+                            size_t stride) const {
+  const Store& st = *pkg_->store;
+  const fmt::TensorRec* t = st.tensor(e, role);
+  if (t == nullptr || t->rows != rows || t->cols != cols)
+    return fail(Error::kBadCounts, "store " + st.path() + ": " + st.describe(e) + ": tensor role " + std::to_string(int(role)) +
+                                       " is missing or not " + std::to_string(rows) + "x" + std::to_string(cols), kRepackage);
+  const uint8_t* tp = payload + t->offset;
+  if (t->encoding == uint8_t(fmt::Encoding::kF32)) {
+    copy_f32(reinterpret_cast<const float*>(tp), rows, cols, dst, stride);
+    return Status::Ok();
+  }
+  if (t->encoding != uint8_t(fmt::Encoding::kCodebook))
+    return fail(Error::kUnknownEnum, "store " + st.path() + ": " + st.describe(e) + ": unexpected encoding", kRepackage);
+  CodebookView v;
+  v.bits = t->bits;
+  v.rows = rows;
+  v.cols = cols;
+  v.n_outliers = t->n_outliers;
+  v.codebook = reinterpret_cast<const float*>(tp);
+  v.outlier_idx = reinterpret_cast<const uint32_t*>(tp + (size_t{4} << t->bits));
+  v.outlier_val = reinterpret_cast<const float*>(tp + (size_t{4} << t->bits) + 4 * size_t{t->n_outliers});
+  v.codes = tp + (size_t{4} << t->bits) + 8 * size_t{t->n_outliers};
+  Status s = decode_codebook(v, dst, stride);
+  if (!s.ok()) return fail(s.code, "store " + st.path() + ": " + st.describe(e) + ": " + s.message, kRepackage);
+  return Status::Ok();
+}
+
+// q_w q_b k_w k_b v_w v_b o_w for k shards, into 7 slots.
+Status Model::decode_attn(const Entry* const* entries, const uint8_t* const* payloads, int k, Weights* w) const {
+  const size_t H = pkg_->geom.hidden, a1 = pkg_->shard.attn_width(), A = a1 * k;
+  const size_t sizes[7] = {A * H, A, A * H, A, A * H, A, H * A};
+  float* s[7];
+  WRX_TRY(layout(&w->buf, sizes, 7, s));
+  for (int p = 0; p < k; ++p) {
+    const Entry& e = *entries[p];
+    const uint8_t* pl = payloads[p];
+    WRX_TRY(decode_tensor(e, pl, Role::kQW, a1, H, s[0] + p * a1 * H, H));
+    WRX_TRY(decode_tensor(e, pl, Role::kQB, 1, a1, s[1] + p * a1, a1));
+    WRX_TRY(decode_tensor(e, pl, Role::kKW, a1, H, s[2] + p * a1 * H, H));
+    WRX_TRY(decode_tensor(e, pl, Role::kKB, 1, a1, s[3] + p * a1, a1));
+    WRX_TRY(decode_tensor(e, pl, Role::kVW, a1, H, s[4] + p * a1 * H, H));
+    WRX_TRY(decode_tensor(e, pl, Role::kVB, 1, a1, s[5] + p * a1, a1));
+    WRX_TRY(decode_tensor(e, pl, Role::kOW, H, a1, s[6] + p * a1, A));
+  }
+  for (int i = 0; i < 7; ++i) w->ptr[i] = s[i];
+  w->k = k;
+  return Status::Ok();
+}
+
+// ffn1_w ffn1_b ffn2_w for k shards, into 3 slots.
+Status Model::decode_ffn(const Entry* const* entries, const uint8_t* const* payloads, int k, Weights* w) const {
+  const size_t H = pkg_->geom.hidden, f1 = pkg_->shard.ffn_per_shard, F = f1 * k;
+  const size_t sizes[3] = {F * H, F, H * F};
+  float* s[3];
+  WRX_TRY(layout(&w->buf, sizes, 3, s));
+  for (int p = 0; p < k; ++p) {
+    WRX_TRY(decode_tensor(*entries[p], payloads[p], Role::kFfn1W, f1, H, s[0] + p * f1 * H, H));
+    WRX_TRY(decode_tensor(*entries[p], payloads[p], Role::kFfn1B, 1, f1, s[1] + p * f1, f1));
+    WRX_TRY(decode_tensor(*entries[p], payloads[p], Role::kFfn2W, H, f1, s[2] + p * f1, F));
+  }
+  for (int i = 0; i < 3; ++i) w->ptr[i] = s[i];
+  w->k = k;
+  return Status::Ok();
+}
+
+// The 16 weight inputs of the layer program, for the plan's k shards.
+Status Model::decode_layer(const LayerPlan& lp, const uint8_t* const* attn, const uint8_t* const* ffn, Weights* w) const {
+  const int k = static_cast<int>(lp.shards.size());
+  const size_t H = pkg_->geom.hidden, A = size_t(pkg_->shard.attn_width()) * k, F = size_t(pkg_->shard.ffn_per_shard) * k;
+  const size_t sizes[16] = {A * H, A, A * H, A, A * H, A, H * A, H, H, H, F * H, F, H * F, H, H, H};
+  float* s[16];
+  WRX_TRY(layout(&w->buf, sizes, 16, s));
+  const std::vector<const Entry*> ea = shard_entries(lp, fmt::EntryKind::kAttnShard);
+  const std::vector<const Entry*> ef = shard_entries(lp, fmt::EntryKind::kFfnShard);
+  const size_t a1 = pkg_->shard.attn_width(), f1 = pkg_->shard.ffn_per_shard;
+  for (int p = 0; p < k; ++p) {
+    const Entry& e = *ea[p];
+    WRX_TRY(decode_tensor(e, attn[p], Role::kQW, a1, H, s[0] + p * a1 * H, H));
+    WRX_TRY(decode_tensor(e, attn[p], Role::kQB, 1, a1, s[1] + p * a1, a1));
+    WRX_TRY(decode_tensor(e, attn[p], Role::kKW, a1, H, s[2] + p * a1 * H, H));
+    WRX_TRY(decode_tensor(e, attn[p], Role::kKB, 1, a1, s[3] + p * a1, a1));
+    WRX_TRY(decode_tensor(e, attn[p], Role::kVW, a1, H, s[4] + p * a1 * H, H));
+    WRX_TRY(decode_tensor(e, attn[p], Role::kVB, 1, a1, s[5] + p * a1, a1));
+    WRX_TRY(decode_tensor(e, attn[p], Role::kOW, H, a1, s[6] + p * a1, A));
+    WRX_TRY(decode_tensor(*ef[p], ffn[p], Role::kFfn1W, f1, H, s[10] + p * f1 * H, H));
+    WRX_TRY(decode_tensor(*ef[p], ffn[p], Role::kFfn1B, 1, f1, s[11] + p * f1, f1));
+    WRX_TRY(decode_tensor(*ef[p], ffn[p], Role::kFfn2W, H, f1, s[12] + p * f1, F));
+  }
+  const float* sh = shared_ptr_[lp.layer];  // o_b ln1_g ln1_b ffn2_b ln2_g ln2_b
+  const int dst[6] = {7, 8, 9, 13, 14, 15};
+  for (int i = 0; i < 6; ++i) std::memcpy(s[dst[i]], sh + size_t(i) * H, H * sizeof(float));
+  for (int i = 0; i < 16; ++i) w->ptr[i] = s[i];
+  w->k = k;
+  return Status::Ok();
+}
+
+Status Model::embed(const int32_t* ids, const int32_t* types, const WordRows& rows, float* x) const {
+  const int H = pkg_->geom.hidden;
+  const float eps = static_cast<float>(pkg_->geom.ln_eps);
+  std::vector<float> sum(H);
+  for (int t = 0; t < seq_; ++t) {
+    const size_t ri = std::lower_bound(rows.rows.begin(), rows.rows.end(), ids[t]) - rows.rows.begin();
+    if (ri >= rows.rows.size() || rows.rows[ri] != ids[t]) return fail(Error::kRuntime, "embed: token row was not read");
+    const float* w = rows.ptrs[ri];
+    const float* p = pos_ + size_t(t) * H;
+    const float* ty = type_ + size_t(types[t]) * H;
+    for (int h = 0; h < H; ++h) sum[h] = w[h] + p[h] + ty[h];
+    layer_norm(sum.data(), emb_g_, emb_b_, eps, H, x + size_t(t) * H);
+  }
+  return Status::Ok();
+}
+
+Status Model::run_layer(const Weights& w, const float* bias, float* x) {
+  const int S = seq_, H = pkg_->geom.hidden;
+  const int A = w.k * pkg_->shard.attn_width(), F = w.k * pkg_->shard.ffn_per_shard;
+  const float* const* p = w.ptr;
+  WRX_TRY(layer_->run({{x, {1, S, H}}, {bias, {1, 1, S}}, {p[0], {A, H}}, {p[1], {A}}, {p[2], {A, H}}, {p[3], {A}},
+                       {p[4], {A, H}}, {p[5], {A}}, {p[6], {H, A}}, {p[7], {H}}, {p[8], {H}}, {p[9], {H}},
+                       {p[10], {F, H}}, {p[11], {F}}, {p[12], {H, F}}, {p[13], {H}}, {p[14], {H}}, {p[15], {H}}},
+                      tmp_.data(), tmp_.size()));
   std::memcpy(x, tmp_.data(), tmp_.size() * sizeof(float));
   return Status::Ok();
+}
+
+Status Model::run_attn(const Weights& w, const float* x, const float* bias, float* acc) {
+  const int S = seq_, H = pkg_->geom.hidden, A = w.k * pkg_->shard.attn_width();
+  const float* const* p = w.ptr;
+  WRX_TRY(attn_->run({{x, {1, S, H}}, {bias, {1, 1, S}}, {p[0], {A, H}}, {p[1], {A}}, {p[2], {A, H}}, {p[3], {A}},
+                      {p[4], {A, H}}, {p[5], {A}}, {p[6], {H, A}}},
+                     tmp_.data(), tmp_.size()));
+  for (size_t i = 0; i < tmp_.size(); ++i) acc[i] += tmp_[i];
+  return Status::Ok();
+}
+
+Status Model::run_ffn(const Weights& w, const float* x, float* acc) {
+  const int S = seq_, H = pkg_->geom.hidden, F = w.k * pkg_->shard.ffn_per_shard;
+  const float* const* p = w.ptr;
+  WRX_TRY(ffn_->run({{x, {1, S, H}}, {p[0], {F, H}}, {p[1], {F}}, {p[2], {H, F}}}, tmp_.data(), tmp_.size()));
+  for (size_t i = 0; i < tmp_.size(); ++i) acc[i] += tmp_[i];
+  return Status::Ok();
+}
+
+void Model::finish_attn(int layer, const float* acc, float* x) const {
+  const int H = pkg_->geom.hidden;
+  const float* sh = shared_ptr_[layer];  // o_b ln1_g ln1_b ffn2_b ln2_g ln2_b
+  std::vector<float> row(H);
+  for (int t = 0; t < seq_; ++t) {
+    float* xt = x + size_t(t) * H;
+    const float* at = acc + size_t(t) * H;
+    for (int h = 0; h < H; ++h) row[h] = xt[h] + at[h] + sh[h];
+    layer_norm(row.data(), sh + H, sh + 2 * H, static_cast<float>(pkg_->geom.ln_eps), H, xt);
+  }
+}
+
+void Model::finish_ffn(int layer, const float* acc, float* x) const {
+  const int H = pkg_->geom.hidden;
+  const float* sh = shared_ptr_[layer];
+  std::vector<float> row(H);
+  for (int t = 0; t < seq_; ++t) {
+    float* xt = x + size_t(t) * H;
+    const float* at = acc + size_t(t) * H;
+    for (int h = 0; h < H; ++h) row[h] = xt[h] + at[h] + sh[3 * H + h];
+    layer_norm(row.data(), sh + 4 * H, sh + 5 * H, static_cast<float>(pkg_->geom.ln_eps), H, xt);
+  }
 }
 
 void Model::head(const float* x, float* logits) const {

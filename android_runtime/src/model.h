@@ -1,71 +1,109 @@
-// The forward pass, in three separate stages so a pipeline can overlap them:
-//   IO      read_layer():   the raw store entries one layer of a plan needs, few large reads
-//   decode  decode_layer(): CRC check, then decode/copy into contiguous layer buffers
-//   compute embed(), run_layer(), head()
+// The pieces of one forward pass, kept as separate stages so the modes can arrange them:
+//   IO       read_entries(), read_word_rows(): raw store bytes, few large O_DIRECT reads
+//   decode   decode_layer() (a whole layer), decode_attn()/decode_ffn() (a chunk of shards)
+//   compute  embed(), run_layer(), run_attn()/run_ffn() + finish_attn()/finish_ffn(), head()
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "error.h"
 #include "io.h"
-#include "layer_program.h"
 #include "manifest.h"
 #include "plan.h"
+#include "program.h"
 
 namespace wrx {
 
-// The raw bytes of the entries one layer needs (its shared entry and its planned shards).
-struct RawLayer {
-  std::vector<AlignedBuffer> runs;
-  std::vector<const Entry*> entries;       // shared entry first, then shards in plan order
-  std::vector<const uint8_t*> payloads;    // per entry, into runs
-  uint64_t bytes_read = 0;
-  int requests = 0;
+// Recycles aligned IO buffers between inferences (every byte stays counted as resident).
+class BufferPool {
+ public:
+  AlignedBuffer take(size_t bytes);
+  void give(AlignedBuffer&& b);
+  void clear();
+
+ private:
+  std::mutex mu_;
+  std::vector<AlignedBuffer> free_;
 };
 
-// One layer's weights assembled from k shards, in program input order (q_w .. ln2_b).
-struct LayerWeights {
-  int layer = -1, k = 0;
+// The raw payloads of some entries, read with one request per file-contiguous run.
+struct RawEntries {
+  std::vector<const Entry*> entries;     // in the order asked for
+  std::vector<const uint8_t*> payloads;  // per entry
+  std::vector<AlignedBuffer> runs;
+  uint64_t bytes = 0;
+  int requests = 0;
+  void release(BufferPool* pool);
+};
+
+// The word-embedding rows of one input.
+struct WordRows {
+  std::vector<int32_t> rows;            // sorted unique token ids
+  std::vector<const float*> ptrs;       // per row
+  AlignedBuffer buf;
+  uint64_t bytes = 0;
+};
+
+// Weights of a whole layer, or of a chunk of shards of one half, in program input order.
+struct Weights {
   AlignedBuffer buf;
   const float* ptr[16] = {};
+  int k = 0;  // shards
 };
 
 class Model {
  public:
-  static Result<std::unique_ptr<Model>> create(Package* pkg, bool word_table_resident);
+  static Result<std::unique_ptr<Model>> create(Package* pkg, bool word_table_resident, bool chunk_programs);
 
-  Status read_layer(const LayerPlan& lp, RawLayer* raw);
-  Status decode_layer(const LayerPlan& lp, const RawLayer& raw, LayerWeights* w) const;
+  // IO
+  Status read_entries(const std::vector<const Entry*>& entries, RawEntries* out, BufferPool* pool);
+  Status read_word_rows(const int32_t* ids, WordRows* out);
+  // The attention (kind = kAttnShard) or FFN entries of a layer plan, in plan order.
+  std::vector<const Entry*> shard_entries(const LayerPlan& lp, fmt::EntryKind kind) const;
 
-  // x[S*H] from one row of token ids; reads only the rows of these tokens unless the word
-  // table is resident.
-  Status embed(const int32_t* ids, const int32_t* types, float* x);
-  Status run_layer(const LayerWeights& w, const float* bias, float* x);
+  // decode (CRC-checked): payloads in plan order, one per shard of the layer/chunk.
+  Status decode_layer(const LayerPlan& lp, const uint8_t* const* attn, const uint8_t* const* ffn, Weights* w) const;
+  Status decode_attn(const Entry* const* entries, const uint8_t* const* payloads, int k, Weights* w) const;
+  Status decode_ffn(const Entry* const* entries, const uint8_t* const* payloads, int k, Weights* w) const;
+
+  // compute
+  Status embed(const int32_t* ids, const int32_t* types, const WordRows& rows, float* x) const;
+  Status run_layer(const Weights& w, const float* bias, float* x);
+  // Chunked layer: acc = 0; run_attn per chunk (acc += partial); finish_attn (x = LN1(x + o_b + acc));
+  // acc = 0; run_ffn per chunk; finish_ffn (x = LN2(x + b2 + acc)).
+  Status run_attn(const Weights& w, const float* x, const float* bias, float* acc);
+  Status run_ffn(const Weights& w, const float* x, float* acc);
+  void finish_attn(int layer, const float* acc, float* x) const;
+  void finish_ffn(int layer, const float* acc, float* x) const;
   void head(const float* x, float* logits) const;
 
   int seq() const { return seq_; }
   int hidden() const { return pkg_->geom.hidden; }
   const Package& package() const { return *pkg_; }
-  uint64_t embed_bytes_read() const { return embed_bytes_read_; }
-  size_t program_planned_bytes() const { return program_->planned_bytes(); }
+  Store& store() { return *pkg_->store; }
+  size_t program_planned_bytes() const;
 
  private:
   Model() = default;
   Status load_resident();
+  Status decode_tensor(const Entry& e, const uint8_t* payload, fmt::Role role, uint32_t rows, uint32_t cols, float* dst,
+                       size_t stride) const;
 
   Package* pkg_ = nullptr;
   int seq_ = 0;
-  std::unique_ptr<LayerProgram> program_;
-  // Always resident: position/type embeddings + LN, head, and the per-row CRCs.
-  AlignedBuffer emb_shared_, head_, row_crc_, word_table_;
+  std::unique_ptr<Program> layer_, attn_, ffn_;
+  // Always resident: position/type embeddings + LN, the head, per-row CRCs, each layer's
+  // shared tensors (biases and LayerNorms, a few KB per layer).
+  AlignedBuffer emb_shared_, head_, row_crc_, word_table_, shared_;
   const float *pos_ = nullptr, *type_ = nullptr, *emb_g_ = nullptr, *emb_b_ = nullptr;
   const float *pool_w_ = nullptr, *pool_b_ = nullptr, *cls_w_ = nullptr, *cls_b_ = nullptr;
   const uint32_t* crc_ = nullptr;
   const float* word_ = nullptr;  // only when the word table is resident
-  AlignedBuffer scratch_;
+  std::vector<const float*> shared_ptr_;  // per layer: o_b, ln1_g, ln1_b, ffn2_b, ln2_g, ln2_b
   std::vector<float> tmp_;
-  uint64_t embed_bytes_read_ = 0;
+  TaskPool readers_{3};  // with the calling thread: 4 word-row reads in flight
 };
 
 }  // namespace wrx

@@ -6,15 +6,16 @@
 
 namespace wrx {
 
-Plan uniform_plan(const Package& pkg, int bits) {
+Plan uniform_plan(const Package& pkg, int bits, int preload_layers) {
   Plan p;
-  p.name = "uniform-" + std::to_string(bits);
+  p.name = "uniform-" + std::to_string(bits) + (preload_layers > 0 ? "-pre" + std::to_string(preload_layers) : "");
   for (int l = 0; l < pkg.geom.layers; ++l) {
     LayerPlan lp;
     lp.layer = l;
     for (int j = 0; j < pkg.shard.shards_per_layer; ++j) {
       lp.shards.push_back(j);
       lp.bits.push_back(bits);
+      if (l < preload_layers) p.preload.emplace_back(l, j);
     }
     p.layers.push_back(lp);
   }
@@ -91,7 +92,8 @@ Status validate_plan(const Plan& plan, const Package& pkg) {
       if (s >= pkg.shard.shards_per_layer)
         return bad("layer " + std::to_string(lp.layer) + " shard " + std::to_string(s) + " does not exist (the package has " +
                    std::to_string(pkg.shard.shards_per_layer) + " shards per layer)");
-      if (!pkg.has_bits(b) || pkg.store->find(fmt::EntryKind::kLayerShard, lp.layer, s, b) == nullptr)
+      if (!pkg.has_bits(b) || pkg.store->find(fmt::EntryKind::kAttnShard, lp.layer, s, b) == nullptr ||
+          pkg.store->find(fmt::EntryKind::kFfnShard, lp.layer, s, b) == nullptr)
         return bad("layer " + std::to_string(lp.layer) + " shard " + std::to_string(s) + " at " + std::to_string(b) +
                    " bits is not in the store");
       if (!seen.emplace(lp.layer, s).second) return bad("layer " + std::to_string(lp.layer) + " lists a shard twice");

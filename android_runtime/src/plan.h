@@ -23,7 +23,8 @@ struct Plan {
   std::string json;                          // the plan as given, echoed into the report
 };
 
-Plan uniform_plan(const Package& pkg, int bits);
+// Preset: every shard at `bits`; the first `preload_layers` layers in the preload buffer.
+Plan uniform_plan(const Package& pkg, int bits, int preload_layers = 0);
 Result<Plan> load_plan(const std::string& path);
 // Rejects layers, shards or bitwidths the package does not hold (Error::kBadPlan).
 Status validate_plan(const Plan& plan, const Package& pkg);

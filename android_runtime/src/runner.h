@@ -18,6 +18,10 @@ struct RunOptions {
   int limit = 0;             // first N rows only (0 = all)
   bool direct = true;        // O_DIRECT where the filesystem allows it
   double bandwidth_mbps = 0; // emulated device read cap; 0 = none
+  int preload_layers = 0;    // with --bits: preload the first L layers (elastic)
+  size_t readahead_kb = 2048;  // elastic: raw bytes in flight ahead of compute
+  size_t chunk_kb = 400;       // elastic: decoded fp32 bytes per program call
+  int trace_rows = -1;         // per-layer traces for the first N rows (-1 = all)
   bool progress = true;      // "PROGRESS i n" lines on stderr
 };
 

@@ -4,7 +4,7 @@
 
 namespace wrx::fmt {
 
-bool valid_kind(uint16_t v) { return v >= 1 && v <= 6; }
+bool valid_kind(uint16_t v) { return v >= 2 && v <= 8; }
 
 bool valid_role(uint16_t v) {
   return (v >= 1 && v <= 10) || (v >= 20 && v <= 25) || (v >= 40 && v <= 45) ||
@@ -25,6 +25,8 @@ const char* kind_name(EntryKind k) {
     case EntryKind::kEmbedWordCrc: return "embed_word_crc";
     case EntryKind::kEmbedShared: return "embed_shared";
     case EntryKind::kHead: return "head";
+    case EntryKind::kAttnShard: return "attn_shard";
+    case EntryKind::kFfnShard: return "ffn_shard";
   }
   return "unknown";
 }

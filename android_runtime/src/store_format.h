@@ -7,7 +7,7 @@
 namespace wrx::fmt {
 
 constexpr char kMagic[8] = {'W', 'R', 'X', 'S', 'T', 'O', 'R', '\0'};
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;
 constexpr uint64_t kAlign = 4096;
 constexpr uint64_t kTensorAlign = 16;
 constexpr uint16_t kNone16 = 0xFFFF;
@@ -16,12 +16,14 @@ constexpr uint64_t kEntryBytes = 40;
 constexpr uint64_t kTensorBytes = 32;
 
 enum class EntryKind : uint16_t {
-  kLayerShard = 1,
+  kLayerShard = 1,  // version 1 only (a whole shard); rejected in version 2
   kLayerShared = 2,
   kEmbedWord = 3,
   kEmbedWordCrc = 4,
   kEmbedShared = 5,
   kHead = 6,
+  kAttnShard = 7,  // attention half of a (layer, shard) at one bitwidth
+  kFfnShard = 8,   // FFN half
 };
 
 enum class Encoding : uint8_t { kF32 = 0, kCodebook = 1, kU32 = 2 };

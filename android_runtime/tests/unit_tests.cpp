@@ -120,8 +120,8 @@ void test_golden_store(const fs::path& golden) {
     const Status r = st.read_run(e, e, buf);
     check(r.ok() && st.verify(e, buf.data()).ok(), "golden entry verifies: " + st.describe(e));
   }
-  check(st.find(fmt::EntryKind::kLayerShard, 0, 1, 4) != nullptr, "find layer 0 shard 1 4-bit");
-  check(st.find(fmt::EntryKind::kLayerShard, 0, 1, 3) == nullptr, "3-bit is not in the golden store");
+  check(st.find(fmt::EntryKind::kFfnShard, 0, 1, 4) != nullptr, "find layer 0 shard 1 4-bit");
+  check(st.find(fmt::EntryKind::kAttnShard, 0, 1, 3) == nullptr, "3-bit is not in the golden store");
   auto pkg = open_package((golden / "pkg").string());
   check(pkg.ok(), "golden package opens: " + pkg.status().message);
 }

@@ -332,3 +332,32 @@ class ExportLayer(torch.nn.Module):
         h = self.ln(x + F.linear(ctx, o_w, o_b), ln1_g, ln1_b)
         f = F.linear(F.gelu(F.linear(h, ffn1_w, ffn1_b)), ffn2_w, ffn2_b)
         return self.ln(h + f, ln2_g, ln2_b)
+
+
+class ExportAttn(torch.nn.Module):
+    """The attention half of k shards, without bias or residual: sum_j O_j softmax(Q_j K_j^T) V_j.
+
+    Attention decomposes over heads, so a device can run a layer's attention a few shards at
+    a time and add the partial outputs; the loader then adds x and the output bias and
+    applies LayerNorm 1. This keeps the decoded fp32 weights in flight to a few shards.
+    """
+
+    def __init__(self, head_dim: int, seq: int):
+        super().__init__()
+        self.head_dim, self.seq = head_dim, seq
+
+    def forward(self, x, bias, q_w, q_b, k_w, k_b, v_w, v_b, o_w):
+        S, hd = self.seq, self.head_dim
+        q = F.linear(x, q_w, q_b).view(S, -1, hd).transpose(0, 1)
+        k = F.linear(x, k_w, k_b).view(S, -1, hd).transpose(0, 1)
+        v = F.linear(x, v_w, v_b).view(S, -1, hd).transpose(0, 1)
+        p = torch.softmax(torch.bmm(q, k.transpose(1, 2)) * (1.0 / math.sqrt(hd)) + bias, dim=-1)
+        ctx = torch.bmm(p, v).transpose(0, 1).reshape(1, S, -1)
+        return F.linear(ctx, o_w)
+
+
+class ExportFfn(torch.nn.Module):
+    """The FFN half of k shards, without output bias or residual: W2_g gelu(W1_g h + b1_g)."""
+
+    def forward(self, h, ffn1_w, ffn1_b, ffn2_w):
+        return F.linear(F.gelu(F.linear(h, ffn1_w, ffn1_b)), ffn2_w)

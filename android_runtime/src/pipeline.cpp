@@ -1,0 +1,454 @@
+#include "pipeline.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <thread>
+
+namespace wrx {
+namespace {
+
+double ms(double t, double t0) { return (t - t0) * 1e3; }
+
+void fill_bias(int S, int length, float* bias) {
+  for (int t = 0; t < S; ++t) bias[t] = t < length ? 0.0f : std::numeric_limits<float>::lowest();
+}
+
+// Shared by the modes: embedding, layers given as whole Weights, head.
+class Base : public Executor {
+ public:
+  Base(Model* m, Plan plan) : m_(m), plan_(std::move(plan)) {
+    x_.resize(size_t(m->seq()) * m->hidden());
+    bias_.resize(m->seq());
+  }
+
+ protected:
+  Model* m_;
+  Plan plan_;
+  std::vector<float> x_, bias_;
+
+  Trace fresh_trace() const {
+    Trace t;
+    for (const auto& lp : plan_.layers) {
+      LayerTrace lt;
+      lt.layer = lp.layer;
+      t.layers.push_back(lt);
+    }
+    return t;
+  }
+  std::vector<const Entry*> all_entries(const LayerPlan& lp) const {
+    auto a = m_->shard_entries(lp, fmt::EntryKind::kAttnShard);
+    auto f = m_->shard_entries(lp, fmt::EntryKind::kFfnShard);
+    a.insert(a.end(), f.begin(), f.end());
+    return a;
+  }
+  Status decode_whole(const LayerPlan& lp, const RawEntries& raw, Weights* w) const {
+    const size_t k = lp.shards.size();
+    return m_->decode_layer(lp, raw.payloads.data(), raw.payloads.data() + k, w);
+  }
+};
+
+// ---------------------------------------------------------------- load-all
+class LoadAll : public Base {
+ public:
+  using Base::Base;
+  Status setup() override {
+    weights_.resize(plan_.layers.size());
+    for (size_t i = 0; i < plan_.layers.size(); ++i) {
+      RawEntries raw;
+      WRX_TRY(m_->read_entries(all_entries(plan_.layers[i]), &raw, nullptr));
+      WRX_TRY(decode_whole(plan_.layers[i], raw, &weights_[i]));
+    }
+    return Status::Ok();
+  }
+  Status infer(const int32_t* ids, const int32_t* types, int length, float* logits, Trace* tr) override {
+    *tr = fresh_trace();
+    const double t0 = now_s();
+    WordRows rows;
+    WRX_TRY(m_->read_word_rows(ids, &rows));  // resident table: no IO
+    fill_bias(m_->seq(), length, bias_.data());
+    WRX_TRY(m_->embed(ids, types, rows, x_.data()));
+    for (size_t i = 0; i < weights_.size(); ++i) {
+      tr->layers[i].compute_start_ms = ms(now_s(), t0);
+      WRX_TRY(m_->run_layer(weights_[i], bias_.data(), x_.data()));
+      tr->layers[i].compute_end_ms = ms(now_s(), t0);
+      tr->layers[i].compute_ms = tr->layers[i].compute_end_ms - tr->layers[i].compute_start_ms;
+    }
+    m_->head(x_.data(), logits);
+    tr->latency_ms = ms(now_s(), t0);
+    return Status::Ok();
+  }
+
+ private:
+  std::vector<Weights> weights_;
+};
+
+// ---------------------------------------------------------------- load-then-exec
+class LoadThenExec : public Base {
+ public:
+  using Base::Base;
+  Status setup() override { return Status::Ok(); }
+  Status infer(const int32_t* ids, const int32_t* types, int length, float* logits, Trace* tr) override {
+    *tr = fresh_trace();
+    const double t0 = now_s();
+    WordRows rows;
+    WRX_TRY(m_->read_word_rows(ids, &rows));
+    tr->embed_io_ms = ms(now_s(), t0);
+    tr->bytes_read = rows.bytes;
+    std::vector<Weights> weights(plan_.layers.size());
+    for (size_t i = 0; i < plan_.layers.size(); ++i) {
+      LayerTrace& lt = tr->layers[i];
+      RawEntries raw;
+      lt.io_start_ms = ms(now_s(), t0);
+      WRX_TRY(m_->read_entries(all_entries(plan_.layers[i]), &raw, nullptr));
+      lt.io_end_ms = ms(now_s(), t0);
+      lt.bytes = raw.bytes;
+      lt.requests = raw.requests;
+      tr->bytes_read += raw.bytes;
+      const double td = now_s();
+      WRX_TRY(decode_whole(plan_.layers[i], raw, &weights[i]));
+      lt.decode_ms = ms(now_s(), td);
+    }
+    fill_bias(m_->seq(), length, bias_.data());
+    WRX_TRY(m_->embed(ids, types, rows, x_.data()));
+    for (size_t i = 0; i < weights.size(); ++i) {
+      tr->layers[i].compute_start_ms = ms(now_s(), t0);
+      WRX_TRY(m_->run_layer(weights[i], bias_.data(), x_.data()));
+      tr->layers[i].compute_end_ms = ms(now_s(), t0);
+      tr->layers[i].compute_ms = tr->layers[i].compute_end_ms - tr->layers[i].compute_start_ms;
+    }
+    m_->head(x_.data(), logits);
+    tr->latency_ms = ms(now_s(), t0);
+    return Status::Ok();
+  }
+};
+
+// A single-producer single-consumer queue with an IO-side error channel.
+template <typename T>
+class Channel {
+ public:
+  void push(T v) {
+    std::lock_guard<std::mutex> g(mu_);
+    q_.push_back(std::move(v));
+    cv_.notify_all();
+  }
+  void fail(Status s) {
+    std::lock_guard<std::mutex> g(mu_);
+    err_ = std::move(s);
+    cv_.notify_all();
+  }
+  // Blocks; false with *err set if the producer failed first.
+  bool pop(T* out, Status* err) {
+    std::unique_lock<std::mutex> g(mu_);
+    cv_.wait(g, [&] { return !q_.empty() || !err_.ok(); });
+    if (q_.empty()) {
+      *err = err_;
+      return false;
+    }
+    *out = std::move(q_.front());
+    q_.pop_front();
+    return true;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<T> q_;
+  Status err_;
+};
+
+// A byte budget the IO thread acquires before reading and compute releases after use.
+class Budget {
+ public:
+  explicit Budget(size_t cap) : cap_(cap) {}
+  bool acquire(size_t n, const bool* stop) {
+    std::unique_lock<std::mutex> g(mu_);
+    cv_.wait(g, [&] { return used_ == 0 || used_ + n <= cap_ || *stop; });
+    if (*stop) return false;
+    used_ += n;
+    return true;
+  }
+  void release(size_t n) {
+    std::lock_guard<std::mutex> g(mu_);
+    used_ -= std::min(used_, n);
+    cv_.notify_all();
+  }
+  void wake() {
+    std::lock_guard<std::mutex> g(mu_);
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  size_t cap_, used_ = 0;
+};
+
+uint64_t run_bytes(const std::vector<const Entry*>& es) {
+  // Upper bound of what read_entries fetches: each entry rounded up to the block size.
+  uint64_t n = 0;
+  for (const Entry* e : es) n += align_up(e->length, kIoAlign);
+  return n;
+}
+
+// ---------------------------------------------------------------- stdpl
+class StdPL : public Base {
+ public:
+  using Base::Base;
+  Status setup() override { return Status::Ok(); }
+
+  Status infer(const int32_t* ids, const int32_t* types, int length, float* logits, Trace* tr) override {
+    *tr = fresh_trace();
+    const double t0 = now_s();
+    const size_t n = plan_.layers.size();
+    WordRows rows;
+    Channel<int> words;
+    Channel<size_t> ready;
+    Budget slots(2);  // two whole-layer weight slots: one computing, one being filled
+    bool stop = false;
+    std::thread io([&] {
+      const double te = now_s();
+      Status s = m_->read_word_rows(ids, &rows);
+      tr->embed_io_ms = ms(now_s(), te);
+      if (!s.ok()) return words.fail(s);
+      words.push(0);
+      for (size_t i = 0; i < n; ++i) {
+        if (!slots.acquire(1, &stop)) return;
+        LayerTrace& lt = tr->layers[i];
+        RawEntries raw;
+        lt.io_start_ms = ms(now_s(), t0);
+        s = m_->read_entries(all_entries(plan_.layers[i]), &raw, &pool_);
+        lt.io_end_ms = ms(now_s(), t0);
+        if (!s.ok()) return ready.fail(s);
+        lt.bytes = raw.bytes;
+        lt.requests = raw.requests;
+        const double td = now_s();
+        s = decode_whole(plan_.layers[i], raw, &slot_[i % 2]);
+        lt.decode_ms = ms(now_s(), td);
+        raw.release(&pool_);
+        if (!s.ok()) return ready.fail(s);
+        ready.push(i);
+      }
+    });
+    auto compute = [&]() -> Status {
+      Status err;
+      int w = 0;
+      double tw = now_s();
+      if (!words.pop(&w, &err)) return err;
+      tr->embed_stall_ms = ms(now_s(), tw);
+      fill_bias(m_->seq(), length, bias_.data());
+      WRX_TRY(m_->embed(ids, types, rows, x_.data()));
+      for (size_t i = 0; i < n; ++i) {
+        size_t got = 0;
+        tw = now_s();
+        if (!ready.pop(&got, &err)) return err;
+        LayerTrace& lt = tr->layers[i];
+        lt.stall_ms = ms(now_s(), tw);
+        lt.compute_start_ms = ms(now_s(), t0);
+        WRX_TRY(m_->run_layer(slot_[got % 2], bias_.data(), x_.data()));
+        lt.compute_end_ms = ms(now_s(), t0);
+        lt.compute_ms = lt.compute_end_ms - lt.compute_start_ms;
+        slots.release(1);
+      }
+      m_->head(x_.data(), logits);
+      return Status::Ok();
+    };
+    const Status st = compute();
+    stop = true;
+    slots.wake();
+    io.join();
+    pool_.clear();
+    slot_[0].buf.release();
+    slot_[1].buf.release();
+    tr->bytes_read = rows.bytes;
+    for (const auto& lt : tr->layers) tr->bytes_read += lt.bytes;
+    tr->latency_ms = ms(now_s(), t0);
+    return st;
+  }
+
+ private:
+  BufferPool pool_;
+  Weights slot_[2];
+};
+
+// ---------------------------------------------------------------- elastic
+class Elastic : public Base {
+ public:
+  Elastic(Model* m, Plan plan, const PipelineOptions& opt) : Base(m, std::move(plan)), opt_(opt) {
+    const Package& p = m->package();
+    const size_t H = p.geom.hidden, a1 = p.shard.attn_width(), f1 = p.shard.ffn_per_shard;
+    const size_t attn_shard = (4 * a1 * H + 3 * a1) * sizeof(float);
+    const size_t ffn_shard = (2 * f1 * H + f1) * sizeof(float);
+    g_attn_ = std::max<size_t>(1, opt.chunk_bytes / attn_shard);
+    g_ffn_ = std::max<size_t>(1, opt.chunk_bytes / ffn_shard);
+    acc_.resize(x_.size());
+  }
+  std::pair<int, int> chunk_shards() const override { return {int(g_attn_), int(g_ffn_)}; }
+
+  Status setup() override {
+    // The preload buffer: raw (still encoded) halves of the preloaded shards, read once.
+    std::vector<const Entry*> es;
+    for (const auto& [layer, shard] : plan_.preload) {
+      for (const auto& lp : plan_.layers) {
+        if (lp.layer != layer) continue;
+        for (size_t i = 0; i < lp.shards.size(); ++i) {
+          if (lp.shards[i] != shard) continue;
+          es.push_back(m_->package().store->find(fmt::EntryKind::kAttnShard, layer, shard, lp.bits[i]));
+          es.push_back(m_->package().store->find(fmt::EntryKind::kFfnShard, layer, shard, lp.bits[i]));
+        }
+      }
+    }
+    if (!es.empty()) WRX_TRY(m_->read_entries(es, &preload_, nullptr));
+    for (size_t i = 0; i < preload_.entries.size(); ++i) preloaded_[preload_.entries[i]] = preload_.payloads[i];
+    // What streams per layer and half: the plan's shards minus the preloaded ones.
+    for (const auto& lp : plan_.layers) {
+      for (auto kind : {fmt::EntryKind::kAttnShard, fmt::EntryKind::kFfnShard}) {
+        std::vector<const Entry*> st;
+        for (const Entry* e : m_->shard_entries(lp, kind))
+          if (preloaded_.count(e) == 0) st.push_back(e);
+        streamed_.push_back(st);
+      }
+    }
+    return Status::Ok();
+  }
+
+  uint64_t preload_bytes() const {
+    uint64_t n = 0;
+    for (const auto& r : preload_.runs) n += r.capacity();
+    return n;
+  }
+
+  Status infer(const int32_t* ids, const int32_t* types, int length, float* logits, Trace* tr) override {
+    *tr = fresh_trace();
+    const double t0 = now_s();
+    const size_t n = plan_.layers.size();
+    WordRows rows;
+    Channel<int> words;
+    struct Item {
+      size_t part = 0;  // 2 * layer index + (0 attention, 1 FFN)
+      std::shared_ptr<RawEntries> raw;
+      size_t budget = 0;
+    };
+    Channel<Item> parts;
+    Budget budget(opt_.readahead_bytes);
+    uint64_t embed_bytes = 0;
+    bool stop = false;
+    std::thread io([&] {
+      const double te = now_s();
+      Status s = m_->read_word_rows(ids, &rows);
+      tr->embed_io_ms = ms(now_s(), te);
+      if (!s.ok()) return words.fail(s);
+      words.push(0);
+      for (size_t p = 0; p < 2 * n; ++p) {
+        Item it;
+        it.part = p;
+        it.raw = std::make_shared<RawEntries>();
+        const auto& es = streamed_[p];
+        if (!es.empty()) {
+          it.budget = run_bytes(es);
+          if (!budget.acquire(it.budget, &stop)) return;
+          LayerTrace& lt = tr->layers[p / 2];
+          const double ts = now_s();
+          if (lt.io_start_ms < 0) lt.io_start_ms = ms(ts, t0);
+          s = m_->read_entries(es, it.raw.get(), &pool_);
+          lt.io_end_ms = ms(now_s(), t0);
+          if (!s.ok()) return parts.fail(s);
+          lt.bytes += it.raw->bytes;
+          lt.requests += it.raw->requests;
+        }
+        parts.push(std::move(it));
+      }
+    });
+    auto compute = [&]() -> Status {
+      Status err;
+      int w = 0;
+      double tw = now_s();
+      if (!words.pop(&w, &err)) return err;
+      tr->embed_stall_ms = ms(now_s(), tw);
+      fill_bias(m_->seq(), length, bias_.data());
+      WRX_TRY(m_->embed(ids, types, rows, x_.data()));
+      embed_bytes = rows.bytes;
+      rows.buf.release();  // the rows are in x now
+      for (size_t i = 0; i < n; ++i) {
+        const LayerPlan& lp = plan_.layers[i];
+        LayerTrace& lt = tr->layers[i];
+        for (int half = 0; half < 2; ++half) {
+          Item it;
+          tw = now_s();
+          if (!parts.pop(&it, &err)) return err;
+          const double tc = now_s();
+          lt.stall_ms += ms(tc, tw);
+          if (half == 0) lt.compute_start_ms = ms(tc, t0);
+          const auto kind = half == 0 ? fmt::EntryKind::kAttnShard : fmt::EntryKind::kFfnShard;
+          // Payloads in plan order: preloaded, or from this half's streamed run.
+          const std::vector<const Entry*> es = m_->shard_entries(lp, kind);
+          std::vector<const uint8_t*> pl(es.size());
+          size_t si = 0;
+          for (size_t k = 0; k < es.size(); ++k) {
+            auto pre = preloaded_.find(es[k]);
+            pl[k] = pre != preloaded_.end() ? pre->second : it.raw->payloads[si++];
+          }
+          std::fill(acc_.begin(), acc_.end(), 0.0f);
+          const size_t g = half == 0 ? g_attn_ : g_ffn_;
+          for (size_t c = 0; c < es.size(); c += g) {
+            const int k = static_cast<int>(std::min(g, es.size() - c));
+            const double td = now_s();
+            WRX_TRY(half == 0 ? m_->decode_attn(es.data() + c, pl.data() + c, k, &chunk_)
+                              : m_->decode_ffn(es.data() + c, pl.data() + c, k, &chunk_));
+            lt.decode_ms += ms(now_s(), td);
+            WRX_TRY(half == 0 ? m_->run_attn(chunk_, x_.data(), bias_.data(), acc_.data())
+                              : m_->run_ffn(chunk_, x_.data(), acc_.data()));
+            ++lt.chunks;
+          }
+          it.raw->release(&pool_);
+          budget.release(it.budget);
+          if (half == 0) m_->finish_attn(lp.layer, acc_.data(), x_.data());
+          else m_->finish_ffn(lp.layer, acc_.data(), x_.data());
+          lt.compute_ms += ms(now_s(), tc);
+        }
+        lt.compute_end_ms = ms(now_s(), t0);
+      }
+      m_->head(x_.data(), logits);
+      return Status::Ok();
+    };
+    const Status st = compute();
+    stop = true;
+    budget.wake();
+    io.join();
+    // Between inferences only the preload buffer (and the always-resident tensors) stay.
+    pool_.clear();
+    chunk_.buf.release();
+    tr->bytes_read = embed_bytes;
+    for (const auto& lt : tr->layers) tr->bytes_read += lt.bytes;
+    tr->latency_ms = ms(now_s(), t0);
+    return st;
+  }
+
+ private:
+  PipelineOptions opt_;
+  size_t g_attn_ = 1, g_ffn_ = 1;
+  RawEntries preload_;
+  std::map<const Entry*, const uint8_t*> preloaded_;
+  std::vector<std::vector<const Entry*>> streamed_;  // per (layer, half)
+  BufferPool pool_;
+  Weights chunk_;
+  std::vector<float> acc_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Executor>> Executor::create(const PipelineOptions& opt, Model* model, const Plan& plan) {
+  std::unique_ptr<Executor> e;
+  if (opt.mode == "load-all") e.reset(new LoadAll(model, plan));
+  else if (opt.mode == "load-then-exec") e.reset(new LoadThenExec(model, plan));
+  else if (opt.mode == "stdpl") e.reset(new StdPL(model, plan));
+  else if (opt.mode == "elastic") e.reset(new Elastic(model, plan, opt));
+  else return fail(Error::kUsage, "unknown mode '" + opt.mode + "'", "use load-all, load-then-exec, stdpl or elastic");
+  return e;
+}
+
+}  // namespace wrx

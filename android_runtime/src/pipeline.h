@@ -1,0 +1,58 @@
+// Execution modes. Each runs one inference at a time over the same store and programs:
+//   load-all        every planned layer decoded and resident before the timed loop
+//   load-then-exec  per inference: read everything the plan needs, decode, then run
+//   stdpl           per inference: a layerwise pipeline; an IO thread reads and decodes
+//                   whole layers into two slots while compute runs the previous one
+//   elastic         the preload buffer stays resident; an IO thread streams the other
+//                   shards' attention and FFN halves in plan order into a bounded
+//                   read-ahead; compute decodes a few shards at a time just before
+//                   running them (decode runs at 15+ GB/s) and waits only for its own
+//                   layer's bytes
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "error.h"
+#include "model.h"
+#include "plan.h"
+
+namespace wrx {
+
+struct LayerTrace {
+  int layer = 0;
+  double io_start_ms = -1, io_end_ms = -1;  // relative to the start of the inference
+  double decode_ms = 0;
+  double compute_start_ms = -1, compute_end_ms = -1;
+  double stall_ms = 0;    // compute waiting for this layer's bytes
+  double compute_ms = 0;  // time the compute thread spent on this layer, waits excluded
+  uint64_t bytes = 0;
+  int requests = 0;
+  int chunks = 0;
+};
+
+struct Trace {
+  double latency_ms = 0;
+  double embed_io_ms = 0, embed_stall_ms = 0;
+  uint64_t bytes_read = 0;
+  std::vector<LayerTrace> layers;
+};
+
+struct PipelineOptions {
+  std::string mode = "load-all";
+  size_t readahead_bytes = 2048 << 10;  // elastic: raw bytes in flight ahead of compute
+  size_t chunk_bytes = 400 << 10;       // elastic: decoded fp32 bytes per program call
+};
+
+class Executor {
+ public:
+  virtual ~Executor() = default;
+  static Result<std::unique_ptr<Executor>> create(const PipelineOptions& opt, Model* model, const Plan& plan);
+  virtual Status setup() = 0;
+  virtual Status infer(const int32_t* ids, const int32_t* types, int length, float* logits, Trace* trace) = 0;
+  // Shards per program call in the elastic mode (attention, FFN); 0 when not chunked.
+  virtual std::pair<int, int> chunk_shards() const { return {0, 0}; }
+};
+
+}  // namespace wrx

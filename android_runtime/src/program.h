@@ -1,0 +1,39 @@
+// An ExecuTorch program with one method whose inputs are caller-owned float tensors.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "error.h"
+
+namespace wrx {
+
+// Sets the process-wide ExecuTorch/XNNPACK options. Call once, before any program loads:
+// the XNNPACK runtime captures the thread pool at load time.
+Status init_executorch(int threads);
+
+struct TensorArg {
+  const float* data;
+  std::initializer_list<int32_t> sizes;
+};
+
+class Program {
+ public:
+  ~Program();
+  static Result<std::unique_ptr<Program>> load(const std::string& path, size_t n_inputs);
+
+  // Binds the inputs without copying, runs, and copies the single output to out[out_numel].
+  Status run(std::initializer_list<TensorArg> inputs, float* out, size_t out_numel);
+  size_t planned_bytes() const;
+  const std::string& path() const;
+
+ private:
+  Program() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace wrx
