@@ -147,9 +147,23 @@ def test_asan_ubsan_over_golden_files(asan_build, tmp_path):
         [str(asan_build / "wrx-unit-tests"), str(GOLDEN)], capture_output=True, text=True, env=env
     )
     check_unit_output(r)
-    r, rep = run_loader(asan_build, GOLDEN / "pkg", tmp_path / "ok.json", "--bits", "2", env=env)
-    assert r.returncode == 0 and rep["ok"], r.stderr[-2000:]
-    assert rep["build"]["sanitizers"] == "address,undefined"
+    for mode in ("load-all", "load-then-exec", "stdpl", "elastic"):
+        r, rep = run_loader(
+            asan_build,
+            GOLDEN / "pkg",
+            tmp_path / f"ok-{mode}.json",
+            "--bits",
+            "2",
+            "--preload-layers",
+            "1",
+            "--mode",
+            mode,
+            "--chunk-kb",
+            "1",
+            env=env,
+        )
+        assert r.returncode == 0 and rep["ok"], (mode, r.stderr[-2000:])
+        assert rep["build"]["sanitizers"] == "address,undefined"
     for case in CASES:
         pkg = broken_package(case, tmp_path / case["name"])
         r, rep = run_loader(

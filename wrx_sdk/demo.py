@@ -41,7 +41,7 @@ def demo(workdir: Path, steps: int | None = None) -> list[dict]:
 
     for r in rows:
         if r["bits"] in (32, 4):
-            report, kept = run(out, bits=r["bits"])
+            report, kept = run(out, bits=r["bits"], mode="load-all")
             r["loader_accuracy"] = report["summary"]["accuracy"]
             r["loader_ms"] = report["summary"]["latency_ms"]["p50"]
             print("      " + summary(report))

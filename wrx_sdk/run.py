@@ -3,46 +3,72 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
 from .devices import get_device
-from .errors import WrxError
+from .errors import PlanError, WrxError
 from .fsutil import write_json
 from .manifest import open_package
 from .planspec import Plan
+
+MODES = ("elastic", "load-all", "load-then-exec", "stdpl")
+PRESET = re.compile(r"^uniform-(\d+)(?:-pre(\d+))?$")
+
+
+def resolve_plan(out: Path, plan: str | Path | None, bits: int | None) -> tuple[list[str], str]:
+    """Loader arguments and a name for a plan file, a named plan in OUT/plans/, a preset
+    (``uniform-B`` or ``uniform-B-preL``: every shard at B bits, the first L layers
+    preloaded) or ``--bits``."""
+    if plan is None:
+        b = 32 if bits is None else int(bits)
+        return ["--bits", str(b)], f"uniform-{b}"
+    m = PRESET.match(str(plan))
+    if m and not Path(plan).is_file():
+        return ["--bits", m.group(1), "--preload-layers", m.group(2) or "0"], str(plan)
+    p = Path(plan)
+    if not p.is_file() and (out / "plans" / f"{plan}.json").is_file():
+        p = out / "plans" / f"{plan}.json"
+    if not p.is_file():
+        raise PlanError(
+            f"plan {plan!r} is neither a file, a plan in {out / 'plans'}, nor a preset",
+            hint="presets: uniform-B or uniform-B-preL (e.g. uniform-4-pre1)",
+        )
+    return ["--plan", str(p.resolve())], Plan.load(p).name
 
 
 def run(
     out: str | Path,
     device: str = "local",
-    mode: str = "load-all",
+    mode: str = "elastic",
     bits: int | None = None,
     plan: str | Path | None = None,
     threads: int = 2,
     limit: int = 0,
     io_bandwidth: float = 0.0,
     progress: bool = True,
+    extra: list[str] | None = None,
 ) -> tuple[dict, Path]:
     """Returns (report, path it was kept at under OUT/reports/<device>/)."""
     out = Path(out)
+    if mode not in MODES:
+        raise WrxError(f"unknown mode {mode!r}", hint=f"use one of {', '.join(MODES)}")
+    plan_args, name = resolve_plan(out, plan, bits)
     with open_package(out) as pkg:  # fail early, on the host, with the Python reader's messages
         g = pkg.geometry
-        if plan is not None:
-            p = Plan.load(plan)
-            p.validate(g.layers, pkg.spec.shards_per_layer, pkg.scheme.all_bits)
-        pkg.program_path("layer")
-    args = ["--mode", mode, "--threads", str(threads)]
-    if plan is not None:
-        args += ["--plan", str(Path(plan).resolve())]
-        name = Plan.load(plan).name
-    else:
-        args += ["--bits", str(32 if bits is None else bits)]
-        name = f"uniform-{32 if bits is None else bits}"
+        if plan_args[0] == "--plan":
+            Plan.load(plan_args[1]).validate(g.layers, pkg.spec.shards_per_layer, pkg.scheme.all_bits)
+        elif int(plan_args[1]) not in pkg.scheme.all_bits:
+            raise PlanError(f"{plan_args[1]} bits is not in the store (stored: {list(pkg.scheme.all_bits)})")
+        for prog in ("layer", "attn", "ffn"):
+            pkg.program_path(prog)
+    args = ["--mode", mode, "--threads", str(threads), *plan_args]
     if limit:
         args += ["--limit", str(limit)]
     if io_bandwidth:
         args += ["--io-bandwidth", str(io_bandwidth)]
+    args += extra or []
     dev = get_device(device)
     res = dev.run_loader(out, args, progress=progress)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -61,13 +87,15 @@ def run(
 def summary(report: dict) -> str:
     s, m = report["summary"], report["memory"]
     lat = s["latency_ms"]
+    bw = report["io"].get("bandwidth_cap_mbps")
+    cap = f", capped at {bw:g} MB/s (emulated)" if bw else ""
     return (
         f"{report['plan_name']} [{report['mode']}] on {report['device']['cpu']}: "
         f"accuracy {s['accuracy'] * 100:.2f}% over {s['n']} rows; "
         f"latency mean {lat['mean']:.2f} ms, p50 {lat['p50']:.2f}, p90 {lat['p90']:.2f}; "
         f"peak RSS {m['peak_rss_kb'] / 1024:.1f} MB, "
-        f"weights resident {m['weight_bytes_resident'] / 1e6:.1f} MB; "
-        f"IO {report['io']['mode']}"
+        f"weight bytes at peak {m['weight_bytes_peak'] / 1e6:.2f} MB; "
+        f"stall {s['stall_fraction'] * 100:.1f}% of latency; IO {report['io']['mode']}{cap}"
     )
 
 

@@ -74,7 +74,8 @@ void RawEntries::release(BufferPool* pool) {
   payloads.clear();
 }
 
-Result<std::unique_ptr<Model>> Model::create(Package* pkg, bool word_table_resident, bool chunk_programs) {
+Result<std::unique_ptr<Model>> Model::create(Package* pkg, bool word_table_resident, bool chunk_programs,
+                                             bool head_resident) {
   std::unique_ptr<Model> m(new Model());
   m->pkg_ = pkg;
   m->seq_ = pkg->max_seq_len;
@@ -89,7 +90,7 @@ Result<std::unique_ptr<Model>> Model::create(Package* pkg, bool word_table_resid
     if (!ffn.ok()) return ffn.status();
     m->ffn_ = ffn.take();
   }
-  WRX_TRY(m->load_resident());
+  WRX_TRY(m->load_resident(head_resident));
   if (word_table_resident) {
     const Entry* e = pkg->store->find(fmt::EntryKind::kEmbedWord, -1, -1, 32);
     WRX_TRY(pkg->store->read_run(*e, *e, m->word_table_));
@@ -104,7 +105,27 @@ size_t Model::program_planned_bytes() const {
   return layer_->planned_bytes() + (attn_ ? attn_->planned_bytes() : 0) + (ffn_ ? ffn_->planned_bytes() : 0);
 }
 
-Status Model::load_resident() {
+const Entry* Model::head_entry() const { return pkg_->store->find(fmt::EntryKind::kHead, -1, -1, 32); }
+
+Status Model::head_ptrs(const uint8_t* payload, HeadPtrs* out) const {
+  const Store& st = *pkg_->store;
+  const Entry& e = *head_entry();
+  const uint32_t H = pkg_->geom.hidden, C = pkg_->geom.num_labels;
+  const std::pair<fmt::Role, std::pair<uint32_t, uint32_t>> want[4] = {
+      {Role::kPoolerW, {H, H}}, {Role::kPoolerB, {1, H}}, {Role::kClsW, {C, H}}, {Role::kClsB, {1, C}}};
+  const float** dst[4] = {&out->pool_w, &out->pool_b, &out->cls_w, &out->cls_b};
+  for (int i = 0; i < 4; ++i) {
+    const fmt::TensorRec* t = st.tensor(e, want[i].first);
+    if (t == nullptr || t->encoding != uint8_t(fmt::Encoding::kF32) || t->rows != want[i].second.first ||
+        t->cols != want[i].second.second)
+      return fail(Error::kBadCounts, "store " + st.path() + ": head lacks an fp32 tensor of role " +
+                                         std::to_string(int(want[i].first)), kRepackage);
+    *dst[i] = reinterpret_cast<const float*>(payload + t->offset);
+  }
+  return Status::Ok();
+}
+
+Status Model::load_resident(bool head_resident) {
   Store& st = *pkg_->store;
   const Geometry& g = pkg_->geom;
   const uint32_t H = g.hidden;
@@ -124,16 +145,16 @@ Status Model::load_resident() {
     return Status::Ok();
   };
   const Entry *es = nullptr, *eh = nullptr, *ec = nullptr;
+  (void)eh;
   WRX_TRY(load(fmt::EntryKind::kEmbedShared, emb_shared_, &es));
   WRX_TRY(tensor(*es, emb_shared_.data(), Role::kPosEmb, seq_, H, &pos_));
   WRX_TRY(tensor(*es, emb_shared_.data(), Role::kTypeEmb, g.type_vocab, H, &type_));
   WRX_TRY(tensor(*es, emb_shared_.data(), Role::kEmbLnG, 1, H, &emb_g_));
   WRX_TRY(tensor(*es, emb_shared_.data(), Role::kEmbLnB, 1, H, &emb_b_));
-  WRX_TRY(load(fmt::EntryKind::kHead, head_, &eh));
-  WRX_TRY(tensor(*eh, head_.data(), Role::kPoolerW, H, H, &pool_w_));
-  WRX_TRY(tensor(*eh, head_.data(), Role::kPoolerB, 1, H, &pool_b_));
-  WRX_TRY(tensor(*eh, head_.data(), Role::kClsW, g.num_labels, H, &cls_w_));
-  WRX_TRY(tensor(*eh, head_.data(), Role::kClsB, 1, g.num_labels, &cls_b_));
+  if (head_resident) {
+    WRX_TRY(load(fmt::EntryKind::kHead, head_, &eh));
+    WRX_TRY(head_ptrs(head_.data(), &head_res_));
+  }
   WRX_TRY(load(fmt::EntryKind::kEmbedWordCrc, row_crc_, &ec));
   const fmt::TensorRec* t = st.tensor(*ec, Role::kWordEmbRowCrc);
   if (t == nullptr || t->encoding != uint8_t(fmt::Encoding::kU32) || uint64_t{t->rows} * t->cols != uint64_t(g.vocab))
@@ -205,13 +226,42 @@ Status Model::read_entries(const std::vector<const Entry*>& entries, RawEntries*
   return Status::Ok();
 }
 
+namespace {
+// Aligned [start, end) block spans covering the rows, coalescing rows whose blocks touch.
+std::vector<std::pair<uint64_t, uint64_t>> row_spans(const std::vector<int32_t>& rows, uint64_t base, size_t row_bytes) {
+  std::vector<std::pair<uint64_t, uint64_t>> spans;
+  for (int32_t r : rows) {
+    const uint64_t s = (base + uint64_t(r) * row_bytes) / kIoAlign * kIoAlign;
+    const uint64_t t = align_up(base + uint64_t(r + 1) * row_bytes, kIoAlign);
+    if (!spans.empty() && s <= spans.back().second) spans.back().second = std::max(spans.back().second, t);
+    else spans.emplace_back(s, t);
+  }
+  return spans;
+}
+std::vector<int32_t> unique_rows(const int32_t* ids, int n) {
+  std::vector<int32_t> rows(ids, ids + n);
+  std::sort(rows.begin(), rows.end());
+  rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+  return rows;
+}
+}  // namespace
+
+uint64_t Model::word_rows_bytes(const int32_t* ids) const {
+  if (word_ != nullptr) return 0;
+  const Store& st = *pkg_->store;
+  const Entry* e = st.find(fmt::EntryKind::kEmbedWord, -1, -1, 32);
+  const uint64_t base = e->offset + st.tensor(*e, fmt::Role::kWordEmb)->offset;
+  uint64_t total = 0;
+  for (auto& sp : row_spans(unique_rows(ids, seq_), base, size_t(pkg_->geom.hidden) * sizeof(float)))
+    total += sp.second - sp.first;
+  return total;
+}
+
 Status Model::read_word_rows(const int32_t* ids, WordRows* out) {
   Store& st = *pkg_->store;
   const int H = pkg_->geom.hidden;
   const size_t row_bytes = size_t(H) * sizeof(float);
-  out->rows.assign(ids, ids + seq_);
-  std::sort(out->rows.begin(), out->rows.end());
-  out->rows.erase(std::unique(out->rows.begin(), out->rows.end()), out->rows.end());
+  out->rows = unique_rows(ids, seq_);
   out->ptrs.assign(out->rows.size(), nullptr);
   out->bytes = 0;
   if (word_ != nullptr) {
@@ -221,13 +271,7 @@ Status Model::read_word_rows(const int32_t* ids, WordRows* out) {
   // Read only the blocks holding these rows, coalescing rows whose blocks touch.
   const Entry* e = st.find(fmt::EntryKind::kEmbedWord, -1, -1, 32);
   const uint64_t base = e->offset + st.tensor(*e, fmt::Role::kWordEmb)->offset;
-  std::vector<std::pair<uint64_t, uint64_t>> spans;  // aligned [start, end)
-  for (int32_t r : out->rows) {
-    const uint64_t s = (base + uint64_t(r) * row_bytes) / kIoAlign * kIoAlign;
-    const uint64_t t = align_up(base + uint64_t(r + 1) * row_bytes, kIoAlign);
-    if (!spans.empty() && s <= spans.back().second) spans.back().second = std::max(spans.back().second, t);
-    else spans.emplace_back(s, t);
-  }
+  const std::vector<std::pair<uint64_t, uint64_t>> spans = row_spans(out->rows, base, row_bytes);
   uint64_t total = 0;
   for (auto& sp : spans) total += sp.second - sp.first;
   WRX_TRY(out->buf.reserve(total));
@@ -425,21 +469,25 @@ void Model::finish_ffn(int layer, const float* acc, float* x) const {
   }
 }
 
-void Model::head(const float* x, float* logits) const {
+Status Model::head(const float* x, float* logits, const uint8_t* payload) const {
+  HeadPtrs hp = head_res_;
+  if (payload != nullptr) WRX_TRY(head_ptrs(payload, &hp));
+  if (hp.pool_w == nullptr) return fail(Error::kRuntime, "head: not resident and no payload given");
   const int H = pkg_->geom.hidden, C = pkg_->geom.num_labels;
   std::vector<float> pooled(H);
   for (int i = 0; i < H; ++i) {
     float acc = 0;
-    const float* row = pool_w_ + size_t(i) * H;
+    const float* row = hp.pool_w + size_t(i) * H;
     for (int j = 0; j < H; ++j) acc += row[j] * x[j];  // [CLS] is token 0
-    pooled[i] = std::tanh(acc + pool_b_[i]);
+    pooled[i] = std::tanh(acc + hp.pool_b[i]);
   }
   for (int c = 0; c < C; ++c) {
-    double acc = cls_b_[c];
-    const float* row = cls_w_ + size_t(c) * H;
+    double acc = hp.cls_b[c];
+    const float* row = hp.cls_w + size_t(c) * H;
     for (int j = 0; j < H; ++j) acc += double(row[j]) * pooled[j];
     logits[c] = static_cast<float>(acc);
   }
+  return Status::Ok();
 }
 
 }  // namespace wrx

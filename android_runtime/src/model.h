@@ -55,11 +55,16 @@ struct Weights {
 
 class Model {
  public:
-  static Result<std::unique_ptr<Model>> create(Package* pkg, bool word_table_resident, bool chunk_programs);
+  // head_resident = false: the pooler and classifier are streamed per inference too
+  // (elastic); pass their payload to head().
+  static Result<std::unique_ptr<Model>> create(Package* pkg, bool word_table_resident, bool chunk_programs,
+                                               bool head_resident = true);
 
   // IO
   Status read_entries(const std::vector<const Entry*>& entries, RawEntries* out, BufferPool* pool);
   Status read_word_rows(const int32_t* ids, WordRows* out);
+  uint64_t word_rows_bytes(const int32_t* ids) const;  // what read_word_rows will fetch
+  const Entry* head_entry() const;
   // The attention (kind = kAttnShard) or FFN entries of a layer plan, in plan order.
   std::vector<const Entry*> shard_entries(const LayerPlan& lp, fmt::EntryKind kind) const;
 
@@ -77,7 +82,8 @@ class Model {
   Status run_ffn(const Weights& w, const float* x, float* acc);
   void finish_attn(int layer, const float* acc, float* x) const;
   void finish_ffn(int layer, const float* acc, float* x) const;
-  void head(const float* x, float* logits) const;
+  // With a streamed head, `payload` is the head entry's bytes (CRC-checked by the reader).
+  Status head(const float* x, float* logits, const uint8_t* payload = nullptr) const;
 
   int seq() const { return seq_; }
   int hidden() const { return pkg_->geom.hidden; }
@@ -87,7 +93,11 @@ class Model {
 
  private:
   Model() = default;
-  Status load_resident();
+  Status load_resident(bool head_resident);
+  struct HeadPtrs {
+    const float *pool_w = nullptr, *pool_b = nullptr, *cls_w = nullptr, *cls_b = nullptr;
+  };
+  Status head_ptrs(const uint8_t* payload, HeadPtrs* out) const;
   Status decode_tensor(const Entry& e, const uint8_t* payload, fmt::Role role, uint32_t rows, uint32_t cols, float* dst,
                        size_t stride) const;
 
@@ -98,7 +108,7 @@ class Model {
   // shared tensors (biases and LayerNorms, a few KB per layer).
   AlignedBuffer emb_shared_, head_, row_crc_, word_table_, shared_;
   const float *pos_ = nullptr, *type_ = nullptr, *emb_g_ = nullptr, *emb_b_ = nullptr;
-  const float *pool_w_ = nullptr, *pool_b_ = nullptr, *cls_w_ = nullptr, *cls_b_ = nullptr;
+  HeadPtrs head_res_;  // when the head is resident
   const uint32_t* crc_ = nullptr;
   const float* word_ = nullptr;  // only when the word table is resident
   std::vector<const float*> shared_ptr_;  // per layer: o_b, ln1_g, ln1_b, ffn2_b, ln2_g, ln2_b

@@ -78,7 +78,7 @@ class LoadAll : public Base {
       tr->layers[i].compute_end_ms = ms(now_s(), t0);
       tr->layers[i].compute_ms = tr->layers[i].compute_end_ms - tr->layers[i].compute_start_ms;
     }
-    m_->head(x_.data(), logits);
+    WRX_TRY(m_->head(x_.data(), logits));
     tr->latency_ms = ms(now_s(), t0);
     return Status::Ok();
   }
@@ -121,7 +121,7 @@ class LoadThenExec : public Base {
       tr->layers[i].compute_end_ms = ms(now_s(), t0);
       tr->layers[i].compute_ms = tr->layers[i].compute_end_ms - tr->layers[i].compute_start_ms;
     }
-    m_->head(x_.data(), logits);
+    WRX_TRY(m_->head(x_.data(), logits));
     tr->latency_ms = ms(now_s(), t0);
     return Status::Ok();
   }
@@ -254,7 +254,7 @@ class StdPL : public Base {
         lt.compute_ms = lt.compute_end_ms - lt.compute_start_ms;
         slots.release(1);
       }
-      m_->head(x_.data(), logits);
+      WRX_TRY(m_->head(x_.data(), logits));
       return Status::Ok();
     };
     const Status st = compute();
@@ -335,30 +335,38 @@ class Elastic : public Base {
     };
     Channel<Item> parts;
     Budget budget(opt_.readahead_bytes);
-    uint64_t embed_bytes = 0;
+    uint64_t embed_bytes = 0, head_bytes = 0, word_budget = 0;
     bool stop = false;
     std::thread io([&] {
+      // Everything streamed shares one byte budget: the word rows, the layer halves, the head.
       const double te = now_s();
+      word_budget = m_->word_rows_bytes(ids);
+      if (!budget.acquire(word_budget, &stop)) return;
       Status s = m_->read_word_rows(ids, &rows);
       tr->embed_io_ms = ms(now_s(), te);
       if (!s.ok()) return words.fail(s);
       words.push(0);
-      for (size_t p = 0; p < 2 * n; ++p) {
+      for (size_t p = 0; p <= 2 * n; ++p) {
         Item it;
         it.part = p;
         it.raw = std::make_shared<RawEntries>();
-        const auto& es = streamed_[p];
+        const std::vector<const Entry*> head{m_->head_entry()};
+        const auto& es = p < 2 * n ? streamed_[p] : head;
         if (!es.empty()) {
           it.budget = run_bytes(es);
           if (!budget.acquire(it.budget, &stop)) return;
-          LayerTrace& lt = tr->layers[p / 2];
           const double ts = now_s();
-          if (lt.io_start_ms < 0) lt.io_start_ms = ms(ts, t0);
           s = m_->read_entries(es, it.raw.get(), &pool_);
-          lt.io_end_ms = ms(now_s(), t0);
           if (!s.ok()) return parts.fail(s);
-          lt.bytes += it.raw->bytes;
-          lt.requests += it.raw->requests;
+          if (p < 2 * n) {
+            LayerTrace& lt = tr->layers[p / 2];
+            if (lt.io_start_ms < 0) lt.io_start_ms = ms(ts, t0);
+            lt.io_end_ms = ms(now_s(), t0);
+            lt.bytes += it.raw->bytes;
+            lt.requests += it.raw->requests;
+          } else {
+            head_bytes = it.raw->bytes;
+          }
         }
         parts.push(std::move(it));
       }
@@ -373,6 +381,7 @@ class Elastic : public Base {
       WRX_TRY(m_->embed(ids, types, rows, x_.data()));
       embed_bytes = rows.bytes;
       rows.buf.release();  // the rows are in x now
+      budget.release(word_budget);
       for (size_t i = 0; i < n; ++i) {
         const LayerPlan& lp = plan_.layers[i];
         LayerTrace& lt = tr->layers[i];
@@ -412,7 +421,13 @@ class Elastic : public Base {
         }
         lt.compute_end_ms = ms(now_s(), t0);
       }
-      m_->head(x_.data(), logits);
+      Item it;
+      tw = now_s();
+      if (!parts.pop(&it, &err)) return err;
+      tr->head_stall_ms = ms(now_s(), tw);
+      WRX_TRY(m_->head(x_.data(), logits, it.raw->payloads[0]));
+      it.raw->release(&pool_);
+      budget.release(it.budget);
       return Status::Ok();
     };
     const Status st = compute();
@@ -422,7 +437,7 @@ class Elastic : public Base {
     // Between inferences only the preload buffer (and the always-resident tensors) stay.
     pool_.clear();
     chunk_.buf.release();
-    tr->bytes_read = embed_bytes;
+    tr->bytes_read = embed_bytes + head_bytes;
     for (const auto& lt : tr->layers) tr->bytes_read += lt.bytes;
     tr->latency_ms = ms(now_s(), t0);
     return st;

@@ -35,6 +35,7 @@ struct LayerTrace {
 struct Trace {
   double latency_ms = 0;
   double embed_io_ms = 0, embed_stall_ms = 0;
+  double head_stall_ms = 0;  // elastic: compute waiting for the streamed head
   uint64_t bytes_read = 0;
   std::vector<LayerTrace> layers;
 };

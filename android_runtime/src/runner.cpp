@@ -84,7 +84,7 @@ Status run(const RunOptions& opt, std::string* report) {
     return fail(Error::kManifestMismatch, data_file + ": seq_len " + std::to_string(data.seq) + " differs from the manifest's max_seq_len");
 
   const double t_setup = now_s();
-  auto model_r = Model::create(pkg.get(), opt.mode == "load-all", opt.mode == "elastic");
+  auto model_r = Model::create(pkg.get(), opt.mode == "load-all", opt.mode == "elastic", opt.mode != "elastic");
   if (!model_r.ok()) return model_r.status();
   std::unique_ptr<Model> model = model_r.take();
   auto exec_r = Executor::create(po, model.get(), plan);
@@ -108,7 +108,7 @@ Status run(const RunOptions& opt, std::string* report) {
     Trace tr;
     WRX_TRY(exec->infer(data.input_ids.data() + size_t(r) * S, data.token_types.data() + size_t(r) * S, data.lengths[r],
                         logits.data(), &tr));
-    double st = tr.embed_stall_ms, co = 0;
+    double st = tr.embed_stall_ms + tr.head_stall_ms, co = 0;
     for (const auto& l : tr.layers) {
       st += l.stall_ms;
       co += l.compute_ms;
@@ -125,7 +125,8 @@ Status run(const RunOptions& opt, std::string* report) {
     row.num("latency_ms", tr.latency_ms).integer("pred", pred).integer("label", data.labels[r])
         .raw("logits", json_array(std::vector<double>(logits.begin(), logits.end())))
         .num("stall_ms", st).num("compute_ms", co).integer("bytes_read", static_cast<long long>(tr.bytes_read))
-        .num("embed_io_ms", tr.embed_io_ms).num("embed_stall_ms", tr.embed_stall_ms);
+        .num("embed_io_ms", tr.embed_io_ms).num("embed_stall_ms", tr.embed_stall_ms)
+        .num("head_stall_ms", tr.head_stall_ms);
     if (opt.trace_rows < 0 || static_cast<int>(r) < opt.trace_rows) row.raw("layers", trace_json(tr));
     rows += (r ? ", " : "") + row.text();
     if (opt.progress && (r % step == 0 || r + 1 == n)) std::fprintf(stderr, "PROGRESS %u %u\n", r + 1, n);

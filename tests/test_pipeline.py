@@ -1,0 +1,187 @@
+"""Execution modes of wrx-loader: same predictions as load-all, honest stall accounting,
+plan rejection, and no partial report after a kill."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pytest
+
+from wrx_sdk.errors import PlanError
+from wrx_sdk.planspec import LayerPlan, Plan
+from wrx_sdk.run import run
+
+MODES = ["load-all", "load-then-exec", "stdpl", "elastic"]
+
+
+def loader(build, pkg, report, *args):
+    cmd = [
+        str(build / "bundle" / "wrx-loader"),
+        "--package",
+        str(pkg),
+        "--report",
+        str(report),
+        "--quiet",
+        *args,
+    ]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads(report.read_text())
+
+
+def logits(rep) -> np.ndarray:
+    return np.array([i["logits"] for i in rep["inferences"]])
+
+
+@pytest.mark.parametrize("chunk_kb", ["1", "400"])
+def test_every_mode_matches_load_all(host_build, tiny_pkg, tmp_path, chunk_kb):
+    """A plan with a skipped layer, a shard subset, mixed bits and a preloaded shard gives
+    the same predictions in every mode; chunk 1 KB forces one shard per program call."""
+    plan = Plan(
+        "mixed",
+        [LayerPlan(0, [0, 2, 3], [4, 32, 2]), LayerPlan(1, [1, 0, 3, 2], [8, 8, 3, 6])],
+        preload=[(1, 3), (0, 2)],
+    )
+    pf = tmp_path / "plan.json"
+    pf.write_text(json.dumps(plan.to_json()))
+    reps = {
+        m: loader(
+            host_build,
+            tiny_pkg,
+            tmp_path / f"{m}.json",
+            "--mode",
+            m,
+            "--plan",
+            str(pf),
+            "--chunk-kb",
+            chunk_kb,
+        )
+        for m in MODES
+    }
+    ref = logits(reps["load-all"])
+    for m in MODES[1:]:
+        assert np.abs(logits(reps[m]) - ref).max() < 1e-4, m
+        assert [i["pred"] for i in reps[m]["inferences"]] == [
+            i["pred"] for i in reps["load-all"]["inferences"]
+        ]
+    e = reps["elastic"]
+    assert e["pipeline"]["preloaded_shards"] == 2
+    if chunk_kb == "1":
+        assert e["pipeline"]["attn_shards_per_call"] == 1 and e["pipeline"]["ffn_shards_per_call"] == 1
+        assert e["inferences"][0]["layers"][0]["chunks"] == 6  # 3 shards x (attention, FFN)
+
+
+def test_streamed_bytes_exclude_the_preload(host_build, tiny_pkg, tmp_path):
+    full = loader(host_build, tiny_pkg, tmp_path / "a.json", "--mode", "elastic", "--bits", "4")
+    pre = loader(
+        host_build, tiny_pkg, tmp_path / "b.json", "--mode", "elastic", "--bits", "4", "--preload-layers", "1"
+    )
+    a, b = full["inferences"][0]["layers"], pre["inferences"][0]["layers"]
+    assert a[0]["bytes"] > 0 and b[0]["bytes"] == 0 and b[1]["bytes"] == a[1]["bytes"]
+    assert (
+        pre["memory"]["weight_bytes_resident_after_setup"]
+        > full["memory"]["weight_bytes_resident_after_setup"]
+    )
+    # nothing streamed is kept: every inference reads its bytes again
+    assert len({i["bytes_read"] for i in pre["inferences"]}) >= 1 and all(
+        i["bytes_read"] > 0 for i in pre["inferences"]
+    )
+
+
+def test_stall_accounting(host_build, minilm_pkg, tmp_path):
+    """A low bandwidth cap makes compute wait for IO; a high one leaves the layers no stall."""
+    out, _ = minilm_pkg
+    slow = loader(
+        host_build,
+        out,
+        tmp_path / "slow.json",
+        "--mode",
+        "elastic",
+        "--bits",
+        "4",
+        "--preload-layers",
+        "1",
+        "--limit",
+        "6",
+        "--io-bandwidth",
+        "20",
+    )
+    fast = loader(
+        host_build,
+        out,
+        tmp_path / "fast.json",
+        "--mode",
+        "elastic",
+        "--bits",
+        "2",
+        "--preload-layers",
+        "1",
+        "--limit",
+        "6",
+        "--io-bandwidth",
+        "100000",
+    )
+    assert slow["summary"]["stall_fraction"] > 0.5, slow["summary"]
+    assert slow["io"]["bandwidth_emulated"] is True and slow["io"]["bandwidth_cap_mbps"] == 20
+    layer_stall = [sum(lt["stall_ms"] for lt in i["layers"]) for i in fast["inferences"][1:]]
+    lat = [i["latency_ms"] for i in fast["inferences"][1:]]
+    assert np.median(layer_stall) < 0.05 * np.median(lat), (layer_stall, lat)
+    # per-layer timeline is consistent: IO of a layer ends before its compute ends
+    for lt in slow["inferences"][2]["layers"][1:]:
+        assert 0 <= lt["io_start_ms"] <= lt["io_end_ms"] <= lt["compute_end_ms"]
+        assert lt["stall_ms"] > 0 and lt["bytes"] > 0
+
+
+def test_wrx_run_rejects_absent_shards_and_bits(tiny_pkg, tmp_path):
+    pf = tmp_path / "p.json"
+    pf.write_text(json.dumps(Plan("bad", [LayerPlan(0, [9], [4])]).to_json()))
+    with pytest.raises(PlanError, match="shard 9 does not exist"):
+        run(tiny_pkg, plan=pf, progress=False)
+    with pytest.raises(PlanError, match="7 bits is not in the store"):
+        run(tiny_pkg, plan="uniform-7", progress=False)
+    with pytest.raises(PlanError, match="neither a file"):
+        run(tiny_pkg, plan="nonsense", progress=False)
+
+
+def test_presets_and_named_plans(host_build, tiny_pkg, tmp_path):
+    rep, kept = run(tiny_pkg, plan="uniform-4-pre1", mode="elastic", progress=False)
+    assert rep["plan_name"] == "uniform-4-pre1" and kept.name.endswith("-uniform-4-pre1-elastic.json")
+    plans = tiny_pkg / "plans"
+    plans.mkdir(exist_ok=True)
+    (plans / "mine.json").write_text(json.dumps(Plan("mine", [LayerPlan(1, [0], [2])]).to_json()))
+    rep, _ = run(tiny_pkg, plan="mine", mode="stdpl", progress=False)
+    assert rep["plan_name"] == "mine" and rep["mode"] == "stdpl"
+
+
+def test_kill_mid_run_leaves_no_partial_report(host_build, minilm_pkg, tmp_path):
+    out, _ = minilm_pkg
+    report = tmp_path / "report.json"
+    previous = {"format": "wrx-report", "previous": True}
+    report.write_text(json.dumps(previous))
+    cmd = [
+        str(host_build / "bundle" / "wrx-loader"),
+        "--package",
+        str(out),
+        "--report",
+        str(report),
+        "--mode",
+        "elastic",
+        "--bits",
+        "4",
+        "--io-bandwidth",
+        "50",
+    ]
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert p.stderr is not None
+    for line in p.stderr:  # wait until it is really running inferences
+        if line.startswith("PROGRESS"):
+            break
+    time.sleep(0.5)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    assert json.loads(report.read_text()) == previous
+    assert [f.name for f in tmp_path.iterdir()] == ["report.json"]
