@@ -35,6 +35,14 @@ step "installing data packages (--no-deps)"
 step "installing wrx-sdk (editable)"
 "${PIP[@]}" --no-deps -e .
 
+# Cross toolchain and user-mode emulator for the aarch64 bundle and its tests (Debian).
+if ! command -v aarch64-linux-gnu-g++ >/dev/null || ! command -v qemu-aarch64 >/dev/null; then
+  step "installing g++-aarch64-linux-gnu and qemu-user (apt)"
+  if [ "$(id -u)" = 0 ]; then SUDO=(); else SUDO=(sudo); fi
+  "${SUDO[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq g++-aarch64-linux-gnu qemu-user >/dev/null
+fi
+
 if [ -x scripts/build_runtime.sh ]; then
   step "building wrx-loader (host)"
   PATH="$VENV/bin:$PATH" scripts/build_runtime.sh --target host

@@ -68,7 +68,9 @@ def _build(*flags: str) -> Path:
         pytest.fail(
             f"scripts/build_runtime.sh {' '.join(flags)} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
         )
-    return ROOT / "build" / ("host-asan" if "--sanitize" in flags else "host")
+    if "--sanitize" in flags:
+        return ROOT / "build" / "host-asan"
+    return ROOT / "build" / flags[flags.index("--target") + 1]
 
 
 @pytest.fixture(scope="session")
@@ -81,3 +83,9 @@ def host_build() -> Path:
 def asan_build() -> Path:
     """build/host-asan: the same sources under AddressSanitizer + UBSan."""
     return _build("--target", "host", "--sanitize")
+
+
+@pytest.fixture(scope="session")
+def aarch64_build() -> Path:
+    """build/aarch64-linux, cross-compiled against the aarch64 executorch wheel (cached)."""
+    return _build("--target", "aarch64-linux")
