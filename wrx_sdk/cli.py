@@ -85,9 +85,46 @@ def cmd_run(a: argparse.Namespace) -> int:
         limit=a.limit,
         io_bandwidth=a.io_bandwidth,
         progress=not a.quiet,
+        key=a.adb_key,
+        remote_dir=a.remote_dir,
     )
     print(summary(report))
     print(f"report: {kept}")
+    return 0
+
+
+def cmd_deploy(a: argparse.Namespace) -> int:
+    from .deploy import deploy
+
+    s = deploy(a.out, a.device, remote_dir=a.remote_dir, key=a.adb_key, progress=not a.quiet)
+    if s["pushed"] == 0:
+        print(
+            f"{a.device}: all {s['files']} files already up to date in {s['remote_dir']}: nothing transferred"
+        )
+    else:
+        print(
+            f"{a.device} ({s['abi']}): pushed {s['pushed']} files, {s['bytes'] / 1e6:.1f} MB in "
+            f"{s['seconds']} s ({s['mb_per_s']} MB/s), skipped {s['skipped']} unchanged; "
+            f"verified by sha256 in {s['remote_dir']}"
+        )
+    return 0
+
+
+def cmd_pull(a: argparse.Namespace) -> int:
+    from .deploy import pull_reports
+
+    got = pull_reports(Path(a.out), a.device, a.remote_dir, a.adb_key)
+    for p in got:
+        print(p)
+    print(f"pulled {len(got)} report(s)")
+    return 0
+
+
+def cmd_devices(a: argparse.Namespace) -> int:
+    from .devices import list_devices
+
+    for d in list_devices(a.adb_key):
+        print(f"{d['device']:<28} {d['status']:<12} {d.get('detail', '')}")
     return 0
 
 
@@ -145,8 +182,29 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int, default=2)
     s.add_argument("--limit", type=int, default=0, help="first N dev rows only")
     s.add_argument("--io-bandwidth", type=float, default=0.0, metavar="MBPS", help="emulated read cap")
+    s.add_argument("--adb-key", help="ADB private key (default ~/.android/adbkey)")
+    s.add_argument("--remote-dir", help="package directory on the device (default: where wrx deploy put it)")
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(fn=cmd_run)
+
+    s = sub.add_parser("deploy", help="push loader bundle and package to an ADB device, verified by sha256")
+    s.add_argument("out")
+    s.add_argument("--device", required=True, help="adb:HOST:PORT or adb-usb[:SERIAL]")
+    s.add_argument("--remote-dir", help="default /data/local/tmp/wrx/<model>")
+    s.add_argument("--adb-key", help="ADB private key (default ~/.android/adbkey)")
+    s.add_argument("-q", "--quiet", action="store_true")
+    s.set_defaults(fn=cmd_deploy)
+
+    s = sub.add_parser("pull", help="fetch reports left on a device into OUT/reports/<device>/")
+    s.add_argument("out")
+    s.add_argument("--device", required=True)
+    s.add_argument("--remote-dir")
+    s.add_argument("--adb-key")
+    s.set_defaults(fn=cmd_pull)
+
+    s = sub.add_parser("devices", help="list configured and reachable devices")
+    s.add_argument("--adb-key")
+    s.set_defaults(fn=cmd_devices)
 
     s = sub.add_parser("demo", help="the whole story: fine-tune, package, evaluate")
     s.add_argument("--workdir", default="wrx-demo", help="where artefacts go (default ./wrx-demo)")

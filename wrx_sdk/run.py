@@ -49,6 +49,8 @@ def run(
     io_bandwidth: float = 0.0,
     progress: bool = True,
     extra: list[str] | None = None,
+    key: str | None = None,
+    remote_dir: str | None = None,
 ) -> tuple[dict, Path]:
     """Returns (report, path it was kept at under OUT/reports/<device>/)."""
     out = Path(out)
@@ -69,7 +71,7 @@ def run(
     if io_bandwidth:
         args += ["--io-bandwidth", str(io_bandwidth)]
     args += extra or []
-    dev = get_device(device)
+    dev = get_device(device, key=key, remote_dir=remote_dir)
     res = dev.run_loader(out, args, progress=progress)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     kept = out / "reports" / dev.name / f"{stamp}-{name}-{mode}.json"
