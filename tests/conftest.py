@@ -89,3 +89,24 @@ def asan_build() -> Path:
 def aarch64_build() -> Path:
     """build/aarch64-linux, cross-compiled against the aarch64 executorch wheel (cached)."""
     return _build("--target", "aarch64-linux")
+
+
+@pytest.fixture(scope="session")
+def adbd_binary() -> Path:
+    """AOSP adbd built from Debian's source package (cached). Fails loudly if it cannot be built."""
+    from .adbd import build
+
+    try:
+        return build()
+    except RuntimeError as e:
+        pytest.fail(str(e))
+
+
+@pytest.fixture
+def adbd(adbd_binary, tmp_path_factory):
+    from .adbd import Adbd
+
+    d = Adbd(adbd_binary, tmp_path_factory.mktemp("adbd") / "root")
+    d.start()
+    yield d
+    d.cleanup()

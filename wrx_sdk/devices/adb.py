@@ -20,6 +20,7 @@ from ..errors import WrxError
 
 MARK = "__WRX_RC="
 CONNECT_TIMEOUT_S = 10.0
+AUTH_TIMEOUT_S = 5.0  # adbd never rejects an unknown key; it just stays silent
 TRANSPORT_TIMEOUT_S = 30.0
 RUN_READ_TIMEOUT_S = 24 * 3600.0  # a loader run may be silent for long; the run has its own limits
 
@@ -84,7 +85,7 @@ class AdbDevice:
             dev.connect(
                 rsa_keys=[signer],
                 transport_timeout_s=CONNECT_TIMEOUT_S,
-                auth_timeout_s=CONNECT_TIMEOUT_S,
+                auth_timeout_s=AUTH_TIMEOUT_S,
                 read_timeout_s=CONNECT_TIMEOUT_S,
             )
         except ConnectionRefusedError as e:
@@ -149,7 +150,9 @@ class AdbDevice:
 
     def stream(self, cmd: str, read_timeout_s: float = RUN_READ_TIMEOUT_S) -> Iterator[str]:
         dev = self.connect()
-        full = f"{cmd}; echo {MARK}$?"
+        # stdin from /dev/null: the shell service leaves it open and a reader would hang
+        # In a subshell, so that an `exit` in cmd still reaches the status marker.
+        full = f"exec </dev/null; ({cmd}); echo {MARK}$?"
         yield from dev.streaming_shell(
             full, transport_timeout_s=TRANSPORT_TIMEOUT_S, read_timeout_s=read_timeout_s, decode=True
         )
@@ -254,6 +257,7 @@ def run_loader(
     tail: deque[str] = deque(maxlen=40)
     bar = None
     buf = ""
+    rc = 255
     for chunk in dev.stream(cmd, read_timeout_s=RUN_READ_TIMEOUT_S):
         buf += chunk
         *lines, buf = buf.split("\n")
@@ -263,13 +267,16 @@ def run_loader(
                 if bar is None:
                     bar = tqdm(total=n, desc=f"wrx-loader on {dev.spec}", unit="row", disable=not progress)
                 bar.update(i - bar.n)
-            elif line.strip() and MARK not in line:
+            elif line.startswith(MARK):
+                rc, _ = _split_rc(line)
+            elif line.strip():
                 tail.append(line)
                 if "executorch:" not in line:
                     print(f"[{dev.spec}] {line}", file=sys.stderr)
     if bar is not None:
         bar.close()
-    rc, _ = _split_rc(buf)
+    if MARK in buf:
+        rc, _ = _split_rc(buf)
     local = out / "reports" / dev.name / name
     code, listing = dev.sh(f"ls {q(remote)}/reports/{name} 2>/dev/null")
     if code != 0:
