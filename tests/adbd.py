@@ -22,7 +22,9 @@ def build() -> Path:
     r = subprocess.run([str(ROOT / "scripts" / "build_test_adbd.sh")], capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError(f"scripts/build_test_adbd.sh failed:\n{r.stdout[-3000:]}\n{r.stderr[-5000:]}")
-    cache = Path(os.environ.get("WRX_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "wrx")
+    cache = Path(
+        os.environ.get("WRX_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "wrx"
+    )
     return cache / "adbd" / "adbd"
 
 
@@ -60,8 +62,13 @@ class Adbd:
         return str(self.root / "device")
 
     def start(self) -> None:
-        env = {"PATH": "/usr/bin:/bin", "HOME": str(self.root / "home"), "TMPDIR": str(self.root / "tmp"),
-               "ADBD_PORT": str(self.port), "ADB_KEYS_FILE": str(self.root / "adb_keys")}
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(self.root / "home"),
+            "TMPDIR": str(self.root / "tmp"),
+            "ADBD_PORT": str(self.port),
+            "ADB_KEYS_FILE": str(self.root / "adb_keys"),
+        }
         cmd = [str(self.binary)]
         if self.as_root:
             cmd = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--", *cmd]

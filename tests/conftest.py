@@ -103,10 +103,16 @@ def adbd_binary() -> Path:
 
 
 @pytest.fixture
-def adbd(adbd_binary, tmp_path_factory):
+def adbd(adbd_binary):
+    import tempfile
+
     from .adbd import Adbd
 
-    d = Adbd(adbd_binary, tmp_path_factory.mktemp("adbd") / "root")
+    # Not under pytest's tmp dirs: those are 0700, and the daemon runs as another user.
+    base = Path(tempfile.mkdtemp(prefix="wrx-adbd-"))
+    os.chmod(base, 0o755)
+    d = Adbd(adbd_binary, base / "root")
     d.start()
     yield d
     d.cleanup()
+    shutil.rmtree(base, ignore_errors=True)

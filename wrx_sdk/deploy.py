@@ -112,7 +112,17 @@ def deploy(
             for local, rel, mode, digest in todo:
                 final = f"{remote}/{rel}"
                 tmp = final + PARTIAL
-                dev.push(local, tmp, progress=bar.update, mode=mode)
+                try:
+                    dev.push(local, tmp, progress=bar.update, mode=mode)
+                except WrxError:
+                    raise
+                except Exception as e:  # the transport died under us (daemon killed, cable pulled)
+                    raise WrxError(
+                        f"{device}: connection lost while pushing {rel} ({type(e).__name__}: {e})",
+                        hint=f"re-run wrx deploy {out} --device {device}: files are pushed under a temporary "
+                        "name and only renamed into place after their sha256 matches, so nothing partial "
+                        "is ever used, and the next deploy resends what is missing",
+                    ) from e
                 got = remote_hashes(dev, remote, [rel + PARTIAL]).get(rel + PARTIAL)
                 if got != digest:
                     dev.sh(f"rm -f {q(tmp)}")
@@ -157,8 +167,10 @@ def pull_reports(out: Path, device: str, remote_dir: str | None = None, key: str
         rc, listing = dev.sh(f"ls {q(remote)}/reports 2>/dev/null")
         got = []
         local_dir = out / "reports" / dev.name
+        ledger = local_dir / ".pulled"
+        seen = set(ledger.read_text().split()) if ledger.is_file() else set()
         for name in listing.split():
-            if not name.endswith(".json") or ".tmp." in name:
+            if not name.endswith(".json") or ".tmp." in name or name in seen:
                 continue
             dst = local_dir / name
             if not dst.exists():

@@ -287,5 +287,7 @@ def run_loader(
         )
     dev.pull(f"{remote}/reports/{name}", local)
     report = json.loads(local.read_text())
-    local.unlink()
+    local.unlink()  # wrx run keeps it under a readable name; remember it was fetched
+    with open(local.parent / ".pulled", "a") as f:
+        f.write(name + "\n")
     return RunResult(rc, report, list(tail))
