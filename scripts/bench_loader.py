@@ -27,6 +27,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from wrx_sdk import config, devdata  # noqa: E402
+from wrx_sdk.export import LAYER_INPUTS  # noqa: E402
 from wrx_sdk.finetune import finetune  # noqa: E402
 from wrx_sdk.manifest import open_package  # noqa: E402
 from wrx_sdk.models import bert  # noqa: E402
@@ -92,24 +93,7 @@ def main() -> None:
             mask = torch.from_numpy((np.arange(S)[None] < enc.lengths[i]).astype(np.int64))
             return x, bert.attention_bias(mask)
 
-        names = [
-            "q_w",
-            "q_b",
-            "k_w",
-            "k_b",
-            "v_w",
-            "v_b",
-            "o_w",
-            "o_b",
-            "ln1_g",
-            "ln1_b",
-            "ffn1_w",
-            "ffn1_b",
-            "ffn2_w",
-            "ffn2_b",
-            "ln2_g",
-            "ln2_b",
-        ]
+        names = LAYER_INPUTS[2:]  # the 16 weight inputs, in program order
 
         def timed(fn) -> float:
             """Embedding compute, layers and head; word rows are gathered before the clock

@@ -60,6 +60,30 @@ def minilm_pkg(minilm_ckpt, tmp_path_factory) -> tuple[Path, float]:
     return out, time.time() - t
 
 
+def run_loader(
+    bundle_dir: Path, pkg: Path, report: Path, *args: str, prefix=(), env=None, check: bool = True
+):
+    """Run <bundle_dir>/bundle/wrx-loader (optionally under an emulator prefix); returns
+    (completed process, report dict or None)."""
+    import json
+    import subprocess
+
+    cmd = [
+        *prefix,
+        str(bundle_dir / "bundle" / "wrx-loader"),
+        "--package",
+        str(pkg),
+        "--report",
+        str(report),
+        "--quiet",
+        *args,
+    ]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if check:
+        assert r.returncode == 0, r.stderr[-3000:]
+    return r, (json.loads(report.read_text()) if report.exists() else None)
+
+
 def _build(*flags: str) -> Path:
     import subprocess
 

@@ -7,7 +7,6 @@ path is tested under cortex-a72 (docs/RESULTS.md records what `-cpu max` does).
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -15,7 +14,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from .conftest import GOLDEN
+from .conftest import GOLDEN, run_loader
 
 QEMU = ["qemu-aarch64", "-cpu", "cortex-a72", "-L", "/usr/aarch64-linux-gnu"]
 ROWS = 2  # about 10 s per MiniLM inference under emulation
@@ -48,19 +47,7 @@ def test_unit_tests_under_qemu(aarch64_build):
 
 
 def run(cmd_prefix, bundle, pkg, report, *args):
-    cmd = [
-        *cmd_prefix,
-        str(bundle / "bundle" / "wrx-loader"),
-        "--package",
-        str(pkg),
-        "--report",
-        str(report),
-        "--quiet",
-        *args,
-    ]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-2000:]
-    return json.loads(report.read_text())
+    return run_loader(bundle, pkg, report, *args, prefix=cmd_prefix)[1]
 
 
 @pytest.mark.parametrize("bits", ["32", "8", "4"])

@@ -17,23 +17,13 @@ from wrx_sdk.planspec import LayerPlan, Plan
 from wrx_sdk.reference import ReferenceExecutor
 
 from .conftest import GOLDEN
+from .conftest import run_loader as _run_loader
 
 CASES = json.loads((GOLDEN / "cases.json").read_text())["cases"]
 
 
 def run_loader(build, pkg, report, *args, env=None):
-    cmd = [
-        str(build / "bundle" / "wrx-loader"),
-        "--package",
-        str(pkg),
-        "--report",
-        str(report),
-        "--quiet",
-        *args,
-    ]
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    rep = json.loads(report.read_text()) if report.exists() else None
-    return r, rep
+    return _run_loader(build, pkg, report, *args, env=env, check=False)
 
 
 def logits_of(report) -> np.ndarray:

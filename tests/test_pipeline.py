@@ -15,22 +15,13 @@ from wrx_sdk.errors import PlanError
 from wrx_sdk.planspec import LayerPlan, Plan
 from wrx_sdk.run import run
 
+from .conftest import run_loader
+
 MODES = ["load-all", "load-then-exec", "stdpl", "elastic"]
 
 
 def loader(build, pkg, report, *args):
-    cmd = [
-        str(build / "bundle" / "wrx-loader"),
-        "--package",
-        str(pkg),
-        "--report",
-        str(report),
-        "--quiet",
-        *args,
-    ]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return json.loads(report.read_text())
+    return run_loader(build, pkg, report, *args)[1]
 
 
 def logits(rep) -> np.ndarray:

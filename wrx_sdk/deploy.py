@@ -7,7 +7,6 @@ are skipped, so a second deploy of unchanged artefacts transfers nothing.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
@@ -18,7 +17,7 @@ from tqdm import tqdm
 from .config import REPO_ROOT
 from .devices.adb import AdbDevice, q
 from .errors import WrxError
-from .fsutil import write_json
+from .fsutil import sha256_file, write_json
 from .manifest import read_manifest
 
 # Device ABI -> bundle target (scripts/build_runtime.sh --target ...)
@@ -52,14 +51,6 @@ def files_to_deploy(out: Path, bundle: Path) -> list[tuple[Path, str, int]]:
     for sub in ("programs", "data", "plans"):
         files += [(p, f"{sub}/{p.name}", 0o644) for p in sorted((out / sub).glob("*")) if p.is_file()]
     return files
-
-
-def sha256(p: Path) -> str:
-    h = hashlib.sha256()
-    with open(p, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def remote_hashes(dev: AdbDevice, remote: str, rels: list[str]) -> dict[str, str]:
@@ -96,7 +87,7 @@ def deploy(
         have = remote_hashes(dev, remote, [rel for _, rel, _ in files])
         todo = []
         for local, rel, mode in files:
-            digest = sha256(local)
+            digest = sha256_file(local)
             if have.get(rel) != digest:
                 todo.append((local, rel, mode, digest))
         total = sum(local.stat().st_size for local, *_ in todo)

@@ -48,6 +48,16 @@ def _unlink_quiet(p: str) -> None:
         os.unlink(p)
 
 
+def sha256_file(path: str | os.PathLike) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     with atomic_open(path, "w") as f:
         json.dump(obj, f, indent=1, sort_keys=False)

@@ -66,7 +66,7 @@ class Package:
 
     def program_path(self, name: str = "layer") -> Path:
         """The program file, checked against the manifest's sha256."""
-        import hashlib
+        from .fsutil import sha256_file
 
         path = self.root / "manifest.json"
         rec = self.manifest.get("programs", {}).get(name)
@@ -83,7 +83,7 @@ class Package:
                 hint=REPACKAGE,
                 code="MISSING_FILE",
             )
-        if hashlib.sha256(p.read_bytes()).hexdigest() != rec["sha256"]:
+        if sha256_file(p) != rec["sha256"]:
             raise ManifestError(
                 f"{p}: sha256 differs from manifest field programs.{name}.sha256",
                 hint=REPACKAGE,

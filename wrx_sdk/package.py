@@ -7,7 +7,6 @@ plan needs are one contiguous read on the device, and so are their FFN halves.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import time
@@ -21,7 +20,7 @@ from tqdm import tqdm
 from . import __version__, config, devdata, models
 from . import storefmt as F
 from .errors import ModelError
-from .fsutil import write_json
+from .fsutil import sha256_file, write_json
 from .manifest import FORMAT, VERSION, store_section
 from .quant import QuantScheme, encode_all
 from .shard import SHARED, ShardSpec, make_spec, shard_of
@@ -55,14 +54,6 @@ def _encode_layer(args: tuple) -> list[dict[tuple, list]]:
                 per_bits[kind, bits] = tensors
         out.append(per_bits)
     return out
-
-
-def _sha256(p: Path) -> str:
-    h = hashlib.sha256()
-    with open(p, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def package(
@@ -115,7 +106,7 @@ def package(
         enc = encode(tok, ex.texts, ex.pairs, seq)
         p = out / "data" / f"{split}.bin"
         devdata.write(p, enc, ex.labels, len(task.labels))
-        data[split] = {"file": f"data/{split}.bin", "rows": len(ex), "sha256": _sha256(p)}
+        data[split] = {"file": f"data/{split}.bin", "rows": len(ex), "sha256": sha256_file(p)}
     if (ckpt.path / "tokenizer.json").is_file():
         shutil.copy2(ckpt.path / "tokenizer.json", out / "tokenizer.json")
 

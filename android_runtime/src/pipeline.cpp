@@ -46,6 +46,23 @@ class Base : public Executor {
     a.insert(a.end(), f.begin(), f.end());
     return a;
   }
+  // Embedding, every layer with the whole-layer program, head (weights already decoded).
+  Status run_whole(const int32_t* ids, const int32_t* types, int length, const WordRows& rows,
+                   const std::vector<Weights>& weights, float* logits, Trace* tr, double t0) {
+    fill_bias(m_->seq(), length, bias_.data());
+    WRX_TRY(m_->embed(ids, types, rows, x_.data()));
+    for (size_t i = 0; i < weights.size(); ++i) {
+      LayerTrace& lt = tr->layers[i];
+      lt.compute_start_ms = ms(now_s(), t0);
+      WRX_TRY(m_->run_layer(weights[i], bias_.data(), x_.data()));
+      lt.compute_end_ms = ms(now_s(), t0);
+      lt.compute_ms = lt.compute_end_ms - lt.compute_start_ms;
+    }
+    WRX_TRY(m_->head(x_.data(), logits));
+    tr->latency_ms = ms(now_s(), t0);
+    return Status::Ok();
+  }
+
   Status decode_whole(const LayerPlan& lp, const RawEntries& raw, Weights* w) const {
     const size_t k = lp.shards.size();
     return m_->decode_layer(lp, raw.payloads.data(), raw.payloads.data() + k, w);
@@ -70,17 +87,7 @@ class LoadAll : public Base {
     const double t0 = now_s();
     WordRows rows;
     WRX_TRY(m_->read_word_rows(ids, &rows));  // resident table: no IO
-    fill_bias(m_->seq(), length, bias_.data());
-    WRX_TRY(m_->embed(ids, types, rows, x_.data()));
-    for (size_t i = 0; i < weights_.size(); ++i) {
-      tr->layers[i].compute_start_ms = ms(now_s(), t0);
-      WRX_TRY(m_->run_layer(weights_[i], bias_.data(), x_.data()));
-      tr->layers[i].compute_end_ms = ms(now_s(), t0);
-      tr->layers[i].compute_ms = tr->layers[i].compute_end_ms - tr->layers[i].compute_start_ms;
-    }
-    WRX_TRY(m_->head(x_.data(), logits));
-    tr->latency_ms = ms(now_s(), t0);
-    return Status::Ok();
+    return run_whole(ids, types, length, rows, weights_, logits, tr, t0);
   }
 
  private:
@@ -113,17 +120,7 @@ class LoadThenExec : public Base {
       WRX_TRY(decode_whole(plan_.layers[i], raw, &weights[i]));
       lt.decode_ms = ms(now_s(), td);
     }
-    fill_bias(m_->seq(), length, bias_.data());
-    WRX_TRY(m_->embed(ids, types, rows, x_.data()));
-    for (size_t i = 0; i < weights.size(); ++i) {
-      tr->layers[i].compute_start_ms = ms(now_s(), t0);
-      WRX_TRY(m_->run_layer(weights[i], bias_.data(), x_.data()));
-      tr->layers[i].compute_end_ms = ms(now_s(), t0);
-      tr->layers[i].compute_ms = tr->layers[i].compute_end_ms - tr->layers[i].compute_start_ms;
-    }
-    WRX_TRY(m_->head(x_.data(), logits));
-    tr->latency_ms = ms(now_s(), t0);
-    return Status::Ok();
+    return run_whole(ids, types, length, rows, weights, logits, tr, t0);
   }
 };
 

@@ -282,6 +282,19 @@ assert set(_EMBED_HF) == set(EMBED_KEYS) and set(_LAYER_HF) == set(LAYER_KEYS)
 assert set(_HEAD_HF) == set(HEAD_KEYS)
 
 
+def device_attention(
+    x, bias, q_w, q_b, k_w, k_b, v_w, v_b, o_w, o_b, seq: int, head_dim: int
+) -> torch.Tensor:
+    """Batch-1 attention as the device programs compute it: heads split with view/transpose
+    into 3-D ``bmm`` (3-D ``torch.matmul`` would split the XNNPACK delegate)."""
+    q = F.linear(x, q_w, q_b).view(seq, -1, head_dim).transpose(0, 1)
+    k = F.linear(x, k_w, k_b).view(seq, -1, head_dim).transpose(0, 1)
+    v = F.linear(x, v_w, v_b).view(seq, -1, head_dim).transpose(0, 1)
+    p = torch.softmax(torch.bmm(q, k.transpose(1, 2)) * (1.0 / math.sqrt(head_dim)) + bias, dim=-1)
+    ctx = torch.bmm(p, v).transpose(0, 1).reshape(1, seq, -1)
+    return F.linear(ctx, o_w, o_b)
+
+
 class ExportLayer(torch.nn.Module):
     """The encoder layer as exported for the device: batch 1, fixed sequence length.
 
@@ -323,13 +336,8 @@ class ExportLayer(torch.nn.Module):
         ln2_g,
         ln2_b,
     ):
-        S, hd = self.seq, self.head_dim
-        q = F.linear(x, q_w, q_b).view(S, -1, hd).transpose(0, 1)
-        k = F.linear(x, k_w, k_b).view(S, -1, hd).transpose(0, 1)
-        v = F.linear(x, v_w, v_b).view(S, -1, hd).transpose(0, 1)
-        p = torch.softmax(torch.bmm(q, k.transpose(1, 2)) * (1.0 / math.sqrt(hd)) + bias, dim=-1)
-        ctx = torch.bmm(p, v).transpose(0, 1).reshape(1, S, -1)
-        h = self.ln(x + F.linear(ctx, o_w, o_b), ln1_g, ln1_b)
+        attn = device_attention(x, bias, q_w, q_b, k_w, k_b, v_w, v_b, o_w, o_b, self.seq, self.head_dim)
+        h = self.ln(x + attn, ln1_g, ln1_b)
         f = F.linear(F.gelu(F.linear(h, ffn1_w, ffn1_b)), ffn2_w, ffn2_b)
         return self.ln(h + f, ln2_g, ln2_b)
 
@@ -347,13 +355,7 @@ class ExportAttn(torch.nn.Module):
         self.head_dim, self.seq = head_dim, seq
 
     def forward(self, x, bias, q_w, q_b, k_w, k_b, v_w, v_b, o_w):
-        S, hd = self.seq, self.head_dim
-        q = F.linear(x, q_w, q_b).view(S, -1, hd).transpose(0, 1)
-        k = F.linear(x, k_w, k_b).view(S, -1, hd).transpose(0, 1)
-        v = F.linear(x, v_w, v_b).view(S, -1, hd).transpose(0, 1)
-        p = torch.softmax(torch.bmm(q, k.transpose(1, 2)) * (1.0 / math.sqrt(hd)) + bias, dim=-1)
-        ctx = torch.bmm(p, v).transpose(0, 1).reshape(1, S, -1)
-        return F.linear(ctx, o_w)
+        return device_attention(x, bias, q_w, q_b, k_w, k_b, v_w, v_b, o_w, None, self.seq, self.head_dim)
 
 
 class ExportFfn(torch.nn.Module):
