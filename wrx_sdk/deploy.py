@@ -105,11 +105,9 @@ def deploy(
                 tmp = final + PARTIAL
                 try:
                     dev.push(local, tmp, progress=bar.update, mode=mode)
-                except WrxError:
-                    raise
-                except Exception as e:  # the transport died under us (daemon killed, cable pulled)
+                except WrxError as e:  # the transport died under us (daemon killed, cable pulled)
                     raise WrxError(
-                        f"{device}: connection lost while pushing {rel} ({type(e).__name__}: {e})",
+                        f"{device}: connection lost while pushing {rel}: {e.message}",
                         hint=f"re-run wrx deploy {out} --device {device}: files are pushed under a temporary "
                         "name and only renamed into place after their sha256 matches, so nothing partial "
                         "is ever used, and the next deploy resends what is missing",

@@ -153,9 +153,26 @@ class AdbDevice:
         # stdin from /dev/null: the shell service leaves it open and a reader would hang
         # In a subshell, so that an `exit` in cmd still reaches the status marker.
         full = f"exec </dev/null; ({cmd}); echo {MARK}$?"
-        yield from dev.streaming_shell(
-            full, transport_timeout_s=TRANSPORT_TIMEOUT_S, read_timeout_s=read_timeout_s, decode=True
-        )
+        try:
+            yield from dev.streaming_shell(
+                full, transport_timeout_s=TRANSPORT_TIMEOUT_S, read_timeout_s=read_timeout_s, decode=True
+            )
+        except Exception as e:
+            self._lost(e)
+
+    def _lost(self, e: Exception) -> None:
+        """A transport failure after connecting: the device went away mid-call."""
+        self.close_quietly()
+        raise WrxError(
+            f"{self.spec}: connection lost ({type(e).__name__}: {e})",
+            hint="check the device (cable, adbd, network) and re-run the command",
+        ) from e
+
+    def close_quietly(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - the transport is already broken
+            self._dev = None
 
     def push(
         self, local: Path, remote: str, progress: Callable[[int], None] | None = None, mode: int = 0o644
@@ -166,22 +183,29 @@ class AdbDevice:
             if progress:
                 progress(n)
 
-        dev.push(
-            str(local),
-            remote,
-            st_mode=0o100000 | mode,
-            progress_callback=cb,
-            transport_timeout_s=TRANSPORT_TIMEOUT_S,
-            read_timeout_s=TRANSPORT_TIMEOUT_S,
-        )
+        try:
+            dev.push(
+                str(local),
+                remote,
+                st_mode=0o100000 | mode,
+                progress_callback=cb,
+                transport_timeout_s=TRANSPORT_TIMEOUT_S,
+                read_timeout_s=TRANSPORT_TIMEOUT_S,
+            )
+        except Exception as e:
+            self._lost(e)
 
     def pull(self, remote: str, local: Path) -> None:
         dev = self.connect()
         local.parent.mkdir(parents=True, exist_ok=True)
         tmp = local.with_name(f".{local.name}.partial")
-        dev.pull(
-            remote, str(tmp), transport_timeout_s=TRANSPORT_TIMEOUT_S, read_timeout_s=TRANSPORT_TIMEOUT_S
-        )
+        try:
+            dev.pull(
+                remote, str(tmp), transport_timeout_s=TRANSPORT_TIMEOUT_S, read_timeout_s=TRANSPORT_TIMEOUT_S
+            )
+        except Exception as e:
+            tmp.unlink(missing_ok=True)
+            self._lost(e)
         os.replace(tmp, local)
 
     def abi(self) -> str:
