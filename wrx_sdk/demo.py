@@ -45,6 +45,9 @@ def demo(workdir: Path, steps: int | None = None) -> list[dict]:
             r["loader_accuracy"] = report["summary"]["accuracy"]
             r["loader_ms"] = report["summary"]["latency_ms"]["p50"]
             print("      " + summary(report))
+    print("      elastic pipeline, eMMC emulated (250 MB/s), layer 0 preloaded, 4-bit:")
+    elastic, _ = run(out, plan="uniform-4-pre1", mode="elastic", io_bandwidth=250, limit=200)
+    print("      " + summary(elastic))
     fp32 = rows[0]["accuracy"]
     print(f"\n{'bits':>5} {'host accuracy':>14} {'vs fp32':>8} {'loader accuracy':>16} {'loader p50 ms':>14}")
     for r in rows:
