@@ -128,6 +128,30 @@ def cmd_devices(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_profile(a: argparse.Namespace) -> int:
+    from .profile import load_profile, profile_device
+
+    path = profile_device(
+        a.out,
+        a.device,
+        io_bandwidth=a.io_bandwidth,
+        threads=a.threads,
+        key=a.adb_key,
+        remote_dir=a.remote_dir,
+        dest=a.output,
+    )
+    p = load_profile(path)
+    reads = p["io"]["read_mbps_by_request_bytes"]
+    big = reads[max(reads, key=int)]
+    print(
+        f"{a.device}: {p['device']['cpu']}, {p['device']['cores']} cores; reads {big:.0f} MB/s at "
+        f"{int(max(reads, key=int)) >> 10} KiB requests ({p['io']['mode']}); whole layer "
+        f"{p['compute_ms_by_shards']['layer'][-1]:.2f} ms at {p['shards_per_layer']} shards"
+    )
+    print(f"profile: {path}")
+    return 0
+
+
 def cmd_demo(a: argparse.Namespace) -> int:
     from .demo import demo
 
@@ -186,6 +210,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--remote-dir", help="package directory on the device (default: where wrx deploy put it)")
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(fn=cmd_run)
+
+    s = sub.add_parser("profile-device", help="measure a device for the planner (wrx-loader --profile)")
+    s.add_argument("out", help="package directory (compute is timed with its programs)")
+    s.add_argument("--device", default="local")
+    s.add_argument("--io-bandwidth", type=float, default=0.0, metavar="MBPS", help="emulated read cap")
+    s.add_argument("--threads", type=int, default=2)
+    s.add_argument("-o", "--output", help="default OUT/profiles/<device>.yaml")
+    s.add_argument("--adb-key")
+    s.add_argument("--remote-dir")
+    s.set_defaults(fn=cmd_profile)
 
     s = sub.add_parser("deploy", help="push loader bundle and package to an ADB device, verified by sha256")
     s.add_argument("out")

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <string>
 
+#include "profile.h"
 #include "report.h"
 #include "runner.h"
 #include "version.h"
@@ -31,6 +32,9 @@ options:
   --readahead-kb N     elastic: raw bytes in flight ahead of compute (default 2048)
   --chunk-kb N         elastic: decoded fp32 bytes per program call (default 400)
   --trace-rows N       per-layer timelines for the first N rows only (default: all)
+  --profile            measure this device for the planner instead of running the dev
+                       set: read bandwidth per request size, compute per program and
+                       shard count, decode GB/s per bitwidth, fixed overheads
   --split S            dev (default) or calib
   --limit N            run only the first N rows
   --threads N          ExecuTorch/XNNPACK threads (default 2)
@@ -72,6 +76,9 @@ int main(int argc, char** argv) {
       return 0;
     } else if (a == "--quiet") {
       opt.progress = false;
+    } else if (a == "--profile") {
+      opt.profile = true;
+      opt.mode = "profile";
     } else if (a == "--no-direct") {
       opt.direct = false;
     } else if (a == "--package" || a == "--plan" || a == "--bits" || a == "--mode" || a == "--split" ||
@@ -108,7 +115,7 @@ int main(int argc, char** argv) {
   if (opt.report.empty()) opt.report = opt.package + "/report.json";
 
   std::string report;
-  wrx::Status st = wrx::run(opt, &report);
+  wrx::Status st = opt.profile ? wrx::run_profile(opt, &report) : wrx::run(opt, &report);
   if (!st.ok()) {
     std::fprintf(stderr, "error: %s: %s\n", wrx::error_name(st.code), st.message.c_str());
     if (!st.hint.empty()) std::fprintf(stderr, "HINT: %s\n", st.hint.c_str());

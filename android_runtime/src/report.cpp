@@ -4,7 +4,9 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -44,6 +46,25 @@ DeviceInfo device_info() {
     d.hostname = u.nodename;
   }
   return d;
+}
+
+std::string storage_json(const std::string& path) {
+  char buf[4096];
+  const std::string real = realpath(path.c_str(), buf) != nullptr ? std::string(buf) : path;
+  std::ifstream f("/proc/mounts");
+  std::string dev, mnt, type, best_dev, best_mnt, best_type, rest;
+  while (f >> dev >> mnt >> type && std::getline(f, rest)) {
+    const bool prefix = real.compare(0, mnt.size(), mnt) == 0 &&
+                        (mnt == "/" || real.size() == mnt.size() || real[mnt.size()] == '/');
+    if (prefix && mnt.size() >= best_mnt.size()) {
+      best_dev = dev;
+      best_mnt = mnt;
+      best_type = type;
+    }
+  }
+  JsonObject o;
+  o.str("path", real).str("mount", best_mnt).str("device", best_dev).str("fstype", best_type);
+  return o.text();
 }
 
 long peak_rss_kb() { return status_kb("VmHWM:"); }

@@ -14,6 +14,8 @@ struct DeviceInfo {
   int cores = 0;
 };
 DeviceInfo device_info();
+// The mount that holds `path` (longest /proc/mounts prefix): {"mount", "device", "fstype"} as JSON.
+std::string storage_json(const std::string& path);
 long peak_rss_kb();  // VmHWM
 long current_rss_kb();  // VmRSS
 

@@ -23,6 +23,8 @@ struct RunOptions {
   size_t chunk_kb = 400;       // elastic: decoded fp32 bytes per program call
   int trace_rows = -1;         // per-layer traces for the first N rows (-1 = all)
   bool progress = true;      // "PROGRESS i n" lines on stderr
+  bool profile = false;      // --profile: measure the device instead of running the dev set
+  int profile_reps = 20;
 };
 
 // Runs and fills *report (JSON). On failure the status says why; the caller writes an

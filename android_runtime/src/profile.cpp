@@ -1,0 +1,148 @@
+#include "profile.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "model.h"
+#include "report.h"
+#include "version.h"
+
+namespace wrx {
+namespace {
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? NAN : v[v.size() / 2];
+}
+
+// Runs fn `reps` times after one warm-up; median milliseconds.
+template <typename F>
+Result<double> time_ms(int reps, F fn) {
+  WRX_TRY(fn());
+  std::vector<double> t;
+  for (int i = 0; i < reps; ++i) {
+    const double t0 = now_s();
+    WRX_TRY(fn());
+    t.push_back((now_s() - t0) * 1e3);
+  }
+  return median(t);
+}
+
+}  // namespace
+
+Status run_profile(const RunOptions& opt, std::string* report) {
+  const double t_start = now_s();
+  WRX_TRY(init_executorch(opt.threads));
+  auto pkg_r = open_package(opt.package, opt.direct);
+  if (!pkg_r.ok()) return pkg_r.status();
+  std::unique_ptr<Package> pkg = pkg_r.take();
+  if (opt.bandwidth_mbps > 0) pkg->store->file().set_bandwidth(opt.bandwidth_mbps * 1e6);
+  auto model_r = Model::create(pkg.get(), false, true, true);
+  if (!model_r.ok()) return model_r.status();
+  Model& m = *model_r.value();
+  Store& st = *pkg->store;
+  const int M = pkg->shard.shards_per_layer, reps = std::max(3, opt.profile_reps);
+
+  // 1. Cold reads: aligned requests of each size at spread-out offsets of the store.
+  JsonObject reads;
+  const uint64_t span = st.header().file_bytes - st.header().data_offset;
+  for (uint64_t size : {4096ull, 16384ull, 65536ull, 262144ull, 1048576ull, 4194304ull}) {
+    if (size > span) break;
+    AlignedBuffer buf;
+    WRX_TRY(buf.reserve(size));
+    const int n = static_cast<int>(std::max<uint64_t>(4, std::min<uint64_t>(64, (16ull << 20) / size)));
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    const double t0 = now_s();
+    for (int i = 0; i < n; ++i) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      const uint64_t off = st.header().data_offset + (x % ((span - size) / kIoAlign + 1)) * kIoAlign;
+      WRX_TRY(st.file().read(off, size, buf.data()));
+    }
+    reads.num(std::to_string(size), size * n / (now_s() - t0) / 1e6);
+  }
+
+  // 2. Decode throughput per bitwidth: layer 0, every shard, both halves (fp32 output GB/s).
+  LayerPlan full;
+  full.layer = 0;
+  for (int j = 0; j < M; ++j) full.shards.push_back(j);
+  JsonObject decode;
+  std::vector<int> bits = pkg->bitwidths;
+  bits.push_back(32);
+  const size_t H = pkg->geom.hidden;
+  for (int b : bits) {
+    full.bits.assign(M, b);
+    RawEntries ra, rf;
+    WRX_TRY(m.read_entries(m.shard_entries(full, fmt::EntryKind::kAttnShard), &ra, nullptr));
+    WRX_TRY(m.read_entries(m.shard_entries(full, fmt::EntryKind::kFfnShard), &rf, nullptr));
+    Weights w;
+    auto t = time_ms(reps, [&] {
+      WRX_TRY(m.decode_attn(ra.entries.data(), ra.payloads.data(), M, &w));
+      return m.decode_ffn(rf.entries.data(), rf.payloads.data(), M, &w);
+    });
+    if (!t.ok()) return t.status();
+    const double floats = double(M) * (4.0 * pkg->shard.attn_width() * H + 2.0 * pkg->shard.ffn_per_shard * H);
+    decode.num(std::to_string(b), floats * 4 / (t.value() * 1e-3) / 1e9);
+  }
+
+  // 3. Compute per program and shard count, on real fp32 weights of layer 0.
+  full.bits.assign(M, 32);
+  RawEntries ra, rf;
+  WRX_TRY(m.read_entries(m.shard_entries(full, fmt::EntryKind::kAttnShard), &ra, nullptr));
+  WRX_TRY(m.read_entries(m.shard_entries(full, fmt::EntryKind::kFfnShard), &rf, nullptr));
+  std::vector<float> x(size_t(m.seq()) * H, 0.1f), bias(m.seq(), 0.0f), acc(x.size());
+  std::vector<double> layer_ms, attn_ms, ffn_ms;
+  for (int k = 1; k <= M; ++k) {
+    LayerPlan lp;
+    lp.layer = 0;
+    for (int j = 0; j < k; ++j) {
+      lp.shards.push_back(j);
+      lp.bits.push_back(32);
+    }
+    Weights wl, wa, wf;
+    WRX_TRY(m.decode_layer(lp, ra.payloads.data(), rf.payloads.data(), &wl));
+    WRX_TRY(m.decode_attn(ra.entries.data(), ra.payloads.data(), k, &wa));
+    WRX_TRY(m.decode_ffn(rf.entries.data(), rf.payloads.data(), k, &wf));
+    auto tl = time_ms(reps, [&] { return m.run_layer(wl, bias.data(), x.data()); });
+    auto ta = time_ms(reps, [&] { return m.run_attn(wa, x.data(), bias.data(), acc.data()); });
+    auto tf = time_ms(reps, [&] { return m.run_ffn(wf, x.data(), acc.data()); });
+    if (!tl.ok()) return tl.status();
+    if (!ta.ok()) return ta.status();
+    if (!tf.ok()) return tf.status();
+    layer_ms.push_back(tl.value());
+    attn_ms.push_back(ta.value());
+    ffn_ms.push_back(tf.value());
+    std::fill(x.begin(), x.end(), 0.1f);
+  }
+
+  // 4. Fixed per-inference work outside the programs.
+  auto finish = time_ms(reps, [&] {
+    m.finish_attn(0, acc.data(), x.data());
+    m.finish_ffn(0, acc.data(), x.data());
+    return Status::Ok();
+  });
+  std::vector<float> logits(pkg->geom.num_labels);
+  auto head = time_ms(reps, [&] { return m.head(x.data(), logits.data()); });
+  if (!finish.ok()) return finish.status();
+  if (!head.ok()) return head.status();
+
+  const DeviceInfo dev = device_info();
+  JsonObject device, build, io, compute, over, out;
+  device.str("cpu", dev.cpu).integer("cores", dev.cores).str("kernel", dev.kernel).str("arch", dev.arch)
+      .str("hostname", dev.hostname);
+  build.str("loader_version", kLoaderVersion).str("executorch", kExecutorchVersion).str("target", kTarget);
+  io.str("mode", st.file().mode_name()).num("bandwidth_cap_mbps", opt.bandwidth_mbps > 0 ? opt.bandwidth_mbps : NAN)
+      .boolean("bandwidth_emulated", opt.bandwidth_mbps > 0).raw("read_mbps_by_request_bytes", reads.text());
+  compute.raw("layer", json_array(layer_ms)).raw("attn", json_array(attn_ms)).raw("ffn", json_array(ffn_ms));
+  over.num("finish_layer_ms", finish.value()).num("head_ms", head.value());
+  out.str("format", "wrx-profile").integer("format_version", 1).boolean("ok", true).str("mode", "profile")
+      .integer("threads", opt.threads).integer("shards_per_layer", M).integer("seq_len", m.seq())
+      .raw("device", device.text()).raw("storage", storage_json(st.path())).raw("build", build.text())
+      .raw("io", io.text())
+      .raw("decode_gbps", decode.text()).raw("compute_ms_by_shards", compute.text()).raw("overheads", over.text())
+      .num("total_ms", (now_s() - t_start) * 1e3).raw("error", "null");
+  *report = out.text();
+  return Status::Ok();
+}
+
+}  // namespace wrx

@@ -1,0 +1,34 @@
+"""wrx profile-device / wrx-loader --profile: the measurements the planner will use."""
+
+from __future__ import annotations
+
+import pytest
+
+from wrx_sdk.errors import WrxError
+from wrx_sdk.profile import load_profile, profile_device
+
+
+def test_profile_has_every_measurement(host_build, tiny_pkg, tmp_path):
+    path = profile_device(tiny_pkg, "local", io_bandwidth=20, dest=tmp_path / "p.yaml")
+    p = load_profile(path)
+    M = p["shards_per_layer"]
+    assert M == 4 and p["device"]["name"] == "local" and p["device"]["cores"] >= 1
+    assert p["storage"]["fstype"] and p["storage"]["mount"]
+    for prog in ("layer", "attn", "ffn"):
+        ms = p["compute_ms_by_shards"][prog]
+        assert len(ms) == M and all(t > 0 for t in ms)
+    assert set(p["decode_gbps"]) == {"2", "3", "4", "5", "6", "8", "32"}
+    assert all(v > 0.1 for v in p["decode_gbps"].values())
+    reads = {int(k): v for k, v in p["io"]["read_mbps_by_request_bytes"].items()}
+    assert min(reads) == 4096 and p["io"]["bandwidth_emulated"] is True
+    # the emulated cap holds for large requests
+    assert reads[max(reads)] <= 20 * 1.1
+    assert p["overheads"]["finish_layer_ms"] > 0 and p["overheads"]["head_ms"] > 0
+
+
+def test_profile_missing_file_is_clear(tmp_path):
+    with pytest.raises(WrxError, match="does not exist"):
+        load_profile(tmp_path / "nope.yaml")
+    (tmp_path / "bad.yaml").write_text("format: other\n")
+    with pytest.raises(WrxError, match="not a version-1 wrx device profile"):
+        load_profile(tmp_path / "bad.yaml")
