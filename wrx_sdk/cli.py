@@ -152,6 +152,22 @@ def cmd_profile(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_importance(a: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .importance import importance
+
+    r = importance(
+        a.out, samples=a.samples, workers=a.workers, progress=not a.quiet, use_cache=not a.no_cache
+    )
+    imp = np.array(r["importance"])  # [layer, shard, fidelity, metric]
+    print(f"importance on {r['samples']} calibration rows; mean KL from fp32 when one shard changes:")
+    print("layer " + " ".join(f"{('drop' if f == 0 else f'{f}-bit'):>9}" for f in r["fidelities"]))
+    for layer in range(imp.shape[0]):
+        print(f"{layer:>5} " + " ".join(f"{imp[layer, :, k, 1].mean():9.2e}" for k in range(imp.shape[2])))
+    return 0
+
+
 def cmd_demo(a: argparse.Namespace) -> int:
     from .demo import demo
 
@@ -220,6 +236,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--adb-key")
     s.add_argument("--remote-dir")
     s.set_defaults(fn=cmd_profile)
+
+    s = sub.add_parser("importance", help="importance of every (layer, shard, bitwidth) on the calib split")
+    s.add_argument("out")
+    s.add_argument("--samples", type=int, default=128, help="calibration rows (default 128)")
+    s.add_argument("--workers", type=int, default=None, help="worker processes (default: cores)")
+    s.add_argument("--no-cache", action="store_true")
+    s.add_argument("-q", "--quiet", action="store_true")
+    s.set_defaults(fn=cmd_importance)
 
     s = sub.add_parser("deploy", help="push loader bundle and package to an ADB device, verified by sha256")
     s.add_argument("out")
