@@ -23,29 +23,10 @@ import torch
 
 from . import config
 from .fsutil import atomic_open
-from .models.weights import Geometry
+from .models.weights import LAYER_KEYS, Geometry
 from .shard import ShardSpec
 
-LAYER_INPUTS = (
-    "x",
-    "bias",
-    "q_w",
-    "q_b",
-    "k_w",
-    "k_b",
-    "v_w",
-    "v_b",
-    "o_w",
-    "o_b",
-    "ln1_g",
-    "ln1_b",
-    "ffn1_w",
-    "ffn1_b",
-    "ffn2_w",
-    "ffn2_b",
-    "ln2_g",
-    "ln2_b",
-)
+LAYER_INPUTS = ("x", "bias", *LAYER_KEYS)  # the layer weights in canonical order
 ATTN_INPUTS = ("x", "bias", "q_w", "q_b", "k_w", "k_b", "v_w", "v_b", "o_w")
 FFN_INPUTS = ("h", "ffn1_w", "ffn1_b", "ffn2_w")
 PROGRAMS = {"layer": LAYER_INPUTS, "attn": ATTN_INPUTS, "ffn": FFN_INPUTS}
