@@ -41,18 +41,7 @@ def _setup(out: str, samples: int, threads: int):
     enc, labels = devdata.read(pkg.data_path("calib"))
     n = min(samples, len(labels))
     idx = np.arange(n)
-    S = int(enc.lengths[idx].max())
-    ids = enc.input_ids[idx, :S]
-    mask = torch.from_numpy((np.arange(S)[None, :] < enc.lengths[idx, None]).astype(np.int64))
-    rows = torch.from_numpy(pkg.store.word_rows(ids))
-    x = ex.fwd.embed(
-        torch.from_numpy(ids.astype(np.int64)),
-        torch.from_numpy(enc.token_type_ids[idx, :S].astype(np.int64)),
-        rows,
-        ex.embed,
-        g.ln_eps,
-    )
-    bias = ex.fwd.attention_bias(mask)
+    x, bias = ex.embed_rows(enc, idx, int(enc.lengths[idx].max()))
     M = pkg.spec.shards_per_layer
     fp32 = [ex.layer_weights(LayerPlan(layer, list(range(M)), [32] * M)) for layer in range(g.layers)]
     xs = []

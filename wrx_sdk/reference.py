@@ -65,6 +65,22 @@ class ReferenceExecutor:
         return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in assemble(shards, shared).items()}
 
     @torch.no_grad()
+    def embed_rows(self, enc: Encoded, idx: np.ndarray, S: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Embeddings [len(idx), S, H] of rows ``idx`` cut to S tokens, and their attention bias;
+        word rows come from the store, each checked against its row CRC."""
+        ids = enc.input_ids[idx, :S]
+        mask = torch.from_numpy((np.arange(S)[None, :] < enc.lengths[idx, None]).astype(np.int64))
+        rows = torch.from_numpy(self.pkg.store.word_rows(ids))
+        x = self.fwd.embed(
+            torch.from_numpy(ids.astype(np.int64)),
+            torch.from_numpy(enc.token_type_ids[idx, :S].astype(np.int64)),
+            rows,
+            self.embed,
+            self.pkg.geometry.ln_eps,
+        )
+        return x, self.fwd.attention_bias(mask)
+
+    @torch.no_grad()
     def run(
         self, plan: Plan, enc: Encoded, batch_size: int = 64, trim: bool = True, progress=None
     ) -> np.ndarray:
@@ -79,17 +95,7 @@ class ReferenceExecutor:
         for i in range(0, n, batch_size):
             idx = order[i : i + batch_size]
             S = int(enc.lengths[idx].max()) if trim else enc.input_ids.shape[1]
-            ids = enc.input_ids[idx, :S]
-            mask = torch.from_numpy((np.arange(S)[None, :] < enc.lengths[idx, None]).astype(np.int64))
-            rows = torch.from_numpy(self.pkg.store.word_rows(ids))
-            x = self.fwd.embed(
-                torch.from_numpy(ids.astype(np.int64)),
-                torch.from_numpy(enc.token_type_ids[idx, :S].astype(np.int64)),
-                rows,
-                self.embed,
-                g.ln_eps,
-            )
-            bias = self.fwd.attention_bias(mask)
+            x, bias = self.embed_rows(enc, idx, S)
             for w in layers:
                 x = self.fwd.encoder_layer(x, bias, w, g.head_dim, g.ln_eps)
             out[idx] = self.fwd.classify(x, self.head).numpy()

@@ -63,6 +63,19 @@ class Base : public Executor {
     return Status::Ok();
   }
 
+  // Waits for the IO thread's word rows (the wait is the embedding stall), then embeds.
+  template <typename Chan>
+  Status embed_when_read(Chan& words, const int32_t* ids, const int32_t* types, int length, const WordRows& rows,
+                         Trace* tr) {
+    Status err;
+    int w = 0;
+    const double tw = now_s();
+    if (!words.pop(&w, &err)) return err;
+    tr->embed_stall_ms = ms(now_s(), tw);
+    fill_bias(m_->seq(), length, bias_.data());
+    return m_->embed(ids, types, rows, x_.data());
+  }
+
   Status decode_whole(const LayerPlan& lp, const RawEntries& raw, Weights* w) const {
     const size_t k = lp.shards.size();
     return m_->decode_layer(lp, raw.payloads.data(), raw.payloads.data() + k, w);
@@ -233,12 +246,8 @@ class StdPL : public Base {
     });
     auto compute = [&]() -> Status {
       Status err;
-      int w = 0;
-      double tw = now_s();
-      if (!words.pop(&w, &err)) return err;
-      tr->embed_stall_ms = ms(now_s(), tw);
-      fill_bias(m_->seq(), length, bias_.data());
-      WRX_TRY(m_->embed(ids, types, rows, x_.data()));
+      WRX_TRY(embed_when_read(words, ids, types, length, rows, tr));
+      double tw = 0;
       for (size_t i = 0; i < n; ++i) {
         size_t got = 0;
         tw = now_s();
@@ -370,12 +379,8 @@ class Elastic : public Base {
     });
     auto compute = [&]() -> Status {
       Status err;
-      int w = 0;
-      double tw = now_s();
-      if (!words.pop(&w, &err)) return err;
-      tr->embed_stall_ms = ms(now_s(), tw);
-      fill_bias(m_->seq(), length, bias_.data());
-      WRX_TRY(m_->embed(ids, types, rows, x_.data()));
+      WRX_TRY(embed_when_read(words, ids, types, length, rows, tr));
+      double tw = 0;
       embed_bytes = rows.bytes;
       rows.buf.release();  // the rows are in x now
       budget.release(word_budget);
