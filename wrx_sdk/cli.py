@@ -168,6 +168,31 @@ def cmd_importance(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan(a: argparse.Namespace) -> int:
+    from .planners import make_plan
+
+    plan, path = make_plan(
+        a.out,
+        a.target_ms,
+        a.memory_mb,
+        profile=a.profile,
+        planner=a.planner,
+        name=a.name,
+        samples=a.samples,
+        progress=not a.quiet,
+    )
+    p = plan.meta["predicted"]
+    shards = sum(len(lp.shards) for lp in plan.layers)
+    print(
+        f"{plan.name} ({a.planner}): {len(plan.layers)} layers, {shards} shards, {len(plan.preload)} preloaded; "
+        f"predicted {p['latency_ms']:.2f} ms (T {a.target_ms:g}), memory "
+        f"{p['memory_bytes']['total'] / (1 << 20):.2f} MB (M {a.memory_mb:g}), weights "
+        f"{p['weight_bytes'] / (1 << 20):.2f} MB; calib accuracy {p['calib_accuracy'] * 100:.2f}%"
+    )
+    print(f"plan: {path}\nrun it: wrx run {a.out} --plan {plan.name} --io-bandwidth CAP (the profile's cap)")
+    return 0
+
+
 def cmd_demo(a: argparse.Namespace) -> int:
     from .demo import demo
 
@@ -244,6 +269,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-cache", action="store_true")
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(fn=cmd_importance)
+
+    s = sub.add_parser("plan", help="choose a plan for a target latency and memory budget")
+    s.add_argument("out")
+    s.add_argument("--profile", help="device profile YAML or device name (default OUT/profiles/local.yaml)")
+    s.add_argument("--target-ms", type=float, required=True, help="latency target T (ms per inference)")
+    s.add_argument("--memory-mb", type=float, required=True, help="memory budget M (MiB): weights + activations")
+    s.add_argument("--planner", default="wrx", choices=["wrx", "sti"])
+    s.add_argument("--name", help="plan name (default <planner>-t<T>-m<M>); written to OUT/plans/<name>.json")
+    s.add_argument("--samples", type=int, default=128, help="importance calibration rows (cached)")
+    s.add_argument("-q", "--quiet", action="store_true")
+    s.set_defaults(fn=cmd_plan)
 
     s = sub.add_parser("deploy", help="push loader bundle and package to an ADB device, verified by sha256")
     s.add_argument("out")

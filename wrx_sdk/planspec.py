@@ -16,7 +16,9 @@ from typing import Any
 from .errors import PlanError
 
 FORMAT = "wrx-plan"
-VERSION = 1
+VERSION = 2  # 2 added the optional `pipeline` knobs; version 1 plans still load
+READS = (1, 2)
+PIPELINE_KEYS = ("readahead_kb", "chunk_kb", "head_resident")
 
 
 @dataclass
@@ -32,6 +34,8 @@ class Plan:
     layers: list[LayerPlan]
     preload: list[tuple[int, int]] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    # Elastic knobs the plan's memory was sized for: readahead_kb, chunk_kb, head_resident.
+    pipeline: dict[str, Any] | None = None
 
     @classmethod
     def uniform(cls, n_layers: int, shards_per_layer: int, bits: int, preload_layers: int = 0) -> Plan:
@@ -43,14 +47,23 @@ class Plan:
         return cls(name, layers, pre)
 
     def to_json(self) -> dict:
-        return {
+        d = {
             "format": FORMAT,
             "format_version": VERSION,
             "name": self.name,
             "layers": [{"layer": lp.layer, "shards": lp.shards, "bits": lp.bits} for lp in self.layers],
             "preload": [list(p) for p in self.preload],
-            "meta": self.meta,
         }
+        if self.pipeline is not None:
+            d["pipeline"] = dict(self.pipeline)
+        d["meta"] = self.meta
+        return d
+
+    def save(self, path: str | os.PathLike) -> Path:
+        from .fsutil import write_json
+
+        write_json(Path(path), self.to_json())
+        return Path(path)
 
     @classmethod
     def from_json(cls, d: dict, where: str = "plan") -> Plan:
@@ -61,8 +74,19 @@ class Plan:
 
         if need(d, "format", "") != FORMAT:
             raise PlanError(f"{where}: field format is {d['format']!r}, expected {FORMAT!r}")
-        if need(d, "format_version", "") != VERSION:
-            raise PlanError(f"{where}: format_version {d['format_version']}, this wrx reads {VERSION}")
+        if need(d, "format_version", "") not in READS:
+            raise PlanError(f"{where}: format_version {d['format_version']}, this wrx reads {list(READS)}")
+        pipeline = d.get("pipeline")
+        if pipeline is not None:
+            if d["format_version"] < 2 or not isinstance(pipeline, dict):
+                raise PlanError(f"{where}: field pipeline needs format_version 2 and must be an object")
+            for k in PIPELINE_KEYS:
+                need(pipeline, k, "pipeline.")
+            for k in ("readahead_kb", "chunk_kb"):
+                if not isinstance(pipeline[k], int) or not 4 <= pipeline[k] <= 1 << 22:
+                    raise PlanError(f"{where}: field pipeline.{k} must be an integer in 4..4194304")
+            if not isinstance(pipeline["head_resident"], bool):
+                raise PlanError(f"{where}: field pipeline.head_resident must be true or false")
         layers = []
         for i, lp in enumerate(need(d, "layers", "")):
             shards, bits = need(lp, "shards", f"layers[{i}]."), need(lp, "bits", f"layers[{i}].")
@@ -76,7 +100,7 @@ class Plan:
                 )
             )
         pre = [(int(p[0]), int(p[1])) for p in d.get("preload", [])]
-        return cls(str(need(d, "name", "")), layers, pre, dict(d.get("meta", {})))
+        return cls(str(need(d, "name", "")), layers, pre, dict(d.get("meta", {})), pipeline)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Plan:

@@ -29,8 +29,12 @@ options:
                        elastic         preload buffer resident; the other shards stream in
                                        plan order through a bounded read-ahead
   --preload-layers L   with --bits: preload the first L layers (elastic)
-  --readahead-kb N     elastic: raw bytes in flight ahead of compute (default 2048)
-  --chunk-kb N         elastic: decoded fp32 bytes per program call (default 400)
+  --readahead-kb N     elastic: raw bytes in flight ahead of compute (default: the
+                       plan's pipeline.readahead_kb, else 2048)
+  --chunk-kb N         elastic: decoded fp32 bytes per program call (default: the
+                       plan's pipeline.chunk_kb, else 400)
+  --head-resident      elastic: keep the pooler and classifier resident instead of
+                       streaming them per inference (default: the plan's choice, else off)
   --trace-rows N       per-layer timelines for the first N rows only (default: all)
   --profile            measure this device for the planner instead of running the dev
                        set: read bandwidth per request size, compute per program and
@@ -81,6 +85,8 @@ int main(int argc, char** argv) {
       opt.mode = "profile";
     } else if (a == "--no-direct") {
       opt.direct = false;
+    } else if (a == "--head-resident") {
+      opt.head_resident = 1;
     } else if (a == "--package" || a == "--plan" || a == "--bits" || a == "--mode" || a == "--split" ||
                a == "--limit" || a == "--threads" || a == "--report" || a == "--io-bandwidth" ||
                a == "--preload-layers" || a == "--readahead-kb" || a == "--chunk-kb" || a == "--trace-rows") {

@@ -75,18 +75,26 @@ void RawEntries::release(BufferPool* pool) {
 }
 
 Result<std::unique_ptr<Model>> Model::create(Package* pkg, bool word_table_resident, bool chunk_programs,
-                                             bool head_resident) {
+                                             bool head_resident, bool layer_program) {
   std::unique_ptr<Model> m(new Model());
   m->pkg_ = pkg;
   m->seq_ = pkg->max_seq_len;
-  auto layer = Program::load(pkg->layer_program, 18);
-  if (!layer.ok()) return layer.status();
-  m->layer_ = layer.take();
+  if (layer_program) {
+    auto layer = Program::load(pkg->layer_program, 18);
+    if (!layer.ok()) return layer.status();
+    m->layer_ = layer.take();
+  }
   if (chunk_programs) {
-    auto attn = Program::load(pkg->attn_program, 9);
+    // The two chunk programs never run at once: one planned arena serves both.
+    auto sa = Program::planned_size(pkg->attn_program);
+    if (!sa.ok()) return sa.status();
+    auto sf = Program::planned_size(pkg->ffn_program);
+    if (!sf.ok()) return sf.status();
+    m->arena_.resize(std::max(sa.value(), sf.value()));
+    auto attn = Program::load(pkg->attn_program, 9, &m->arena_);
     if (!attn.ok()) return attn.status();
     m->attn_ = attn.take();
-    auto ffn = Program::load(pkg->ffn_program, 4);
+    auto ffn = Program::load(pkg->ffn_program, 4, &m->arena_);
     if (!ffn.ok()) return ffn.status();
     m->ffn_ = ffn.take();
   }
@@ -97,12 +105,15 @@ Result<std::unique_ptr<Model>> Model::create(Package* pkg, bool word_table_resid
     WRX_TRY(pkg->store->verify(*e, m->word_table_.data()));
     m->word_ = reinterpret_cast<const float*>(m->word_table_.data() + pkg->store->tensor(*e, Role::kWordEmb)->offset);
   }
-  m->tmp_.resize(static_cast<size_t>(m->seq_) * pkg->geom.hidden);
   return m;
 }
 
 size_t Model::program_planned_bytes() const {
-  return layer_->planned_bytes() + (attn_ ? attn_->planned_bytes() : 0) + (ffn_ ? ffn_->planned_bytes() : 0);
+  return arena_.size() + (layer_ ? layer_->planned_bytes() : 0) + (attn_ ? attn_->planned_bytes() : 0) + (ffn_ ? ffn_->planned_bytes() : 0);
+}
+
+size_t Model::chunk_planned_bytes() const {
+  return arena_.size() + (attn_ ? attn_->planned_bytes() : 0) + (ffn_ ? ffn_->planned_bytes() : 0);
 }
 
 const Entry* Model::head_entry() const { return pkg_->store->find(fmt::EntryKind::kHead, -1, -1, 32); }
@@ -419,29 +430,36 @@ Status Model::run_layer(const Weights& w, const float* bias, float* x) {
   const int S = seq_, H = pkg_->geom.hidden;
   const int A = w.k * pkg_->shard.attn_width(), F = w.k * pkg_->shard.ffn_per_shard;
   const float* const* p = w.ptr;
+  const size_t n = size_t(S) * H;
+  const float* o = nullptr;
+  if (layer_ == nullptr) return fail(Error::kRuntime, "run_layer: the whole-layer program was not loaded");
   WRX_TRY(layer_->run({{x, {1, S, H}}, {bias, {1, 1, S}}, {p[0], {A, H}}, {p[1], {A}}, {p[2], {A, H}}, {p[3], {A}},
                        {p[4], {A, H}}, {p[5], {A}}, {p[6], {H, A}}, {p[7], {H}}, {p[8], {H}}, {p[9], {H}},
                        {p[10], {F, H}}, {p[11], {F}}, {p[12], {H, F}}, {p[13], {H}}, {p[14], {H}}, {p[15], {H}}},
-                      tmp_.data(), tmp_.size()));
-  std::memcpy(x, tmp_.data(), tmp_.size() * sizeof(float));
+                      &o, n));
+  std::memcpy(x, o, n * sizeof(float));
   return Status::Ok();
 }
 
 Status Model::run_attn(const Weights& w, const float* x, const float* bias, float* acc) {
   const int S = seq_, H = pkg_->geom.hidden, A = w.k * pkg_->shard.attn_width();
   const float* const* p = w.ptr;
+  const size_t n = size_t(S) * H;
+  const float* o = nullptr;  // in the program arena: added to acc before the next call
   WRX_TRY(attn_->run({{x, {1, S, H}}, {bias, {1, 1, S}}, {p[0], {A, H}}, {p[1], {A}}, {p[2], {A, H}}, {p[3], {A}},
                       {p[4], {A, H}}, {p[5], {A}}, {p[6], {H, A}}},
-                     tmp_.data(), tmp_.size()));
-  for (size_t i = 0; i < tmp_.size(); ++i) acc[i] += tmp_[i];
+                     &o, n));
+  for (size_t i = 0; i < n; ++i) acc[i] += o[i];
   return Status::Ok();
 }
 
 Status Model::run_ffn(const Weights& w, const float* x, float* acc) {
   const int S = seq_, H = pkg_->geom.hidden, F = w.k * pkg_->shard.ffn_per_shard;
   const float* const* p = w.ptr;
-  WRX_TRY(ffn_->run({{x, {1, S, H}}, {p[0], {F, H}}, {p[1], {F}}, {p[2], {H, F}}}, tmp_.data(), tmp_.size()));
-  for (size_t i = 0; i < tmp_.size(); ++i) acc[i] += tmp_[i];
+  const size_t n = size_t(S) * H;
+  const float* o = nullptr;
+  WRX_TRY(ffn_->run({{x, {1, S, H}}, {p[0], {F, H}}, {p[1], {F}}, {p[2], {H, F}}}, &o, n));
+  for (size_t i = 0; i < n; ++i) acc[i] += o[i];
   return Status::Ok();
 }
 

@@ -56,9 +56,10 @@ struct Weights {
 class Model {
  public:
   // head_resident = false: the pooler and classifier are streamed per inference too
-  // (elastic); pass their payload to head().
+  // (elastic); pass their payload to head(). layer_program = false: only the chunk
+  // programs are loaded (elastic never runs a whole layer; this saves its planned arena).
   static Result<std::unique_ptr<Model>> create(Package* pkg, bool word_table_resident, bool chunk_programs,
-                                               bool head_resident = true);
+                                               bool head_resident = true, bool layer_program = true);
 
   // IO
   Status read_entries(const std::vector<const Entry*>& entries, RawEntries* out, BufferPool* pool);
@@ -90,6 +91,7 @@ class Model {
   const Package& package() const { return *pkg_; }
   Store& store() { return *pkg_->store; }
   size_t program_planned_bytes() const;
+  size_t chunk_planned_bytes() const;  // the attention and FFN programs' planned arenas
 
  private:
   Model() = default;
@@ -112,7 +114,7 @@ class Model {
   const uint32_t* crc_ = nullptr;
   const float* word_ = nullptr;  // only when the word table is resident
   std::vector<const float*> shared_ptr_;  // per layer: o_b, ln1_g, ln1_b, ffn2_b, ln2_g, ln2_b
-  std::vector<float> tmp_;
+  std::vector<uint8_t> arena_;  // planned memory shared by the attention and FFN programs
   TaskPool readers_{3};  // with the calling thread: 4 word-row reads in flight
 };
 

@@ -31,6 +31,10 @@ class Base : public Executor {
   Plan plan_;
   std::vector<float> x_, bias_;
 
+ public:
+  size_t activation_bytes() const override { return (x_.size() + bias_.size()) * sizeof(float); }
+
+ protected:
   Trace fresh_trace() const {
     Trace t;
     for (const auto& lp : plan_.layers) {
@@ -294,6 +298,7 @@ class Elastic : public Base {
     acc_.resize(x_.size());
   }
   std::pair<int, int> chunk_shards() const override { return {int(g_attn_), int(g_ffn_)}; }
+  size_t activation_bytes() const override { return Base::activation_bytes() + acc_.size() * sizeof(float); }
 
   Status setup() override {
     // The preload buffer: raw (still encoded) halves of the preloaded shards, read once.
@@ -356,13 +361,14 @@ class Elastic : public Base {
         Item it;
         it.part = p;
         it.raw = std::make_shared<RawEntries>();
-        const std::vector<const Entry*> head{m_->head_entry()};
+        std::vector<const Entry*> head;
+        if (!opt_.head_resident) head.push_back(m_->head_entry());
         const auto& es = p < 2 * n ? streamed_[p] : head;
         if (!es.empty()) {
           it.budget = run_bytes(es);
           if (!budget.acquire(it.budget, &stop)) return;
           const double ts = now_s();
-          s = m_->read_entries(es, it.raw.get(), &pool_);
+          s = m_->read_entries(es, it.raw.get(), nullptr);  // no pool: live bytes = budgeted bytes
           if (!s.ok()) return parts.fail(s);
           if (p < 2 * n) {
             LayerTrace& lt = tr->layers[p / 2];
@@ -415,7 +421,7 @@ class Elastic : public Base {
                               : m_->run_ffn(chunk_, x_.data(), acc_.data()));
             ++lt.chunks;
           }
-          it.raw->release(&pool_);
+          it.raw->release(nullptr);
           budget.release(it.budget);
           if (half == 0) m_->finish_attn(lp.layer, acc_.data(), x_.data());
           else m_->finish_ffn(lp.layer, acc_.data(), x_.data());
@@ -427,8 +433,8 @@ class Elastic : public Base {
       tw = now_s();
       if (!parts.pop(&it, &err)) return err;
       tr->head_stall_ms = ms(now_s(), tw);
-      WRX_TRY(m_->head(x_.data(), logits, it.raw->payloads[0]));
-      it.raw->release(&pool_);
+      WRX_TRY(m_->head(x_.data(), logits, opt_.head_resident ? nullptr : it.raw->payloads[0]));
+      it.raw->release(nullptr);
       budget.release(it.budget);
       return Status::Ok();
     };
@@ -437,7 +443,6 @@ class Elastic : public Base {
     budget.wake();
     io.join();
     // Between inferences only the preload buffer (and the always-resident tensors) stay.
-    pool_.clear();
     chunk_.buf.release();
     tr->bytes_read = embed_bytes + head_bytes;
     for (const auto& lt : tr->layers) tr->bytes_read += lt.bytes;
@@ -451,7 +456,6 @@ class Elastic : public Base {
   RawEntries preload_;
   std::map<const Entry*, const uint8_t*> preloaded_;
   std::vector<std::vector<const Entry*>> streamed_;  // per (layer, half)
-  BufferPool pool_;
   Weights chunk_;
   std::vector<float> acc_;
 };

@@ -44,6 +44,7 @@ struct PipelineOptions {
   std::string mode = "load-all";
   size_t readahead_bytes = 2048 << 10;  // elastic: raw bytes in flight ahead of compute
   size_t chunk_bytes = 400 << 10;       // elastic: decoded fp32 bytes per program call
+  bool head_resident = false;           // elastic: the head stays resident instead of streaming
 };
 
 class Executor {
@@ -54,6 +55,8 @@ class Executor {
   virtual Status infer(const int32_t* ids, const int32_t* types, int length, float* logits, Trace* trace) = 0;
   // Shards per program call in the elastic mode (attention, FFN); 0 when not chunked.
   virtual std::pair<int, int> chunk_shards() const { return {0, 0}; }
+  // Activation buffers the executor owns (hidden state, accumulators, mask), in bytes.
+  virtual size_t activation_bytes() const = 0;
 };
 
 }  // namespace wrx

@@ -34,7 +34,8 @@ Result<Plan> load_plan(const std::string& path) {
   if (f == nullptr || !f->is_string() || f->str() != "wrx-plan") return bad("field format must be 'wrx-plan'");
   int64_t ver = 0;
   const json::Value* fv = v.get("format_version");
-  if (fv == nullptr || !fv->as_int(&ver) || ver != 1) return bad("field format_version must be 1");
+  if (fv == nullptr || !fv->as_int(&ver) || ver < 1 || ver > 2)
+    return bad("field format_version must be 1 or 2 (this loader reads both)");
   Plan p;
   const json::Value* name = v.get("name");
   if (name == nullptr || !name->is_string()) return bad("field name is missing");
@@ -69,6 +70,19 @@ Result<Plan> load_plan(const std::string& path) {
         return bad("field preload must hold [layer, shard] pairs");
       p.preload.emplace_back(static_cast<int>(a), static_cast<int>(b));
     }
+  }
+  if (const json::Value* pipe = v.get("pipeline"); pipe != nullptr) {
+    if (ver < 2 || !pipe->is_object()) return bad("field pipeline needs format_version 2 and must be an object");
+    int64_t n = 0;
+    const json::Value* ra = pipe->get("readahead_kb");
+    const json::Value* ck = pipe->get("chunk_kb");
+    const json::Value* hr = pipe->get("head_resident");
+    if (ra == nullptr || !ra->as_int(&n) || n < 4 || n > (1 << 22)) return bad("field pipeline.readahead_kb must be 4..4194304");
+    p.readahead_kb = static_cast<size_t>(n);
+    if (ck == nullptr || !ck->as_int(&n) || n < 4 || n > (1 << 22)) return bad("field pipeline.chunk_kb must be 4..4194304");
+    p.chunk_kb = static_cast<size_t>(n);
+    if (hr == nullptr || !hr->is_bool()) return bad("field pipeline.head_resident must be true or false");
+    p.head_resident = hr->boolean() ? 1 : 0;
   }
   p.json = text.value();
   return p;

@@ -20,6 +20,9 @@ struct Plan {
   std::string name;
   std::vector<LayerPlan> layers;
   std::vector<std::pair<int, int>> preload;  // (layer, shard)
+  // Version 2: elastic pipeline knobs the planner sized the memory for; 0 / -1 = not given.
+  size_t readahead_kb = 0, chunk_kb = 0;
+  int head_resident = -1;
   std::string json;                          // the plan as given, echoed into the report
 };
 

@@ -42,6 +42,8 @@ Status run_profile(const RunOptions& opt, std::string* report) {
   if (!model_r.ok()) return model_r.status();
   Model& m = *model_r.value();
   Store& st = *pkg->store;
+  // What an elastic run always holds: resident tensors without the (here resident) head.
+  const int64_t resident_base = AlignedBuffer::live_bytes() - int64_t(align_up(m.head_entry()->length, kIoAlign));
   const int M = pkg->shard.shards_per_layer, reps = std::max(3, opt.profile_reps);
 
   // 1. Cold reads: aligned requests of each size at spread-out offsets of the store.
@@ -91,7 +93,9 @@ Status run_profile(const RunOptions& opt, std::string* report) {
   WRX_TRY(m.read_entries(m.shard_entries(full, fmt::EntryKind::kAttnShard), &ra, nullptr));
   WRX_TRY(m.read_entries(m.shard_entries(full, fmt::EntryKind::kFfnShard), &rf, nullptr));
   std::vector<float> x(size_t(m.seq()) * H, 0.1f), bias(m.seq(), 0.0f), acc(x.size());
-  std::vector<double> layer_ms, attn_ms, ffn_ms;
+  // Round robin over (program, k), so a slow spell of the device spreads over every entry
+  // and each call follows a differently shaped one, as calls do inside the elastic pipeline.
+  std::vector<Weights> wl(M), wa(M), wf(M);
   for (int k = 1; k <= M; ++k) {
     LayerPlan lp;
     lp.layer = 0;
@@ -99,20 +103,37 @@ Status run_profile(const RunOptions& opt, std::string* report) {
       lp.shards.push_back(j);
       lp.bits.push_back(32);
     }
-    Weights wl, wa, wf;
-    WRX_TRY(m.decode_layer(lp, ra.payloads.data(), rf.payloads.data(), &wl));
-    WRX_TRY(m.decode_attn(ra.entries.data(), ra.payloads.data(), k, &wa));
-    WRX_TRY(m.decode_ffn(rf.entries.data(), rf.payloads.data(), k, &wf));
-    auto tl = time_ms(reps, [&] { return m.run_layer(wl, bias.data(), x.data()); });
-    auto ta = time_ms(reps, [&] { return m.run_attn(wa, x.data(), bias.data(), acc.data()); });
-    auto tf = time_ms(reps, [&] { return m.run_ffn(wf, x.data(), acc.data()); });
-    if (!tl.ok()) return tl.status();
-    if (!ta.ok()) return ta.status();
-    if (!tf.ok()) return tf.status();
-    layer_ms.push_back(tl.value());
-    attn_ms.push_back(ta.value());
-    ffn_ms.push_back(tf.value());
-    std::fill(x.begin(), x.end(), 0.1f);
+    WRX_TRY(m.decode_layer(lp, ra.payloads.data(), rf.payloads.data(), &wl[k - 1]));
+    WRX_TRY(m.decode_attn(ra.entries.data(), ra.payloads.data(), k, &wa[k - 1]));
+    WRX_TRY(m.decode_ffn(rf.entries.data(), rf.payloads.data(), k, &wf[k - 1]));
+  }
+  std::vector<std::vector<double>> tl(M), ta(M), tf(M);
+  for (int r = 0; r <= reps; ++r) {  // round 0 warms up
+    for (int k = 1; k <= M; ++k) {
+      double t0 = now_s();
+      WRX_TRY(m.run_layer(wl[k - 1], bias.data(), x.data()));
+      double t1 = now_s();
+      WRX_TRY(m.run_attn(wa[k - 1], x.data(), bias.data(), acc.data()));
+      double t2 = now_s();
+      WRX_TRY(m.run_ffn(wf[k - 1], x.data(), acc.data()));
+      double t3 = now_s();
+      std::fill(x.begin(), x.end(), 0.1f);
+      if (r == 0) continue;
+      tl[k - 1].push_back((t1 - t0) * 1e3);
+      ta[k - 1].push_back((t2 - t1) * 1e3);
+      tf[k - 1].push_back((t3 - t2) * 1e3);
+    }
+  }
+  std::vector<double> layer_ms, attn_ms, ffn_ms;
+  for (int k = 0; k < M; ++k) {
+    layer_ms.push_back(median(tl[k]));
+    attn_ms.push_back(median(ta[k]));
+    ffn_ms.push_back(median(tf[k]));
+  }
+  for (int k = 0; k < M; ++k) {
+    wl[k].buf.release();
+    wa[k].buf.release();
+    wf[k].buf.release();
   }
 
   // 4. Fixed per-inference work outside the programs.
@@ -122,6 +143,12 @@ Status run_profile(const RunOptions& opt, std::string* report) {
     return Status::Ok();
   });
   std::vector<float> logits(pkg->geom.num_labels);
+  std::vector<int32_t> ids(m.seq()), types(m.seq(), 0);
+  for (int t = 0; t < m.seq(); ++t) ids[t] = t % pkg->geom.vocab;
+  WordRows rows;
+  WRX_TRY(m.read_word_rows(ids.data(), &rows));
+  auto embed = time_ms(reps, [&] { return m.embed(ids.data(), types.data(), rows, x.data()); });
+  if (!embed.ok()) return embed.status();
   auto head = time_ms(reps, [&] { return m.head(x.data(), logits.data()); });
   if (!finish.ok()) return finish.status();
   if (!head.ok()) return head.status();
@@ -134,12 +161,19 @@ Status run_profile(const RunOptions& opt, std::string* report) {
   io.str("mode", st.file().mode_name()).num("bandwidth_cap_mbps", opt.bandwidth_mbps > 0 ? opt.bandwidth_mbps : NAN)
       .boolean("bandwidth_emulated", opt.bandwidth_mbps > 0).raw("read_mbps_by_request_bytes", reads.text());
   compute.raw("layer", json_array(layer_ms)).raw("attn", json_array(attn_ms)).raw("ffn", json_array(ffn_ms));
-  over.num("finish_layer_ms", finish.value()).num("head_ms", head.value());
-  out.str("format", "wrx-profile").integer("format_version", 1).boolean("ok", true).str("mode", "profile")
+  over.num("finish_layer_ms", finish.value()).num("head_ms", head.value()).num("embed_ms", embed.value());
+  JsonObject mem;
+  // Same as an elastic run reports: hidden state, accumulator, mask, chunk program arenas.
+  const size_t act = (2 * x.size() + bias.size()) * sizeof(float) + m.chunk_planned_bytes();
+  mem.integer("resident_base_bytes", resident_base)
+      .integer("head_bytes", static_cast<long long>(align_up(m.head_entry()->length, kIoAlign)))
+      .integer("activation_bytes", static_cast<long long>(act));
+  out.str("format", "wrx-profile").integer("format_version", 2).boolean("ok", true).str("mode", "profile")
       .integer("threads", opt.threads).integer("shards_per_layer", M).integer("seq_len", m.seq())
       .raw("device", device.text()).raw("storage", storage_json(st.path())).raw("build", build.text())
       .raw("io", io.text())
       .raw("decode_gbps", decode.text()).raw("compute_ms_by_shards", compute.text()).raw("overheads", over.text())
+      .raw("memory", mem.text())
       .num("total_ms", (now_s() - t_start) * 1e3).raw("error", "null");
   *report = out.text();
   return Status::Ok();

@@ -97,7 +97,19 @@ Program::~Program() = default;
 
 const std::string& Program::path() const { return impl_->path; }
 
-Result<std::unique_ptr<Program>> Program::load(const std::string& path, size_t n_inputs) {
+Result<size_t> Program::planned_size(const std::string& path) {
+  auto loader = executorch::extension::FileDataLoader::from(path.c_str());
+  if (!loader.ok()) return fail(Error::kMissingFile, path + ": cannot open program (" + et_error(loader.error()) + ")");
+  auto program = et::Program::load(&loader.get());
+  if (!program.ok()) return fail(Error::kBadData, path + ": not a valid ExecuTorch program");
+  auto meta = program->method_meta("forward");
+  if (!meta.ok()) return fail(Error::kBadData, path + ": no method 'forward'");
+  size_t n = 0;
+  for (size_t i = 0; i < meta->num_memory_planned_buffers(); ++i) n += static_cast<size_t>(meta->memory_planned_buffer_size(i).get());
+  return n;
+}
+
+Result<std::unique_ptr<Program>> Program::load(const std::string& path, size_t n_inputs, std::vector<uint8_t>* shared_arena) {
   std::unique_ptr<Program> p(new Program());
   p->impl_ = std::make_unique<Impl>();
   Impl& m = *p->impl_;
@@ -116,8 +128,14 @@ Result<std::unique_ptr<Program>> Program::load(const std::string& path, size_t n
   if (meta->num_inputs() != n_inputs)
     return fail(Error::kBadData, path + ": program has " + std::to_string(meta->num_inputs()) + " inputs, expected " +
                                      std::to_string(n_inputs), hint);
+  size_t shared_used = 0;
   for (size_t i = 0; i < meta->num_memory_planned_buffers(); ++i) {
     const size_t n = static_cast<size_t>(meta->memory_planned_buffer_size(i).get());
+    if (shared_arena != nullptr && shared_used + n <= shared_arena->size()) {
+      m.spans.emplace_back(shared_arena->data() + shared_used, n);
+      shared_used += n;
+      continue;
+    }
     m.planned.emplace_back(n);
     m.spans.emplace_back(m.planned.back().data(), n);
   }
@@ -141,7 +159,7 @@ size_t Program::planned_bytes() const {
   return n;
 }
 
-Status Program::run(std::initializer_list<TensorArg> inputs, float* out, size_t out_numel) {
+Status Program::run(std::initializer_list<TensorArg> inputs, const float** out, size_t out_numel) {
   Impl& m = *impl_;
   if (inputs.size() != m.n_inputs) return fail(Error::kRuntime, m.path + ": wrong number of inputs");
   size_t i = 0;
@@ -155,7 +173,7 @@ Status Program::run(std::initializer_list<TensorArg> inputs, float* out, size_t 
   if (e != et::Error::Ok) return fail(Error::kRuntime, m.path + ": execute failed: " + et_error(e));
   const Tensor o = m.method->get_output(0).toTensor();
   if (static_cast<size_t>(o.numel()) != out_numel) return fail(Error::kRuntime, m.path + ": unexpected output size");
-  std::memcpy(out, o.const_data_ptr<float>(), sizeof(float) * out_numel);
+  *out = o.const_data_ptr<float>();
   return Status::Ok();
 }
 

@@ -23,10 +23,16 @@ struct TensorArg {
 class Program {
  public:
   ~Program();
-  static Result<std::unique_ptr<Program>> load(const std::string& path, size_t n_inputs);
+  // shared_arena: when given (and large enough), the program's planned memory lives there, so
+  // programs that never run at the same time share one arena.
+  static Result<std::unique_ptr<Program>> load(const std::string& path, size_t n_inputs,
+                                               std::vector<uint8_t>* shared_arena = nullptr);
+  // Planned-memory bytes the program's method needs (reads only the program header).
+  static Result<size_t> planned_size(const std::string& path);
 
-  // Binds the inputs without copying, runs, and copies the single output to out[out_numel].
-  Status run(std::initializer_list<TensorArg> inputs, float* out, size_t out_numel);
+  // Binds the inputs without copying, runs, and points *out at the single output (valid
+  // until the next run of any program sharing the arena).
+  Status run(std::initializer_list<TensorArg> inputs, const float** out, size_t out_numel);
   size_t planned_bytes() const;
   const std::string& path() const;
 

@@ -47,8 +47,6 @@ Status run(const RunOptions& opt, std::string* report) {
   const double t_start = now_s();
   PipelineOptions po;
   po.mode = opt.mode;
-  po.readahead_bytes = opt.readahead_kb << 10;
-  po.chunk_bytes = opt.chunk_kb << 10;
   if (po.mode != "load-all" && po.mode != "load-then-exec" && po.mode != "stdpl" && po.mode != "elastic")
     return fail(Error::kUsage, "unknown mode '" + opt.mode + "'", "use --mode load-all|load-then-exec|stdpl|elastic");
   WRX_TRY(init_executorch(opt.threads));
@@ -72,6 +70,12 @@ Status run(const RunOptions& opt, std::string* report) {
     plan = uniform_plan(*pkg, opt.bits, opt.preload_layers);
   }
   WRX_TRY(validate_plan(plan, *pkg));
+  // Elastic knobs: the command line, else the plan's `pipeline`, else the defaults.
+  const size_t readahead_kb = opt.readahead_kb ? opt.readahead_kb : plan.readahead_kb ? plan.readahead_kb : 2048;
+  const size_t chunk_kb = opt.chunk_kb ? opt.chunk_kb : plan.chunk_kb ? plan.chunk_kb : 400;
+  po.readahead_bytes = readahead_kb << 10;
+  po.chunk_bytes = chunk_kb << 10;
+  po.head_resident = opt.mode != "elastic" || (opt.head_resident >= 0 ? opt.head_resident == 1 : plan.head_resident == 1);
   if (!plan.preload.empty() && opt.mode != "elastic")
     std::fprintf(stderr, "note: mode %s ignores the plan's preload list\n", opt.mode.c_str());
 
@@ -84,7 +88,8 @@ Status run(const RunOptions& opt, std::string* report) {
     return fail(Error::kManifestMismatch, data_file + ": seq_len " + std::to_string(data.seq) + " differs from the manifest's max_seq_len");
 
   const double t_setup = now_s();
-  auto model_r = Model::create(pkg.get(), opt.mode == "load-all", opt.mode == "elastic", opt.mode != "elastic");
+  const bool elastic = opt.mode == "elastic";
+  auto model_r = Model::create(pkg.get(), opt.mode == "load-all", elastic, po.head_resident, !elastic);
   if (!model_r.ok()) return model_r.status();
   std::unique_ptr<Model> model = model_r.take();
   auto exec_r = Executor::create(po, model.get(), plan);
@@ -143,12 +148,15 @@ Status run(const RunOptions& opt, std::string* report) {
       .boolean("bandwidth_emulated", opt.bandwidth_mbps > 0)
       .str("note", opt.bandwidth_mbps > 0 ? "read rate capped by a token bucket to emulate a slower device class" : "")
       .integer("setup_bytes", static_cast<long long>(setup_bytes));
-  pipe.integer("readahead_kb", static_cast<long long>(opt.readahead_kb)).integer("chunk_kb", static_cast<long long>(opt.chunk_kb))
+  pipe.integer("readahead_kb", static_cast<long long>(readahead_kb)).integer("chunk_kb", static_cast<long long>(chunk_kb))
+      .boolean("head_resident", po.head_resident)
       .integer("attn_shards_per_call", chunks.first).integer("ffn_shards_per_call", chunks.second)
       .integer("preloaded_shards", static_cast<long long>(opt.mode == "elastic" ? plan.preload.size() : 0));
   memory.integer("peak_rss_kb", peak_rss_kb()).integer("weight_bytes_peak", AlignedBuffer::peak_bytes())
       .integer("weight_bytes_resident_after_setup", resident_after_setup)
-      .integer("program_planned_bytes", static_cast<long long>(model->program_planned_bytes()));
+      .integer("program_planned_bytes", static_cast<long long>(model->program_planned_bytes()))
+      .integer("activation_bytes", static_cast<long long>(exec->activation_bytes() +
+                                                          model->program_planned_bytes()));
   summary.integer("n", n).num("accuracy", n ? double(correct) / n : NAN).raw("latency_ms", stats(lat))
       .raw("stall_ms", stats(stall)).raw("compute_ms", stats(compute)).raw("bytes_read", stats(bytes))
       .num("stall_fraction", lat_sum > 0 ? stall_sum / lat_sum : NAN);

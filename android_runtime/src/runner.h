@@ -19,8 +19,10 @@ struct RunOptions {
   bool direct = true;        // O_DIRECT where the filesystem allows it
   double bandwidth_mbps = 0; // emulated device read cap; 0 = none
   int preload_layers = 0;    // with --bits: preload the first L layers (elastic)
-  size_t readahead_kb = 2048;  // elastic: raw bytes in flight ahead of compute
-  size_t chunk_kb = 400;       // elastic: decoded fp32 bytes per program call
+  // Elastic knobs; 0 = the plan's `pipeline` value, else the default (2048 KB, 400 KB, streamed head).
+  size_t readahead_kb = 0;     // raw bytes in flight ahead of compute
+  size_t chunk_kb = 0;         // decoded fp32 bytes per program call
+  int head_resident = -1;      // 1: pooler/classifier stay resident; 0: streamed per inference
   int trace_rows = -1;         // per-layer traces for the first N rows (-1 = all)
   bool progress = true;      // "PROGRESS i n" lines on stderr
   bool profile = false;      // --profile: measure the device instead of running the dev set

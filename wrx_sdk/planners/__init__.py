@@ -1,0 +1,146 @@
+"""``wrx plan``: choose a plan for a target latency T and a memory budget M on a profiled
+device, and write it to OUT/plans/<name>.json with its predictions.
+
+Two planners (a registry: one module each): ``sti``, the paper's, and ``wrx``, ours. Both
+read the device profile (``wrx profile-device``) and the importance table
+(``wrx importance``); both plans are predicted by the same pipeline simulation
+(``wrx_sdk.predict``), and their accuracy is measured with the host reference on the
+calibration split, never on dev.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import devdata
+from ..config import defaults
+from ..errors import PlanError, WrxError
+from ..importance import importance as load_importance
+from ..manifest import Package, open_package
+from ..planspec import Plan
+from ..predict import CostModel, Knobs
+from ..profile import load_profile
+from ..reference import ReferenceExecutor
+from ..tokenize import Encoded
+from . import sti, wrx
+from .common import MIB, Accuracy, Draft, infeasible_message
+
+PLANNERS = ("wrx", "sti")
+
+
+class Confirmer:
+    """Accuracy and KL from fp32 of candidate plans on the calibration split (host reference)."""
+
+    def __init__(self, pkg: Package, rows: int):
+        self.ex = ReferenceExecutor(pkg)
+        enc, labels = devdata.read(pkg.data_path("calib"))
+        n = min(rows, len(labels))
+        self.enc = Encoded(enc.input_ids[:n], enc.token_type_ids[:n], enc.lengths[:n])
+        self.labels = labels[:n]
+        g = pkg.geometry
+        self.ref = torch.log_softmax(torch.from_numpy(self._logits(Plan.uniform(g.layers, pkg.spec.shards_per_layer, 32))), -1)
+
+    def _logits(self, plan: Plan) -> np.ndarray:
+        return self.ex.run(plan, self.enc)
+
+    def __call__(self, plan: Plan) -> dict:
+        logits = self._logits(plan)
+        lp = torch.log_softmax(torch.from_numpy(logits), -1)
+        kl = torch.nn.functional.kl_div(lp, self.ref, log_target=True, reduction="batchmean").item()
+        return {
+            "calib_accuracy": float((logits.argmax(-1) == self.labels).mean()),
+            "calib_kl_from_fp32": kl,
+            "calib_rows": int(len(self.labels)),
+        }
+
+
+def _context(out: Path, profile: str | Path | None, samples: int, progress: bool):
+    prof_path = Path(profile) if profile else out / "profiles" / "local.yaml"
+    if profile and not prof_path.is_file() and (out / "profiles" / f"{profile}.yaml").is_file():
+        prof_path = out / "profiles" / f"{profile}.yaml"
+    prof = load_profile(prof_path)
+    imp = load_importance(out, samples=samples, progress=progress)
+    return prof_path, prof, imp
+
+
+def make_plan(
+    out: str | Path,
+    target_ms: float,
+    memory_mb: float,
+    profile: str | Path | None = None,
+    planner: str = "wrx",
+    name: str | None = None,
+    samples: int = 128,
+    progress: bool = True,
+    confirm: Confirmer | None = None,
+) -> tuple[Plan, Path]:
+    """Returns the plan and where it was written. Raises PlanError (with the minimum feasible
+    T for M and minimum M for T) when nothing fits."""
+    out = Path(out)
+    if planner not in PLANNERS:
+        raise WrxError(f"unknown planner {planner!r}", hint=f"use one of {', '.join(PLANNERS)}")
+    if target_ms <= 0 or memory_mb <= 0:
+        raise WrxError("--target-ms and --memory-mb must be positive")
+    t0 = time.time()
+    prof_path, prof, imp = _context(out, profile, samples, progress)
+    memory_bytes = int(memory_mb * MIB)
+    with open_package(out) as pkg:
+        cm = CostModel(pkg, prof)
+        acc = Accuracy(imp)
+        sti_r = sti.plan(cm, acc, target_ms, memory_bytes)
+        if planner == "sti":
+            cands = [] if sti_r is None else [(acc.draft(sti_r[0]), *sti_r)]
+        else:
+            cands = wrx.plan(cm, acc, target_ms, memory_bytes)
+        if not cands:
+            raise PlanError(
+                f"{planner}: " + infeasible_message(cm, target_ms, memory_mb),
+                hint="raise --target-ms or --memory-mb to at least the minimum named above",
+            )
+        confirm = confirm or Confirmer(pkg, int(defaults("planner")["confirm_rows"]))
+        top = cands[: int(defaults("planner")["confirm_top"])] if planner == "wrx" else cands
+        if planner == "wrx" and sti_r is not None:
+            # STI's plan is in WRX's search space: keep it as a candidate when it meets
+            # WRX's hard constraints, so WRX never settles for less than STI found.
+            p = cm.predict(sti_r[0].to_plan("sti", sti_r[1]), sti_r[1])
+            if p.latency_ms <= target_ms and p.memory_bytes <= memory_bytes:
+                top.append((acc.draft(sti_r[0]), *sti_r))
+        scored = []
+        for est, d, knobs in top:
+            cand = d.to_plan("candidate", knobs)
+            scored.append((confirm(cand), est, d, knobs))
+        best = max(scored, key=lambda s: (s[0]["calib_accuracy"], -s[0]["calib_kl_from_fp32"]))
+        measured, est, d, knobs = best
+        name = name or f"{planner}-t{target_ms:g}-m{memory_mb:g}"
+        plan = d.to_plan(name, knobs)
+        pred = cm.predict(plan, knobs)
+        plan.meta = {
+            "planner": planner,
+            "target_ms": target_ms,
+            "memory_mb": memory_mb,
+            "profile": str(prof_path),
+            "device": prof["device"].get("name"),
+            "io_bandwidth_cap_mbps": prof["io"].get("bandwidth_cap_mbps"),
+            "predicted": {
+                "latency_ms": round(pred.latency_ms, 3),
+                "compute_ms": round(pred.compute_ms, 3),
+                "stall_ms": round(pred.stall_ms, 3),
+                "bytes_streamed": pred.bytes_streamed,
+                "memory_bytes": pred.memory,
+                "weight_bytes": pred.memory["weights"],
+                "estimated_kl_cost": round(est, 5),
+                **measured,
+            },
+            "candidates_confirmed": len(scored),
+            "planning_s": round(time.time() - t0, 2),
+        }
+        plan.validate(pkg.geometry.layers, pkg.spec.shards_per_layer, pkg.scheme.all_bits)
+    path = plan.save(out / "plans" / f"{name}.json")
+    return plan, path
+
+
+__all__ = ["PLANNERS", "Confirmer", "Draft", "Knobs", "make_plan"]

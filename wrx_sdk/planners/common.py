@@ -1,0 +1,109 @@
+"""What both planners share: a plan under construction, its estimated accuracy cost, the
+knob sets that fit a memory budget, and the smallest plans (for infeasibility messages).
+
+Accuracy is estimated first-order from ``wrx importance``: the cost of a plan is the sum,
+over every shard, of the KL divergence from fp32 that shard alone causes at its fidelity
+(fp32 costs 0, a dropped shard costs its removal). Layers left out of the submodel cost
+every one of their shards' removal, a deliberately pessimistic guess since importance never
+measured a whole missing layer; the host reference confirms the final candidates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..config import defaults
+from ..planspec import LayerPlan, Plan
+from ..predict import CostModel, Knobs, Prediction
+
+KL = 1  # metric index in the importance table: [delta CE, KL]
+MIB = 1 << 20
+
+
+@dataclass
+class Draft:
+    """bits[layer][shard]: 0 = dropped; a layer with no shard is left out of the submodel."""
+
+    bits: list[list[int]]
+    preload: set[tuple[int, int]] = field(default_factory=set)
+
+    def copy(self) -> Draft:
+        return Draft([list(r) for r in self.bits], set(self.preload))
+
+    def to_plan(self, name: str, knobs: Knobs) -> Plan:
+        layers = []
+        for layer, row in enumerate(self.bits):
+            shards = [j for j, b in enumerate(row) if b]
+            if shards:
+                layers.append(LayerPlan(layer, shards, [row[j] for j in shards]))
+        live = {(lp.layer, s) for lp in layers for s in lp.shards}
+        plan = Plan(name, layers, sorted(p for p in self.preload if p in live))
+        plan.pipeline = knobs.to_json()
+        return plan
+
+
+class Accuracy:
+    """First-order accuracy cost (summed KL) from the importance table."""
+
+    def __init__(self, importance: dict):
+        self.fids = list(importance["fidelities"])  # stored bits, then 0 = removed
+        self.table = importance["importance"]  # [layer][shard][fidelity] -> [dCE, KL]
+
+    def shard(self, layer: int, shard: int, bits: int) -> float:
+        if bits == 32:
+            return 0.0
+        return max(0.0, float(self.table[layer][shard][self.fids.index(bits)][KL]))
+
+    def draft(self, d: Draft) -> float:
+        return sum(self.shard(layer, j, b) for layer, row in enumerate(d.bits) for j, b in enumerate(row))
+
+    def order(self, layer: int) -> list[int]:
+        """Shards of a layer, most important (costliest to remove) first."""
+        return sorted(range(len(self.table[layer])), key=lambda j: -self.shard(layer, j, 0))
+
+
+def knob_sets() -> list[Knobs]:
+    cfg = defaults("planner")
+    return [
+        Knobs(ra, ck, hr)
+        for ra in cfg["readahead_kb"]
+        for ck in cfg["chunk_kb"]
+        for hr in (False, True)
+    ]
+
+
+def evaluate(cm: CostModel, d: Draft, knobs: Knobs) -> Prediction:
+    return cm.predict(d.to_plan("draft", knobs), knobs)
+
+
+def smallest_plans(cm: CostModel) -> list[tuple[float, int, Knobs, int]]:
+    """(latency ms, memory bytes, knobs, depth) of the cheapest plan of each depth and knob
+    set: the most important shard of each layer at 2 bits, nothing preloaded."""
+    lo = min(cm.bits)
+    out = []
+    for knobs in knob_sets():
+        for depth in range(1, cm.layers + 1):
+            d = Draft([[lo if j == 0 else 0 for j in range(cm.M)] for _ in range(depth)])
+            p = evaluate(cm, d, knobs)
+            out.append((p.latency_ms, p.memory_bytes, knobs, depth))
+    return out
+
+
+def infeasible_message(cm: CostModel, target_ms: float, memory_mb: float) -> str:
+    small = smallest_plans(cm)
+    fit_m = [lat for lat, mem, _, _ in small if mem <= memory_mb * MIB]
+    fit_t = [mem for lat, mem, _, _ in small if lat <= target_ms]
+    parts = [f"no plan meets {target_ms:g} ms within {memory_mb:g} MB on this device"]
+    parts.append(
+        f"the minimum feasible T for {memory_mb:g} MB is {min(fit_m):.1f} ms"
+        if fit_m
+        else f"nothing fits {memory_mb:g} MB at any T"
+    )
+    parts.append(
+        f"the minimum M for {target_ms:g} ms is {min(fit_t) / MIB:.2f} MB"
+        if fit_t
+        else f"nothing meets {target_ms:g} ms at any M"
+    )
+    mins = min(small, key=lambda s: s[1])
+    parts.append(f"(the smallest plan of all needs {mins[1] / MIB:.2f} MB and runs in {mins[0]:.1f} ms)")
+    return "; ".join(parts[:3]) + " " + parts[3]

@@ -1,0 +1,279 @@
+"""Predict an elastic plan's latency and memory on a profiled device.
+
+The planner needs both numbers for thousands of candidate plans, so they come from a
+simulation of the loader's elastic pipeline (``android_runtime/src/pipeline.cpp``, class
+``Elastic``), step by step, fed with the device profile's measurements:
+
+- The IO thread reads the input's word rows, then each layer half's streamed shards (the
+  plan's shards minus the preloaded ones), then the head unless it is resident. Before each
+  read it takes the half's bytes from one read-ahead budget, waiting while the budget is
+  in use and the half would not fit; compute returns the bytes once it is done with them.
+- The compute thread embeds, then for each half decodes and runs its shards a chunk at a
+  time (``chunk_kb`` of decoded fp32 per program call), then the residual and LayerNorm.
+
+Memory is the sum of what the loader holds at its peak: the always-resident tensors, the
+preload buffer, the largest simultaneous read-ahead, the decode buffer, the head if
+resident, and the activations (hidden state, accumulators, program arenas). It is an upper
+bound of the loader's ``weight_bytes_peak + activation_bytes``, reached when the read-ahead
+peaks while a chunk is decoded. XNNPACK's internal scratch is not counted.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from . import devdata
+from . import storefmt as F
+from .errors import WrxError
+from .manifest import Package
+from .planspec import Plan
+from .store import EntryKey
+
+ALIGN = 4096  # the loader's O_DIRECT block, and the store's entry alignment
+SLOT_ALIGN = 64  # the loader's decode-buffer tensor alignment
+READERS = 4  # word-row reads the loader keeps in flight
+
+
+def align(n: int, a: int = ALIGN) -> int:
+    return (n + a - 1) // a * a
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """The elastic pipeline's memory knobs; a plan carries them (FORMAT.md, plan v2)."""
+
+    readahead_kb: int = 2048
+    chunk_kb: int = 400
+    head_resident: bool = False
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Prediction:
+    latency_ms: float
+    compute_ms: float
+    stall_ms: float
+    bytes_streamed: int
+    memory: dict[str, int]
+    parts: list[dict] = field(default_factory=list)  # per streamed part: io and compute spans
+
+    @property
+    def memory_bytes(self) -> int:
+        return self.memory["total"]
+
+
+class CostModel:
+    """Entry sizes from the package's store, times from the device profile."""
+
+    def __init__(self, pkg: Package, profile: dict):
+        if profile.get("shards_per_layer") != pkg.spec.shards_per_layer or profile.get("seq_len") != pkg.max_seq_len:
+            raise WrxError(
+                "the device profile was measured for another package geometry "
+                f"(shards_per_layer {profile.get('shards_per_layer')}, seq_len {profile.get('seq_len')})",
+                hint=f"re-run: wrx profile-device {pkg.root} --device DEV",
+            )
+        g = pkg.geometry
+        self.layers, self.M, self.H = g.layers, pkg.spec.shards_per_layer, g.hidden
+        self.a1, self.f1 = pkg.spec.attn_width, pkg.spec.ffn_per_shard
+        self.bits = tuple(pkg.scheme.all_bits)
+        st = pkg.store
+        self._pos = {rec.key: i for i, rec in enumerate(st.entries)}
+        self._rec = {rec.key: rec for rec in st.entries}
+        p = profile
+        self.read_sizes = np.array(sorted(int(k) for k in p["io"]["read_mbps_by_request_bytes"]), dtype=float)
+        self.read_mbps = np.array(
+            [float(p["io"]["read_mbps_by_request_bytes"][str(int(k))]) for k in self.read_sizes]
+        )
+        self.cap_mbps = p["io"].get("bandwidth_cap_mbps") or 0.0
+        self.decode_gbps = {int(k): float(v) for k, v in p["decode_gbps"].items()}
+        self.prog = {k: [float(x) for x in v] for k, v in p["compute_ms_by_shards"].items()}
+        ov, mem = p["overheads"], p["memory"]
+        self.finish_ms, self.head_ms, self.embed_ms = ov["finish_layer_ms"], ov["head_ms"], ov["embed_ms"]
+        self.base_bytes, self.head_bytes = int(mem["resident_base_bytes"]), int(mem["head_bytes"])
+        self.activation_bytes = int(mem["activation_bytes"])
+        self.words_bytes, self.words_ms = self._word_rows(pkg)
+        # Programs run slower inside the pipeline than alone (the IO thread's CRC checks and
+        # copies share the cores); wrx profile-device measures the factor on the device.
+        self.compute_scale = float((p.get("calibration") or {}).get("compute_scale", 1.0))
+
+    # -- sizes
+    def half_entries(self, kind: F.EntryKind, layer: int, shards: list[int], bits: list[int]) -> list[EntryKey]:
+        return [EntryKey(kind, layer, s, b) for s, b in zip(shards, bits, strict=True)]
+
+    def runs(self, keys: list[EntryKey]) -> list[int]:
+        """Aligned byte length of each request: entries adjacent in the store share one."""
+        idx = sorted(self._pos[k] for k in keys)
+        recs = [self._rec[k] for k in sorted(keys, key=self._pos.__getitem__)]
+        out, i = [], 0
+        while i < len(idx):
+            j = i
+            while j + 1 < len(idx) and idx[j + 1] == idx[j] + 1:
+                j += 1
+            out.append(align(recs[j].offset + recs[j].length - recs[i].offset))
+            i = j + 1
+        return out
+
+    def shard_bytes(self, layer: int, shard: int, bits: int) -> int:
+        """Store bytes of one shard (both halves) at `bits`, as the loader budgets them."""
+        return sum(align(self._rec[EntryKey(k, layer, shard, bits)].length) for k in F.SHARD_KINDS)
+
+    def decoded_bytes(self, attn: bool, k: int) -> int:
+        H, a, f = self.H, self.a1 * k, self.f1 * k
+        sizes = [a * H, a, a * H, a, a * H, a, H * a] if attn else [f * H, f, H * f]
+        return align(sum(align(s * 4, SLOT_ALIGN) for s in sizes))  # AlignedBuffer rounds to blocks
+
+    def chunk_shards(self, chunk_kb: int) -> tuple[int, int]:
+        H, a1, f1 = self.H, self.a1, self.f1
+        attn = (4 * a1 * H + 3 * a1) * 4
+        ffn = (2 * f1 * H + f1) * 4
+        return max(1, chunk_kb * 1024 // attn), max(1, chunk_kb * 1024 // ffn)
+
+    # -- times
+    def read_ms(self, nbytes: int) -> float:
+        x = math.log2(max(nbytes, 1))
+        mbps = float(np.interp(x, np.log2(self.read_sizes), self.read_mbps))
+        return nbytes / (mbps * 1e3)
+
+    def _word_rows(self, pkg: Package) -> tuple[int, float]:
+        """Median bytes and time of one input's word-row reads, over the calibration rows."""
+        enc, _ = devdata.read(pkg.data_path("calib"))
+        rec = self._rec[EntryKey(F.EntryKind.EMBED_WORD)]
+        base = rec.offset + rec.tensors[0].offset
+        row = self.H * 4
+        sizes, times = [], []
+        for ids in enc.input_ids[:256]:
+            spans: list[list[int]] = []
+            for r in np.unique(ids):
+                s, t = (base + int(r) * row) // ALIGN * ALIGN, align(base + (int(r) + 1) * row)
+                if spans and s <= spans[-1][1]:
+                    spans[-1][1] = max(spans[-1][1], t)
+                else:
+                    spans.append([s, t])
+            n = sum(t - s for s, t in spans)
+            ms = sum(self.read_ms(t - s) for s, t in spans) / READERS
+            if self.cap_mbps:
+                ms = max(ms, n / (self.cap_mbps * 1e3))
+            sizes.append(n)
+            times.append(ms)
+        return int(np.median(sizes)), float(np.median(times))
+
+    def half_compute_ms(self, attn: bool, bits: list[int], g: int) -> tuple[float, int]:
+        """(ms, largest decode buffer) for one half run a chunk of g shards at a time."""
+        prog = self.prog["attn" if attn else "ffn"]
+        per_shard = self.decoded_bytes(attn, 1)
+        ms, buf = self.finish_ms / 2, 0
+        for c in range(0, len(bits), g):
+            chunk = bits[c : c + g]
+            ms += prog[len(chunk) - 1]
+            ms += sum(per_shard / (self.decode_gbps[b] * 1e6) for b in chunk)
+            buf = max(buf, self.decoded_bytes(attn, len(chunk)))
+        return ms * self.compute_scale, buf
+
+    # -- the simulation
+    def predict(self, plan: Plan, knobs: Knobs) -> Prediction:
+        pre = set(plan.preload)
+        g_attn, g_ffn = self.chunk_shards(knobs.chunk_kb)
+        cap = knobs.readahead_kb * 1024
+        held: list[tuple[float, int]] = []  # (release time, bytes) of budget taken
+        sizes = [self.words_bytes]  # what the IO thread reads, in order
+
+        def acquire(t: float, n: int) -> float:
+            """Earliest time >= t at which the loader's Budget admits n bytes."""
+            sizes.append(n)
+            for when in [t] + sorted(r for r, _ in held if r > t):
+                used = sum(b for r, b in held if r > when)
+                if used == 0 or used + n <= cap:
+                    return when
+            raise AssertionError("unreachable: the budget drains")
+
+        # IO: word rows first (the budget is empty).
+        t_io = self.words_ms
+        t_c = t_io + self.embed_ms
+        held.append((t_c, self.words_bytes))
+        compute = self.embed_ms
+        stall = t_io
+        streamed = self.words_bytes
+        parts, decode_buf, preload_keys = [], 0, []
+        for lp in plan.layers:
+            for attn in (True, False):
+                kind = F.EntryKind.ATTN_SHARD if attn else F.EntryKind.FFN_SHARD
+                keys = [
+                    EntryKey(kind, lp.layer, s, b)
+                    for s, b in zip(lp.shards, lp.bits, strict=True)
+                    if (lp.layer, s) not in pre
+                ]
+                preload_keys += [
+                    EntryKey(kind, lp.layer, s, b)
+                    for s, b in zip(lp.shards, lp.bits, strict=True)
+                    if (lp.layer, s) in pre
+                ]
+                ready, io_start = t_io, t_io
+                if keys:
+                    runs = self.runs(keys)
+                    n = sum(runs)
+                    io_start = acquire(t_io, n)
+                    ready = t_io = io_start + sum(self.read_ms(r) for r in runs)
+                    streamed += n
+                ms, buf = self.half_compute_ms(attn, lp.bits, g_attn if attn else g_ffn)
+                decode_buf = max(decode_buf, buf)
+                start = max(t_c, ready)
+                stall += start - t_c
+                t_c = start + ms
+                compute += ms
+                if keys:
+                    held.append((t_c, n))
+                parts.append(
+                    {
+                        "layer": lp.layer,
+                        "half": "attn" if attn else "ffn",
+                        "io_start_ms": io_start,
+                        "io_end_ms": ready,
+                        "compute_start_ms": start,
+                        "compute_end_ms": t_c,
+                        "bytes": n if keys else 0,
+                    }
+                )
+        if not knobs.head_resident:
+            start = acquire(t_io, self.head_bytes)
+            ready = start + self.read_ms(self.head_bytes)
+            streamed += self.head_bytes
+            stall += max(0.0, ready - t_c)
+            t_c = max(t_c, ready)
+        t_c += self.head_ms
+        compute += self.head_ms
+        preload = sum(self.runs(preload_keys)) if preload_keys else 0
+        # The timeline above is the typical case; memory must hold in the worst one, where
+        # compute falls behind and the IO thread fills the budget: any run of consecutive
+        # reads that fits it (or one read alone, which the budget always admits).
+        peak = 0
+        for i in range(len(sizes)):
+            run = 0
+            for j in range(i, len(sizes)):
+                run += sizes[j]
+                if j > i and run > cap:
+                    break
+                peak = max(peak, run)
+        memory = {
+            "resident_base": self.base_bytes,
+            "preload": preload,
+            "head_resident": self.head_bytes if knobs.head_resident else 0,
+            "readahead_peak": peak,
+            "decode_buffer": decode_buf,
+            "activations": self.activation_bytes,
+        }
+        memory["weights"] = sum(v for k, v in memory.items() if k != "activations")
+        memory["total"] = memory["weights"] + self.activation_bytes
+        return Prediction(t_c, compute, stall, streamed, memory, parts)
+
+    def compute_only_ms(self, plan: Plan, knobs: Knobs) -> float:
+        """Compute of a plan with every byte already in memory (the no-stall floor)."""
+        g_attn, g_ffn = self.chunk_shards(knobs.chunk_kb)
+        ms = self.embed_ms + self.head_ms
+        for lp in plan.layers:
+            ms += self.half_compute_ms(True, lp.bits, g_attn)[0] + self.half_compute_ms(False, lp.bits, g_ffn)[0]
+        return ms
