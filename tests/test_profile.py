@@ -30,5 +30,5 @@ def test_profile_missing_file_is_clear(tmp_path):
     with pytest.raises(WrxError, match="does not exist"):
         load_profile(tmp_path / "nope.yaml")
     (tmp_path / "bad.yaml").write_text("format: other\n")
-    with pytest.raises(WrxError, match="not a version-1 wrx device profile"):
+    with pytest.raises(WrxError, match="not a version-2 wrx device profile"):
         load_profile(tmp_path / "bad.yaml")

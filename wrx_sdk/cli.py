@@ -184,7 +184,8 @@ def cmd_plan(a: argparse.Namespace) -> int:
     p = plan.meta["predicted"]
     shards = sum(len(lp.shards) for lp in plan.layers)
     print(
-        f"{plan.name} ({a.planner}): {len(plan.layers)} layers, {shards} shards, {len(plan.preload)} preloaded; "
+        f"{plan.name} ({a.planner}): {len(plan.layers)} layers, {shards} shards, "
+        f"{len(plan.preload)} preloaded; "
         f"predicted {p['latency_ms']:.2f} ms (T {a.target_ms:g}), memory "
         f"{p['memory_bytes']['total'] / (1 << 20):.2f} MB (M {a.memory_mb:g}), weights "
         f"{p['weight_bytes'] / (1 << 20):.2f} MB; calib accuracy {p['calib_accuracy'] * 100:.2f}%"
@@ -274,7 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("out")
     s.add_argument("--profile", help="device profile YAML or device name (default OUT/profiles/local.yaml)")
     s.add_argument("--target-ms", type=float, required=True, help="latency target T (ms per inference)")
-    s.add_argument("--memory-mb", type=float, required=True, help="memory budget M (MiB): weights + activations")
+    s.add_argument(
+        "--memory-mb", type=float, required=True, help="memory budget M (MiB): weights + activations"
+    )
     s.add_argument("--planner", default="wrx", choices=["wrx", "sti"])
     s.add_argument("--name", help="plan name (default <planner>-t<T>-m<M>); written to OUT/plans/<name>.json")
     s.add_argument("--samples", type=int, default=128, help="importance calibration rows (cached)")

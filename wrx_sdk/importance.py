@@ -27,7 +27,7 @@ from .fsutil import write_json
 from .manifest import open_package
 from .planspec import LayerPlan
 
-VERSION = 1
+VERSION = 2  # 2 added `width`: the cost of keeping only a layer's w most important shards
 
 
 def _setup(out: str, samples: int, threads: int):
@@ -69,8 +69,9 @@ def _init(out: str, samples: int, threads: int) -> None:
 
 
 @torch.no_grad()
-def _layer_costs(layer: int) -> list[list[float]]:
-    """For one layer: [shard][fidelity] -> (delta CE, KL), fidelities = stored bits then 0."""
+def _layer_costs(layer: int) -> dict:
+    """For one layer: shards[shard][fidelity] -> (delta CE, KL), fidelities = stored bits
+    then 0; width[w-1] -> (delta CE, KL) keeping the w most important shards."""
     s = _STATE
     pkg, ex = s["pkg"], s["ex"]
     g, M = pkg.geometry, pkg.spec.shards_per_layer
@@ -94,7 +95,23 @@ def _layer_costs(layer: int) -> list[list[float]]:
             ).item()
             row.append((ce, kl))
         out.append(row)
-    return out
+    # Joint removal: the layer keeps only its w most important shards (by removal KL, as
+    # the planners rank them), all fp32. One-at-a-time costs do not add up to this.
+    order = sorted(range(M), key=lambda j: -out[j][-1][1])
+    width = []
+    for w in range(1, M + 1):
+        keep = sorted(order[:w])
+        lw = ex.layer_weights(LayerPlan(layer, keep, [32] * w))
+        x = ex.fwd.encoder_layer(s["xs"][layer], s["bias"], lw, g.head_dim, g.ln_eps)
+        for later in range(layer + 1, g.layers):
+            x = ex.fwd.encoder_layer(x, s["bias"], _fp32(ex, later, M), g.head_dim, g.ln_eps)
+        logits = ex.fwd.classify(x, ex.head)
+        ce = torch.nn.functional.cross_entropy(logits, s["labels"]).item() - base_ce
+        kl = torch.nn.functional.kl_div(
+            torch.log_softmax(logits, -1), ref_lp, log_target=True, reduction="batchmean"
+        ).item()
+        width.append((ce, kl))
+    return {"shards": out, "width": width}
 
 
 _FP32: dict = {}
@@ -151,7 +168,11 @@ def importance(
         "layers": g.layers,
         "shards_per_layer": M,
         # importance[layer][shard][fidelity index] = [delta CE, KL]
-        "importance": [[[list(c) for c in table[layer][j]] for j in range(M)] for layer in range(g.layers)],
+        "importance": [
+            [[list(c) for c in table[layer]["shards"][j]] for j in range(M)] for layer in range(g.layers)
+        ],
+        # width[layer][w-1] = [delta CE, KL] with only the layer's w most important shards
+        "width": [[list(c) for c in table[layer]["width"]] for layer in range(g.layers)],
     }
     write_json(path, res)
     return res

@@ -71,7 +71,10 @@ class CostModel:
     """Entry sizes from the package's store, times from the device profile."""
 
     def __init__(self, pkg: Package, profile: dict):
-        if profile.get("shards_per_layer") != pkg.spec.shards_per_layer or profile.get("seq_len") != pkg.max_seq_len:
+        if (
+            profile.get("shards_per_layer") != pkg.spec.shards_per_layer
+            or profile.get("seq_len") != pkg.max_seq_len
+        ):
             raise WrxError(
                 "the device profile was measured for another package geometry "
                 f"(shards_per_layer {profile.get('shards_per_layer')}, seq_len {profile.get('seq_len')})",
@@ -102,7 +105,9 @@ class CostModel:
         self.compute_scale = float((p.get("calibration") or {}).get("compute_scale", 1.0))
 
     # -- sizes
-    def half_entries(self, kind: F.EntryKind, layer: int, shards: list[int], bits: list[int]) -> list[EntryKey]:
+    def half_entries(
+        self, kind: F.EntryKind, layer: int, shards: list[int], bits: list[int]
+    ) -> list[EntryKey]:
         return [EntryKey(kind, layer, s, b) for s, b in zip(shards, bits, strict=True)]
 
     def runs(self, keys: list[EntryKey]) -> list[int]:
@@ -275,5 +280,8 @@ class CostModel:
         g_attn, g_ffn = self.chunk_shards(knobs.chunk_kb)
         ms = self.embed_ms + self.head_ms
         for lp in plan.layers:
-            ms += self.half_compute_ms(True, lp.bits, g_attn)[0] + self.half_compute_ms(False, lp.bits, g_ffn)[0]
+            ms += (
+                self.half_compute_ms(True, lp.bits, g_attn)[0]
+                + self.half_compute_ms(False, lp.bits, g_ffn)[0]
+            )
         return ms

@@ -82,13 +82,18 @@ def _calibrate(out: Path, rep: dict, dev, threads: int, io_bandwidth: float, pro
                 args += ["--io-bandwidth", str(io_bandwidth)]
             res = dev.run_loader(out, args, progress=False)
             if res.returncode != 0 or not res.report.get("ok"):
-                raise WrxError(f"calibration run {plan.name} failed on {dev.name}", hint="see the loader output above")
+                raise WrxError(
+                    f"calibration run {plan.name} failed on {dev.name}", hint="see the loader output above"
+                )
             measured = float(np.median([r["compute_ms"] for r in res.report["inferences"][5:]]))
             predicted = cm.compute_only_ms(plan, Knobs(**knobs)) - cm.embed_ms - cm.head_ms
             ratios.append(measured / predicted)
             runs.append({"plan": plan.name, "measured_compute_ms": measured, "isolated_sum_ms": predicted})
             if progress:
-                print(f"  calibration {plan.name}: pipeline compute {measured:.2f} ms, isolated sum {predicted:.2f} ms")
+                print(
+                    f"  calibration {plan.name}: pipeline compute {measured:.2f} ms, "
+                    f"isolated sum {predicted:.2f} ms"
+                )
     return {"compute_scale": float(np.mean(ratios)), "runs": runs}
 
 
@@ -101,5 +106,8 @@ def load_profile(path: str | Path) -> dict:
             f"device profile {p} does not exist", hint="wrx profile-device OUT --device DEV"
         ) from None
     if not isinstance(d, dict) or d.get("format") != "wrx-profile" or d.get("format_version") != 2:
-        raise WrxError(f"{p}: not a version-2 wrx device profile (older profiles lack the memory section)", hint="re-run wrx profile-device")
+        raise WrxError(
+            f"{p}: not a version-2 wrx device profile (older profiles lack the memory section)",
+            hint="re-run wrx profile-device",
+        )
     return d

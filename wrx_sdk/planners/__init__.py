@@ -42,7 +42,9 @@ class Confirmer:
         self.enc = Encoded(enc.input_ids[:n], enc.token_type_ids[:n], enc.lengths[:n])
         self.labels = labels[:n]
         g = pkg.geometry
-        self.ref = torch.log_softmax(torch.from_numpy(self._logits(Plan.uniform(g.layers, pkg.spec.shards_per_layer, 32))), -1)
+        self.ref = torch.log_softmax(
+            torch.from_numpy(self._logits(Plan.uniform(g.layers, pkg.spec.shards_per_layer, 32))), -1
+        )
 
     def _logits(self, plan: Plan) -> np.ndarray:
         return self.ex.run(plan, self.enc)

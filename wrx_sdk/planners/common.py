@@ -1,11 +1,11 @@
 """What both planners share: a plan under construction, its estimated accuracy cost, the
 knob sets that fit a memory budget, and the smallest plans (for infeasibility messages).
 
-Accuracy is estimated first-order from ``wrx importance``: the cost of a plan is the sum,
-over every shard, of the KL divergence from fp32 that shard alone causes at its fidelity
-(fp32 costs 0, a dropped shard costs its removal). Layers left out of the submodel cost
-every one of their shards' removal, a deliberately pessimistic guess since importance never
-measured a whole missing layer; the host reference confirms the final candidates.
+Accuracy is estimated from ``wrx importance``: per layer, the measured KL from fp32 of
+keeping only its w most important shards, plus, for each kept shard, the KL that shard
+alone causes at its bitwidth (fp32 costs 0). Layers left out of the submodel cost every
+one of their shards' removal, a pessimistic guess since importance never measured a whole
+missing layer; the host reference confirms the final candidates.
 """
 
 from __future__ import annotations
@@ -43,19 +43,29 @@ class Draft:
 
 
 class Accuracy:
-    """First-order accuracy cost (summed KL) from the importance table."""
+    """Estimated accuracy cost (KL from fp32) from the importance table: per layer, the
+    measured cost of keeping only that many shards, plus each kept shard's quantization
+    cost; summed over layers."""
 
     def __init__(self, importance: dict):
         self.fids = list(importance["fidelities"])  # stored bits, then 0 = removed
         self.table = importance["importance"]  # [layer][shard][fidelity] -> [dCE, KL]
+        self.width = importance["width"]  # [layer][w-1] -> [dCE, KL]
 
     def shard(self, layer: int, shard: int, bits: int) -> float:
         if bits == 32:
             return 0.0
         return max(0.0, float(self.table[layer][shard][self.fids.index(bits)][KL]))
 
+    def layer(self, layer: int, row: list[int]) -> float:
+        kept = sum(1 for b in row if b)
+        if kept == 0:  # the layer is left out: never measured; pessimistically every removal
+            return sum(self.shard(layer, j, 0) for j in range(len(row)))
+        width = 0.0 if kept == len(row) else max(0.0, float(self.width[layer][kept - 1][KL]))
+        return width + sum(self.shard(layer, j, b) for j, b in enumerate(row) if b)
+
     def draft(self, d: Draft) -> float:
-        return sum(self.shard(layer, j, b) for layer, row in enumerate(d.bits) for j, b in enumerate(row))
+        return sum(self.layer(layer, row) for layer, row in enumerate(d.bits))
 
     def order(self, layer: int) -> list[int]:
         """Shards of a layer, most important (costliest to remove) first."""
@@ -64,12 +74,7 @@ class Accuracy:
 
 def knob_sets() -> list[Knobs]:
     cfg = defaults("planner")
-    return [
-        Knobs(ra, ck, hr)
-        for ra in cfg["readahead_kb"]
-        for ck in cfg["chunk_kb"]
-        for hr in (False, True)
-    ]
+    return [Knobs(ra, ck, hr) for ra in cfg["readahead_kb"] for ck in cfg["chunk_kb"] for hr in (False, True)]
 
 
 def evaluate(cm: CostModel, d: Draft, knobs: Knobs) -> Prediction:

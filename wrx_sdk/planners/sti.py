@@ -92,7 +92,7 @@ def _plan(cm: CostModel, acc: Accuracy, target_ms: float, memory_bytes: int, kno
                 continue
             break
 
-        def fits(d: Draft) -> bool:
+        def fits(d: Draft, depth: int = depth, c: float = c) -> bool:
             credit = sum(io_ms(lay, j, d.bits[lay][j]) for lay, j in d.preload)
             pre_bytes = sum(cm.shard_bytes(lay, j, d.bits[lay][j]) for lay, j in d.preload)
             if pre_bytes > pre_budget:

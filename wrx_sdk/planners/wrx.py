@@ -74,16 +74,23 @@ def _greedy(
 
     def best_move(layer: int, j: int, below: int = 99) -> tuple[float, int] | None:
         f = d.bits[layer][j]
-        c0, t0 = acc.shard(layer, j, f), ms(layer, j, f)
+        row = list(d.bits[layer])
+        c0, t0 = acc.layer(layer, row), ms(layer, j, f)
         best = None
         for b in ladder:
             if b <= f or b >= below:
                 continue
-            gain = c0 - acc.shard(layer, j, b)
+            row[j] = b
+            gain = c0 - acc.layer(layer, row)
             cost = max(ms(layer, j, b) - t0, 1e-6)
             if gain > 0 and (best is None or gain / cost > best[0]):
                 best = (gain / cost, b)
         return best
+
+    def refresh(layer: int) -> None:
+        """A layer's width changed: every shard's next step there is worth something else."""
+        for k in range(cm.M):
+            push(layer, k)
 
     heap: list[tuple[float, int, int, int, int]] = []
 
@@ -103,14 +110,20 @@ def _greedy(
         trial.bits[layer][j] = to
         tp = _fill_preload(cm, trial, knobs, memory_bytes)
         if tp is not None and tp.latency_ms <= target_ms:
+            widened = was == 0
             d, p = trial, tp
-            push(layer, j)
+            if widened:
+                refresh(layer)
+            else:
+                push(layer, j)
         else:
             push(layer, j, below=to)  # a smaller step for this shard may still fit
     return d, p
 
 
-def plan(cm: CostModel, acc: Accuracy, target_ms: float, memory_bytes: int) -> list[tuple[float, Draft, Knobs]]:
+def plan(
+    cm: CostModel, acc: Accuracy, target_ms: float, memory_bytes: int
+) -> list[tuple[float, Draft, Knobs]]:
     """Candidates (estimated cost, draft, knobs): the best estimate of each seed width first,
     then the rest by estimate; empty when nothing fits.
 
@@ -118,15 +131,27 @@ def plan(cm: CostModel, acc: Accuracy, target_ms: float, memory_bytes: int) -> l
     shards together. Seeds of uniform width (as STI's submodels are) let the search also
     start from shapes the additive estimate would never walk to, and the confirmation on
     the calibration split, not the estimate, has the last word among the seeds' bests."""
-    widths = sorted({max(1, round(cm.M * f)) for f in defaults("planner")["seed_widths"]})
-    by_width: dict[int, list] = {w: [] for w in widths}
-    for knobs in knob_sets():
-        for width in widths:
+    cfg = defaults("planner")
+    by_width: dict[int, list] = {}
+    for width in range(1, cm.M + 1):
+        # Rank the knob sets by the seed's own slack, then grow only the best few.
+        seeds = []
+        for knobs in knob_sets():
             for depth in range(cm.layers, 0, -1):
-                r = _greedy(cm, acc, depth, width, knobs, target_ms, memory_bytes)
-                if r is not None:
-                    by_width[width].append((acc.draft(r[0]) + _missing_layers(cm, acc, depth), r[0], knobs))
+                d = Draft([[0] * cm.M for _ in range(depth)])
+                for layer in range(depth):
+                    for j in acc.order(layer)[:width]:
+                        d.bits[layer][j] = min(cm.bits)
+                p = _fill_preload(cm, d, knobs, memory_bytes)
+                if p is not None and p.latency_ms <= target_ms:
+                    seeds.append((p.latency_ms - (target_ms * depth), depth, knobs))
                     break
+        seeds.sort(key=lambda s: s[0])
+        for _, depth, knobs in seeds[: int(cfg["knobs_per_seed"])]:
+            r = _greedy(cm, acc, depth, width, knobs, target_ms, memory_bytes)
+            if r is not None:
+                est = acc.draft(r[0]) + _missing_layers(cm, acc, depth)
+                by_width.setdefault(width, []).append((est, r[0], knobs))
     heads, rest = [], []
     for c in by_width.values():
         c.sort(key=lambda x: x[0])

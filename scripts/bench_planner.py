@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""The wrx planner against the sti planner and the baselines, one run (issue 5).
+
+Fine-tuned MiniLM on rt-polarity, IO capped at --io-bandwidth MB/s (eMMC, 250). Profiles
+the local device, measures importance (cached), measures load-all fp32, then plans five
+targets T from the minimum feasible latency up to 1.5x load-all fp32, for M in {2, 4, 8}
+MB, with both planners, and runs every plan on the loader over the dev set. Prints one
+table and the acceptance checks:
+  measured median latency within +-10% of predicted for >= 90% of plans;
+  no plan's median latency above T by more than 10%;
+  wrx dev accuracy >= sti at every (T, M), strictly higher at half or more;
+  at T = 1.5x load-all fp32: a plan within 1 point of fp32 with weights <= fp32 / 20.
+Usage: .venv/bin/python scripts/bench_planner.py [--rows N] [--io-bandwidth MBPS]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from wrx_sdk import config  # noqa: E402
+from wrx_sdk.errors import PlanError  # noqa: E402
+from wrx_sdk.finetune import finetune  # noqa: E402
+from wrx_sdk.importance import importance  # noqa: E402
+from wrx_sdk.manifest import open_package  # noqa: E402
+from wrx_sdk.package import package  # noqa: E402
+from wrx_sdk.planners import Confirmer, make_plan  # noqa: E402
+from wrx_sdk.planners.common import MIB, smallest_plans  # noqa: E402
+from wrx_sdk.predict import CostModel  # noqa: E402
+from wrx_sdk.profile import load_profile, profile_device  # noqa: E402
+
+BASELINES = [  # (label, mode, loader args)
+    ("load-all fp32", "load-all", ["--bits", "32"]),
+    ("stdpl-32", "stdpl", ["--bits", "32"]),
+    ("stdpl-8", "stdpl", ["--bits", "8"]),
+    ("stdpl-4", "stdpl", ["--bits", "4"]),
+]
+MEMORIES = (2, 4, 8)
+
+
+def loader(out: Path, report: Path, mode: str, args: list[str], a: argparse.Namespace) -> dict:
+    cmd = [str(ROOT / "build/host/bundle/wrx-loader"), "--package", str(out), "--report", str(report)]
+    cmd += ["--quiet", "--mode", mode, "--io-bandwidth", str(a.io_bandwidth), "--trace-rows", "1"]
+    cmd += ["--threads", str(a.threads), *args] + (["--limit", str(a.rows)] if a.rows else [])
+    subprocess.run(cmd, check=True, stderr=subprocess.DEVNULL)
+    return json.loads(report.read_text())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=0, help="dev rows per run (default: all)")
+    ap.add_argument("--io-bandwidth", type=float, default=250.0)
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    t_start = time.time()
+    work = config.cache_dir() / "bench-pipeline"  # shares the fine-tune and package with bench_pipeline
+    finetune("minilm-l6", "rt-polarity", work / "ckpt", progress=False)
+    out = work / "pkg"
+    m = package(work / "ckpt", "rt-polarity", out, progress=False)
+    fp32_weight_bytes = 4 * m["model"]["n_params"]
+    print("profiling the device ...", file=sys.stderr)
+    prof_path = profile_device(out, "local", io_bandwidth=a.io_bandwidth, threads=a.threads, progress=False)
+    importance(out, progress=True)
+    rep_dir = out / "bench-planner"
+    rep_dir.mkdir(exist_ok=True)
+    base = {}
+    for label, mode, args in BASELINES:
+        print(f"running {label} ...", file=sys.stderr)
+        base[label] = loader(out, rep_dir / f"{label}.json", mode, args, a)
+    la = base["load-all fp32"]["summary"]
+    t_hi = 1.5 * la["latency_ms"]["p50"]
+    fp32_acc = la["accuracy"]
+    with open_package(out) as pkg:
+        cm = CostModel(pkg, load_profile(prof_path))
+        small = smallest_plans(cm)
+        confirm = Confirmer(pkg, int(config.defaults("planner")["confirm_rows"]))
+        feasible = [lat for lat, mem, _, _ in small if mem <= max(MEMORIES) * MIB]
+        t_lo = min(feasible) * 1.05
+        targets = [round(float(t), 2) for t in np.geomspace(t_lo, t_hi, 5)]
+        rows = []
+        for t in targets:
+            for mem in MEMORIES:
+                for planner in ("wrx", "sti"):
+                    name = f"bench-{planner}-t{t:g}-m{mem}"
+                    print(f"planning {name} ...", file=sys.stderr)
+                    try:
+                        plan, path = make_plan(
+                            out,
+                            t,
+                            mem,
+                            profile=prof_path,
+                            planner=planner,
+                            name=name,
+                            progress=False,
+                            confirm=confirm,
+                        )
+                    except PlanError as e:
+                        rows.append({"T": t, "M": mem, "planner": planner, "error": str(e).split(";")[1:3]})
+                        continue
+                    r = loader(out, rep_dir / f"{name}.json", "elastic", ["--plan", str(path)], a)
+                    pr = plan.meta["predicted"]
+                    s = r["summary"]
+                    rows.append(
+                        {
+                            "T": t,
+                            "M": mem,
+                            "planner": planner,
+                            "pred_ms": pr["latency_ms"],
+                            "p50_ms": s["latency_ms"]["p50"],
+                            "pred_mem": pr["memory_bytes"]["total"],
+                            "meas_mem": r["memory"]["weight_bytes_peak"] + r["memory"]["activation_bytes"],
+                            "weights": r["memory"]["weight_bytes_peak"],
+                            "acc": s["accuracy"],
+                            "calib_acc": pr["calib_accuracy"],
+                            "shards": sum(len(lp.shards) for lp in plan.layers),
+                            "layers": len(plan.layers),
+                        }
+                    )
+
+    print(
+        f"\nload-all fp32: p50 {la['latency_ms']['p50']:.2f} ms, accuracy {fp32_acc * 100:.2f}%; "
+        f"T from {t_lo:.2f} to {t_hi:.2f} ms; fp32 weights {fp32_weight_bytes / 1e6:.1f} MB\n"
+    )
+    print(
+        "| T ms | M MB | planner | layers/shards | predicted ms | p50 ms | meas/pred "
+        "| memory MB pred / meas | weight MB | calib acc | dev acc |"
+    )
+    print("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        if "error" in r:
+            print(f"| {r['T']:g} | {r['M']} | {r['planner']} | infeasible: {';'.join(r['error']).strip()} |")
+            continue
+        print(
+            f"| {r['T']:g} | {r['M']} | {r['planner']} | {r['layers']}/{r['shards']} | {r['pred_ms']:.2f} | "
+            f"{r['p50_ms']:.2f} | {r['p50_ms'] / r['pred_ms']:.2f} | {r['pred_mem'] / MIB:.2f} / "
+            f"{r['meas_mem'] / MIB:.2f} | {r['weights'] / MIB:.2f} | {r['calib_acc'] * 100:.2f}% | "
+            f"{r['acc'] * 100:.2f}% |"
+        )
+    print("\n| baseline | p50 ms | meets T (of 5) | peak RSS MB | weight MB at peak | dev acc |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for label, r in base.items():
+        p50 = r["summary"]["latency_ms"]["p50"]
+        print(
+            f"| {label} | {p50:.2f} | {sum(p50 <= t for t in targets)} | "
+            f"{r['memory']['peak_rss_kb'] / 1024:.1f} | "
+            f"{r['memory']['weight_bytes_peak'] / MIB:.2f} | {r['summary']['accuracy'] * 100:.2f}% |"
+        )
+
+    ok = [r for r in rows if "error" not in r]
+    within = [abs(r["p50_ms"] / r["pred_ms"] - 1) <= 0.10 for r in ok]
+    over = [r for r in ok if r["p50_ms"] > 1.10 * r["T"]]
+    cells = {(r["T"], r["M"]): {} for r in rows}
+    for r in rows:
+        cells[(r["T"], r["M"])][r["planner"]] = r.get("acc")
+    geq = strict = both = 0
+    for c in cells.values():
+        w, s = c.get("wrx"), c.get("sti")
+        if w is None and s is None:
+            continue
+        both += 1
+        geq += w is not None and (s is None or w >= s)
+        strict += w is not None and (s is None or w > s)
+    top = [r for r in ok if r["T"] == targets[-1] and r["planner"] == "wrx"]
+    best = max(top, key=lambda r: r["acc"]) if top else None
+    mem_bound = all(r["meas_mem"] <= r["pred_mem"] for r in ok)
+    print("\n| check | measured | target |")
+    print("|---|---:|---|")
+    print(f"| plans with p50 within +-10% of predicted | {sum(within)}/{len(ok)} | >= 90% |")
+    print(f"| plans with p50 > 1.1 T | {len(over)} | 0 |")
+    print(f"| cells where wrx >= sti (dev accuracy) | {geq}/{both} | all |")
+    print(f"| cells where wrx > sti | {strict}/{both} | >= half |")
+    if best:
+        print(
+            f"| T=1.5x load-all: best wrx dev accuracy vs fp32 | {(best['acc'] - fp32_acc) * 100:+.2f} pt "
+            f"(M={best['M']}, weights {best['weights'] / 1e6:.2f} MB = "
+            f"{best['weights'] / fp32_weight_bytes:.3f} "
+            f"of fp32) | >= -1 pt, <= 0.05 |"
+        )
+    print(f"| measured memory <= predicted bound, every plan | {mem_bound} | True |")
+    print(f"| cells with no feasible plan (both planners) | {len(cells) - both} | - |")
+    print(f"\nbench time {time.time() - t_start:.0f} s", file=sys.stderr)
+    (rep_dir / "summary.json").write_text(json.dumps({"targets": targets, "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
