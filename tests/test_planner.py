@@ -1,0 +1,141 @@
+"""wrx plan: the pipeline simulator against the real loader, both planners, infeasibility."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import run_loader
+from wrx_sdk.errors import PlanError
+from wrx_sdk.manifest import open_package
+from wrx_sdk.planners import make_plan
+from wrx_sdk.planners.common import MIB, Draft
+from wrx_sdk.planspec import Plan
+from wrx_sdk.predict import CostModel, Knobs
+from wrx_sdk.profile import load_profile, profile_device
+
+
+@pytest.fixture(scope="module")
+def planned_pkg(host_build, tiny_pkg):
+    """The tiny package with a device profile (IO capped at 20 MB/s) and importance."""
+    from wrx_sdk.importance import importance
+
+    profile_device(tiny_pkg, "local", io_bandwidth=20, progress=False)
+    importance(tiny_pkg, samples=16, workers=2, progress=False)
+    return tiny_pkg
+
+
+def _cost_model(pkg_dir):
+    with open_package(pkg_dir) as pkg:
+        return CostModel(pkg, load_profile(pkg_dir / "profiles" / "local.yaml"))
+
+
+@pytest.mark.parametrize(
+    "bits,pre,knobs",
+    [
+        (4, 1, Knobs(2048, 400, False)),
+        (2, 0, Knobs(8, 8, True)),  # read-ahead smaller than one half: reads go one at a time
+        (32, 1, Knobs(64, 64, False)),
+    ],
+)
+def test_memory_prediction_bounds_the_loader(planned_pkg, host_build, tmp_path, bits, pre, knobs):
+    """The predicted memory is an upper bound of what the loader tallies, and tight: the
+    loader's worst case is the prediction (the read-ahead full while a chunk is decoded)."""
+    cm = _cost_model(planned_pkg)
+    plan = Plan.uniform(2, 4, bits, pre)
+    plan.pipeline = knobs.to_json()
+    pf = plan.save(tmp_path / "p.json")
+    pred = cm.predict(plan, knobs)
+    _, rep = run_loader(host_build, planned_pkg, tmp_path / "r.json", "--mode", "elastic", "--plan", str(pf))
+    assert rep["pipeline"]["readahead_kb"] == knobs.readahead_kb  # the plan's knobs reach the loader
+    assert rep["pipeline"]["head_resident"] is knobs.head_resident
+    mem = rep["memory"]
+    assert mem["activation_bytes"] == pred.memory["activations"]
+    assert mem["weight_bytes_resident_after_setup"] == (
+        pred.memory["resident_base"] + pred.memory["preload"] + pred.memory["head_resident"]
+    )
+    assert mem["weight_bytes_peak"] <= pred.memory["weights"]
+    # what the bound adds beyond the measured peak is at most the decode buffer and one read
+    slack = pred.memory["weights"] - mem["weight_bytes_peak"]
+    assert slack <= pred.memory["decode_buffer"] + pred.memory["readahead_peak"]
+
+
+def test_prediction_follows_the_pipeline(planned_pkg):
+    """More streamed bytes under a slow cap cost latency; preloading them removes the cost."""
+    cm = _cost_model(planned_pkg)
+    k = Knobs()
+    streamed = cm.predict(Plan.uniform(2, 4, 32, 0), k)
+    preloaded = cm.predict(Plan.uniform(2, 4, 32, 2), k)
+    small = cm.predict(Plan.uniform(2, 4, 2, 0), k)
+    assert streamed.stall_ms > small.stall_ms
+    assert preloaded.bytes_streamed < streamed.bytes_streamed
+    assert preloaded.latency_ms < streamed.latency_ms
+    assert preloaded.memory["preload"] > 0 == streamed.memory["preload"]
+
+
+def test_both_planners_meet_their_constraints(planned_pkg):
+    cm = _cost_model(planned_pkg)
+    loose = max(lat for lat, *_ in _smallest(cm)) * 8
+    for planner in ("wrx", "sti"):
+        plan, path = make_plan(planned_pkg, loose, 64, planner=planner, progress=False)
+        assert path == planned_pkg / "plans" / f"{planner}-t{loose:g}-m64.json"
+        again = Plan.load(path)
+        assert again.pipeline == plan.pipeline and again.meta["planner"] == planner
+        pred = again.meta["predicted"]
+        assert 0 <= pred["calib_accuracy"] <= 1 and pred["calib_rows"] > 0
+        assert pred["memory_bytes"]["total"] <= 64 * MIB
+        if planner == "wrx":
+            assert pred["latency_ms"] <= loose
+        else:  # STI's bits come from its three passes only
+            assert {b for lp in again.layers for b in lp.bits} <= {2, 6, 32}
+
+
+def _smallest(cm):
+    from wrx_sdk.planners.common import smallest_plans
+
+    return smallest_plans(cm)
+
+
+def test_infeasible_target_names_the_minimums(planned_pkg):
+    cm = _cost_model(planned_pkg)
+    t_min = min(lat for lat, *_ in _smallest(cm))
+    with pytest.raises(PlanError) as e:
+        make_plan(planned_pkg, t_min / 4, 64, progress=False)
+    msg = str(e.value)
+    assert "minimum feasible T for 64 MB is" in msg and "nothing meets" in msg
+    with pytest.raises(PlanError, match=r"nothing fits 0.5 MB at any T; the minimum M for .* is"):
+        make_plan(planned_pkg, 1000, 0.5, progress=False)
+
+
+def test_draft_to_plan_drops_empty_layers():
+    d = Draft([[2, 0, 4, 0], [0, 0, 0, 0], [32, 32, 0, 0]], {(0, 0), (1, 0), (2, 1)})
+    p = d.to_plan("x", Knobs(512, 400, True))
+    assert [lp.layer for lp in p.layers] == [0, 2]
+    assert p.layers[0].shards == [0, 2] and p.layers[0].bits == [2, 4]
+    assert p.preload == [(0, 0), (2, 1)]  # layer 1 is not run, so not preloaded
+    assert json.loads(json.dumps(p.to_json()))["pipeline"] == {
+        "readahead_kb": 512,
+        "chunk_kb": 400,
+        "head_resident": True,
+    }
+
+
+@pytest.mark.parametrize(
+    "change,field",
+    [
+        ({"format_version": 1}, "pipeline needs format_version 2"),
+        ({"pipeline": {"readahead_kb": 2, "chunk_kb": 400, "head_resident": False}}, "pipeline.readahead_kb"),
+        ({"pipeline": {"readahead_kb": 512, "chunk_kb": 400, "head_resident": 1}}, "pipeline.head_resident"),
+    ],
+)
+def test_loader_rejects_bad_pipeline_knobs(tiny_pkg, host_build, tmp_path, change, field):
+    d = Plan.uniform(2, 4, 4).to_json() | {"pipeline": Knobs().to_json()} | change
+    pf = tmp_path / "p.json"
+    pf.write_text(json.dumps(d))
+    proc, rep = run_loader(
+        host_build, tiny_pkg, tmp_path / "r.json", "--mode", "elastic", "--plan", str(pf), check=False
+    )
+    assert proc.returncode == 2 and rep["error"]["code"] == "BAD_PLAN" and field in rep["error"]["message"]
+    with pytest.raises(PlanError, match=field.split()[0]):
+        Plan.from_json(d)
