@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import run_loader
+
 from wrx_sdk.errors import PlanError
 from wrx_sdk.manifest import open_package
 from wrx_sdk.planners import make_plan
