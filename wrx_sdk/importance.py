@@ -78,31 +78,10 @@ def _layer_costs(layer: int) -> dict:
     fids = [*pkg.scheme.bitwidths, 0]
     ref_lp = torch.log_softmax(s["ref"], -1)
     base_ce = torch.nn.functional.cross_entropy(s["ref"], s["labels"]).item()
-    out = []
-    for j in range(M):
-        row = []
-        for b in fids:
-            shards = [k for k in range(M) if not (b == 0 and k == j)]
-            bits = [b if k == j else 32 for k in shards]
-            w = ex.layer_weights(LayerPlan(layer, shards, bits))
-            x = ex.fwd.encoder_layer(s["xs"][layer], s["bias"], w, g.head_dim, g.ln_eps)
-            for later in range(layer + 1, g.layers):
-                x = ex.fwd.encoder_layer(x, s["bias"], _fp32(ex, later, M), g.head_dim, g.ln_eps)
-            logits = ex.fwd.classify(x, ex.head)
-            ce = torch.nn.functional.cross_entropy(logits, s["labels"]).item() - base_ce
-            kl = torch.nn.functional.kl_div(
-                torch.log_softmax(logits, -1), ref_lp, log_target=True, reduction="batchmean"
-            ).item()
-            row.append((ce, kl))
-        out.append(row)
-    # Joint removal: the layer keeps only its w most important shards (by removal KL, as
-    # the planners rank them), all fp32. One-at-a-time costs do not add up to this.
-    order = sorted(range(M), key=lambda j: -out[j][-1][1])
-    width = []
-    for w in range(1, M + 1):
-        keep = sorted(order[:w])
-        lw = ex.layer_weights(LayerPlan(layer, keep, [32] * w))
-        x = ex.fwd.encoder_layer(s["xs"][layer], s["bias"], lw, g.head_dim, g.ln_eps)
+
+    def cost(lp: LayerPlan) -> tuple[float, float]:
+        """(delta CE, KL from fp32) with layer `layer` as in lp and every other layer fp32."""
+        x = ex.fwd.encoder_layer(s["xs"][layer], s["bias"], ex.layer_weights(lp), g.head_dim, g.ln_eps)
         for later in range(layer + 1, g.layers):
             x = ex.fwd.encoder_layer(x, s["bias"], _fp32(ex, later, M), g.head_dim, g.ln_eps)
         logits = ex.fwd.classify(x, ex.head)
@@ -110,7 +89,19 @@ def _layer_costs(layer: int) -> dict:
         kl = torch.nn.functional.kl_div(
             torch.log_softmax(logits, -1), ref_lp, log_target=True, reduction="batchmean"
         ).item()
-        width.append((ce, kl))
+        return ce, kl
+
+    out = []
+    for j in range(M):
+        row = []
+        for b in fids:
+            shards = [k for k in range(M) if not (b == 0 and k == j)]
+            row.append(cost(LayerPlan(layer, shards, [b if k == j else 32 for k in shards])))
+        out.append(row)
+    # Joint removal: the layer keeps only its w most important shards (by removal KL, as
+    # the planners rank them), all fp32. One-at-a-time costs do not add up to this.
+    order = sorted(range(M), key=lambda j: -out[j][-1][1])
+    width = [cost(LayerPlan(layer, sorted(order[:w]), [32] * w)) for w in range(1, M + 1)]
     return {"shards": out, "width": width}
 
 

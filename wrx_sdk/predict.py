@@ -105,11 +105,6 @@ class CostModel:
         self.compute_scale = float((p.get("calibration") or {}).get("compute_scale", 1.0))
 
     # -- sizes
-    def half_entries(
-        self, kind: F.EntryKind, layer: int, shards: list[int], bits: list[int]
-    ) -> list[EntryKey]:
-        return [EntryKey(kind, layer, s, b) for s, b in zip(shards, bits, strict=True)]
-
     def runs(self, keys: list[EntryKey]) -> list[int]:
         """Aligned byte length of each request: entries adjacent in the store share one."""
         idx = sorted(self._pos[k] for k in keys)
