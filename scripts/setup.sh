@@ -35,12 +35,17 @@ step "installing data packages (--no-deps)"
 step "installing wrx-sdk (editable)"
 "${PIP[@]}" --no-deps -e .
 
-# Cross toolchain and user-mode emulator for the aarch64 bundle and its tests (Debian).
-if ! command -v aarch64-linux-gnu-g++ >/dev/null || ! command -v qemu-aarch64 >/dev/null; then
-  step "installing g++-aarch64-linux-gnu and qemu-user (apt)"
+# Debian packages: the cross toolchain and user-mode emulator for the aarch64 bundle and its
+# tests, and Chromium for the report's browser test and the README screenshot.
+APT=()
+command -v aarch64-linux-gnu-g++ >/dev/null || APT+=(g++-aarch64-linux-gnu)
+command -v qemu-aarch64 >/dev/null || APT+=(qemu-user)
+command -v chromium >/dev/null || APT+=(chromium)
+if [ ${#APT[@]} -gt 0 ]; then
+  step "installing ${APT[*]} (apt)"
   if [ "$(id -u)" = 0 ]; then SUDO=(); else SUDO=(sudo); fi
   "${SUDO[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq g++-aarch64-linux-gnu qemu-user >/dev/null
+  DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq "${APT[@]}" >/dev/null
 fi
 
 if [ -x scripts/build_runtime.sh ]; then

@@ -194,6 +194,17 @@ def cmd_plan(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(a: argparse.Namespace) -> int:
+    from .reports import write_html, write_markdown
+
+    if a.format == "md":
+        print(write_markdown(a.reports), end="")
+        return 0
+    path = write_html(a.reports, a.output, title=a.title)
+    print(f"report: {path.resolve()}")
+    return 0
+
+
 def cmd_demo(a: argparse.Namespace) -> int:
     from .demo import demo
 
@@ -302,6 +313,17 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("devices", help="list configured and reachable devices")
     s.add_argument("--adb-key")
     s.set_defaults(fn=cmd_devices)
+
+    s = sub.add_parser("report", help="loader reports into one self-contained HTML page, or Markdown tables")
+    s.add_argument(
+        "reports", nargs="+", metavar="REPORT.json", help="reports written by wrx run / wrx-loader"
+    )
+    s.add_argument("-o", "--output", default="report.html", help="HTML file to write (default report.html)")
+    s.add_argument(
+        "--format", default="html", choices=["html", "md"], help="md: print tables to the terminal"
+    )
+    s.add_argument("--title", default="WRX report")
+    s.set_defaults(fn=cmd_report)
 
     s = sub.add_parser("demo", help="the whole story: fine-tune, package, evaluate")
     s.add_argument("--workdir", default="wrx-demo", help="where artefacts go (default ./wrx-demo)")

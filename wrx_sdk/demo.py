@@ -1,58 +1,136 @@
-"""``wrx demo``: the README's main command. Fine-tune (cached), package, evaluate on the host,
-then run the device loader locally and check it against the host reference."""
+"""``wrx demo``: the README's main command, the whole story on the embedded ``local`` device
+with an emulated eMMC bandwidth cap.
+
+Fine-tune (cached), package, importance (cached), profile the device (cached per package
+and cap), plan three targets with both planners (cached per inputs), run every plan and the
+baselines on the C++ loader, and write report.html. Settings: ``demo:`` in configs/wrx.yaml.
+The runs are never cached: every number in the report comes from this invocation.
+"""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-from .errors import WrxError
-from .evaluate import evaluate
+import numpy as np
+
+from .config import defaults
+from .errors import PlanError, WrxError
 from .finetune import finetune
+from .importance import importance
 from .manifest import open_package
 from .package import package
-from .reference import ReferenceExecutor
+from .planners import Confirmer, make_plan
+from .planners.common import MIB, smallest_plans
+from .predict import CostModel
+from .profile import load_profile, profile_device
+from .reports import load_runs, write_html
+from .reports.tables import short_table
+from .run import run
 
-MODEL, TASK = "minilm-l6", "rt-polarity"
+BASELINES = (("load-all", 32), ("stdpl", 8), ("stdpl", 4))  # (mode, bits); load-all fp32 first
+STEPS = 8
 
 
-def demo(workdir: Path, steps: int | None = None) -> list[dict]:
+def _step(k: int, text: str) -> None:
+    print(f"[{k}/{STEPS}] {text}", flush=True)
+
+
+def _profile(out: Path, cap: float, crc: int) -> Path:
+    """The device profile, re-measured only when the package or the cap changed."""
+    path = out / "profiles" / "local.yaml"
+    try:
+        p = load_profile(path)
+        if p.get("package_table_crc32") == crc and p["io"].get("bandwidth_cap_mbps") == cap:
+            print(f"      cached: {path}")
+            return path
+    except WrxError:
+        pass
+    return profile_device(out, "local", io_bandwidth=cap)
+
+
+def _targets(out: Path, prof: Path, load_all_ms: float, memory_mb: float, n: int) -> list[float]:
+    """n targets from just above the minimum feasible latency at M up to 1.5x load-all fp32."""
+    with open_package(out) as pkg:
+        small = smallest_plans(CostModel(pkg, load_profile(prof)))
+    feasible = [lat for lat, mem, _, _ in small if mem <= memory_mb * MIB]
+    if not feasible:
+        raise PlanError(
+            f"demo: nothing fits {memory_mb:g} MB", hint="raise demo.memory_mb in configs/wrx.yaml"
+        )
+    lo, hi = 1.1 * min(feasible), 1.5 * load_all_ms
+    hi = max(hi, 1.5 * lo)
+    return [round(float(t), 1) for t in np.geomspace(lo, hi, n)]
+
+
+def demo(workdir: Path, steps: int | None = None) -> Path:
+    cfg = defaults("demo")
+    model, task, cap = cfg["model"], cfg["task"], float(cfg["io_bandwidth_mbps"])
+    memory_mb, rows = float(cfg["memory_mb"]), int(cfg["rows"])
     workdir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    print(f"[1/4] fine-tune {MODEL} on {TASK} (cached after the first run)")
+    _step(1, f"fine-tune {model} on {task} (cached after the first run)")
     ckpt = workdir / "checkpoint"
-    finetune(MODEL, TASK, ckpt, steps=steps)
-    print("[2/4] package: shard, quantize, write the store")
+    finetune(model, task, ckpt, steps=steps)
+    _step(2, "package: shard, quantize, write the store")
     out = workdir / "package"
-    t = time.time()
-    m = package(ckpt, TASK, out)
-    print(f"      {out}/store.wrx: {m['store']['file_bytes'] / 1e6:.1f} MB in {time.time() - t:.1f} s")
-    print("[3/4] evaluate every fidelity on the host reference executor")
-    rows = []
+    m = package(ckpt, task, out)
+    print(f"      {out}/store.wrx: {m['store']['file_bytes'] / 1e6:.1f} MB")
+    _step(3, f"importance of every (layer, shard, bits) on {cfg['importance_samples']} calib rows (cached)")
+    importance(out, samples=int(cfg["importance_samples"]))
+    _step(4, f"profile the local device, eMMC emulated at {cap:g} MB/s (cached per package)")
+    prof = _profile(out, cap, m["store"]["table_crc32"])
+    extra = ["--trace-rows", str(cfg["trace_rows"])]
+    _step(
+        5,
+        f"baselines on wrx-loader over {rows} dev rows: " + ", ".join(f"{mo} {b}-bit" for mo, b in BASELINES),
+    )
+    reports = []
+    load_all_ms = 0.0
+    for mode, bits in BASELINES:
+        r, kept = run(out, mode=mode, bits=bits, io_bandwidth=cap, limit=rows, extra=extra)
+        load_all_ms = load_all_ms or r["summary"]["latency_ms"]["p50"]
+        reports.append(kept)
+    targets = _targets(out, prof, load_all_ms, memory_mb, int(cfg["targets"]))
+    _step(
+        6, f"plan T = {', '.join(f'{t:g}' for t in targets)} ms at M = {memory_mb:g} MB, wrx and sti (cached)"
+    )
+    plans = []
     with open_package(out) as pkg:
-        ex = ReferenceExecutor(pkg)
-        for bits in (32, *reversed(pkg.scheme.bitwidths)):
-            r = evaluate(pkg, bits=bits, executor=ex)
-            rows.append({"bits": bits, "accuracy": r.accuracy, "rows": r.rows})
-    if not rows:
-        raise WrxError("demo produced no results")
-    print("[4/4] run wrx-loader (C++, ExecuTorch + XNNPACK) on the local device, load-all mode")
-    from .run import run, summary
-
-    for r in rows:
-        if r["bits"] in (32, 4):
-            report, kept = run(out, bits=r["bits"], mode="load-all")
-            r["loader_accuracy"] = report["summary"]["accuracy"]
-            r["loader_ms"] = report["summary"]["latency_ms"]["p50"]
-            print("      " + summary(report))
-    print("      elastic pipeline, eMMC emulated (250 MB/s), layer 0 preloaded, 4-bit:")
-    elastic, _ = run(out, plan="uniform-4-pre1", mode="elastic", io_bandwidth=250, limit=200)
-    print("      " + summary(elastic))
-    fp32 = rows[0]["accuracy"]
-    print(f"\n{'bits':>5} {'host accuracy':>14} {'vs fp32':>8} {'loader accuracy':>16} {'loader p50 ms':>14}")
-    for r in rows:
-        la = f"{r['loader_accuracy'] * 100:15.2f}%" if "loader_accuracy" in r else f"{'-':>16}"
-        lm = f"{r['loader_ms']:14.2f}" if "loader_ms" in r else f"{'-':>14}"
-        print(f"{r['bits']:>5} {r['accuracy'] * 100:13.2f}% {(r['accuracy'] - fp32) * 100:+7.2f} {la} {lm}")
-    print(f"\ndemo finished in {time.time() - t0:.0f} s; package in {out}")
-    return rows
+        confirm = None
+        for t in targets:
+            for planner in ("wrx", "sti"):
+                if confirm is None:
+                    confirm = Confirmer(pkg, int(cfg["confirm_rows"]))
+                try:
+                    plan, _ = make_plan(
+                        out,
+                        t,
+                        memory_mb,
+                        profile=prof,
+                        planner=planner,
+                        samples=int(cfg["importance_samples"]),
+                        confirm=confirm,
+                        confirm_top=int(cfg["confirm_top"]),
+                        reuse=True,
+                    )
+                except PlanError as e:
+                    print(f"      {planner} at T={t:g}: {e.message}")
+                    continue
+                p = plan.meta["predicted"]
+                mem = p["memory_bytes"]["total"] / MIB
+                print(
+                    f"      {plan.name}: predicted {p['latency_ms']:.2f} ms, {mem:.2f} MB, "
+                    f"calib accuracy {p['calib_accuracy'] * 100:.1f}%"
+                )
+                plans.append(plan.name)
+    _step(7, f"run the {len(plans)} plans on the elastic pipeline over {rows} dev rows")
+    for name in plans:
+        _, kept = run(out, mode="elastic", plan=name, io_bandwidth=cap, limit=rows, extra=extra)
+        reports.append(kept)
+    _step(8, "write the report")
+    page = write_html(reports, workdir / "report.html", title=f"WRX demo: {model} on {task}")
+    print("\n" + short_table(load_runs(reports)))
+    print(f"\nIO capped at {cap:g} MB/s to emulate eMMC; {rows} dev rows per run.")
+    print(f"demo finished in {time.time() - t0:.0f} s\nreport: {page.resolve()}")
+    return page

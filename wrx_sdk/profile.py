@@ -34,6 +34,7 @@ def profile_device(
     with open_package(out) as pkg:
         for prog in ("layer", "attn", "ffn"):
             pkg.program_path(prog)
+        crc = pkg.manifest["store"]["table_crc32"]
     args = ["--profile", "--threads", str(threads)]
     if io_bandwidth:
         args += ["--io-bandwidth", str(io_bandwidth)]
@@ -49,6 +50,7 @@ def profile_device(
     rep = {k: v for k, v in rep.items() if k not in ("ok", "error", "mode")}
     rep["profiled_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     rep["device"]["name"] = device
+    rep["package_table_crc32"] = crc  # which package's programs were timed
     rep["calibration"] = _calibrate(out, rep, dev, threads, io_bandwidth, progress)
     path = Path(dest) if dest else out / "profiles" / f"{dev.name}.yaml"
     with atomic_open(path, "w") as f:

@@ -10,6 +10,8 @@ calibration split, never on dev.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from pathlib import Path
 
@@ -37,6 +39,7 @@ class Confirmer:
 
     def __init__(self, pkg: Package, rows: int):
         self.ex = ReferenceExecutor(pkg)
+        self.rows = rows
         enc, labels = devdata.read(pkg.data_path("calib"))
         n = min(rows, len(labels))
         self.enc = Encoded(enc.input_ids[:n], enc.token_type_ids[:n], enc.lengths[:n])
@@ -79,9 +82,13 @@ def make_plan(
     samples: int = 128,
     progress: bool = True,
     confirm: Confirmer | None = None,
+    confirm_top: int | None = None,
+    reuse: bool = False,
 ) -> tuple[Plan, Path]:
     """Returns the plan and where it was written. Raises PlanError (with the minimum feasible
-    T for M and minimum M for T) when nothing fits."""
+    T for M and minimum M for T) when nothing fits. With ``reuse``, a plan already at the
+    destination that was made from the same inputs (profile, importance, settings) is
+    returned without planning again."""
     out = Path(out)
     if planner not in PLANNERS:
         raise WrxError(f"unknown planner {planner!r}", hint=f"use one of {', '.join(PLANNERS)}")
@@ -90,6 +97,19 @@ def make_plan(
     t0 = time.time()
     prof_path, prof, imp = _context(out, profile, samples, progress)
     memory_bytes = int(memory_mb * MIB)
+    cfg = defaults("planner")
+    confirm_top = int(confirm_top or cfg["confirm_top"])
+    rows = confirm.rows if confirm else int(cfg["confirm_rows"])
+    name = name or f"{planner}-t{target_ms:g}-m{memory_mb:g}"
+    dest = out / "plans" / f"{name}.json"
+    inputs = _fingerprint(prof_path, imp, cfg, planner, target_ms, memory_mb, confirm_top, rows)
+    if reuse and dest.is_file():
+        try:
+            old = Plan.load(dest)
+        except PlanError:
+            old = None
+        if old is not None and old.meta.get("inputs_sha256") == inputs:
+            return old, dest
     with open_package(out) as pkg:
         cm = CostModel(pkg, prof)
         acc = Accuracy(imp)
@@ -103,8 +123,8 @@ def make_plan(
                 f"{planner}: " + infeasible_message(cm, target_ms, memory_mb),
                 hint="raise --target-ms or --memory-mb to at least the minimum named above",
             )
-        confirm = confirm or Confirmer(pkg, int(defaults("planner")["confirm_rows"]))
-        top = cands[: int(defaults("planner")["confirm_top"])] if planner == "wrx" else cands
+        confirm = confirm or Confirmer(pkg, rows)
+        top = cands[:confirm_top] if planner == "wrx" else cands
         if planner == "wrx" and sti_r is not None:
             # STI's plan is in WRX's search space: keep it as a candidate when it meets
             # WRX's hard constraints, so WRX never settles for less than STI found.
@@ -117,7 +137,6 @@ def make_plan(
             scored.append((confirm(cand), est, d, knobs))
         best = max(scored, key=lambda s: (s[0]["calib_accuracy"], -s[0]["calib_kl_from_fp32"]))
         measured, est, d, knobs = best
-        name = name or f"{planner}-t{target_ms:g}-m{memory_mb:g}"
         plan = d.to_plan(name, knobs)
         pred = cm.predict(plan, knobs)
         plan.meta = {
@@ -139,10 +158,17 @@ def make_plan(
             },
             "candidates_confirmed": len(scored),
             "planning_s": round(time.time() - t0, 2),
+            "inputs_sha256": inputs,
         }
         plan.validate(pkg.geometry.layers, pkg.spec.shards_per_layer, pkg.scheme.all_bits)
-    path = plan.save(out / "plans" / f"{name}.json")
-    return plan, path
+    return plan, plan.save(dest)
+
+
+def _fingerprint(prof_path: Path, imp: dict, cfg: dict, *settings) -> str:
+    """What a plan was made from: a plan with the same fingerprint needs no re-planning."""
+    h = hashlib.sha256(prof_path.read_bytes())
+    h.update(json.dumps([imp, cfg, settings], sort_keys=True).encode())
+    return h.hexdigest()
 
 
 __all__ = ["PLANNERS", "Confirmer", "Draft", "Knobs", "make_plan"]

@@ -1,0 +1,107 @@
+"""The numbers of a report as tables: one source for the HTML page and ``--format md``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .load import Run, fp32_reference
+
+MB = 1 << 20
+
+COLUMNS = (  # (key, heading)
+    ("label", "run"),
+    ("mode", "mode"),
+    ("target", "target T ms"),
+    ("p50", "p50 ms"),
+    ("p90", "p90 ms"),
+    ("stall", "stall %"),
+    ("rss", "peak RSS MB"),
+    ("weights", "weights held MB"),
+    ("accuracy", "accuracy %"),
+    ("delta", "vs fp32 pt"),
+    ("rows", "rows"),
+)
+
+
+def header_facts(runs: list[Run]) -> list[tuple[str, str]]:
+    """(name, value) pairs for the page header, from the first run; differences across
+    runs are flagged rather than hidden."""
+    r0 = runs[0].report
+    dev, build, io, pkg = r0["device"], r0["build"], r0["io"], r0["package"]
+
+    def varies(get) -> str:
+        vals = {str(get(r.report)) for r in runs}
+        return "" if len(vals) == 1 else f" (differs across reports: {', '.join(sorted(vals))})"
+
+    cap = io.get("bandwidth_cap_mbps")
+    if cap:
+        bw = f"{cap:g} MB/s, emulated ({io.get('note', 'token-bucket read cap')})"
+    else:
+        bw = "none: the device's own storage speed"
+    ref = fp32_reference(runs)
+    facts = [
+        ("device", f"{dev.get('cpu')}, {dev.get('cores')} cores, {dev.get('arch')}, {dev.get('kernel')}"),
+        (
+            "build",
+            f"wrx-loader {build.get('loader_version')}, ExecuTorch {build.get('executorch')}, "
+            f"{build.get('compiler')}, {build.get('build_type')}, {build.get('target')}",
+        ),
+        ("IO", f"{io.get('mode')}; bandwidth cap {bw}" + varies(lambda r: r["io"].get("bandwidth_cap_mbps"))),
+        ("model", f"{pkg.get('model')} ({pkg.get('layers')} layers x {pkg.get('shards_per_layer')} shards)"),
+        ("task", f"{pkg.get('task')}, split {pkg.get('split')}, up to {pkg.get('max_seq_len')} tokens"),
+        (
+            "fp32 accuracy",
+            f"{ref.summary['accuracy'] * 100:.2f}% ({ref.label}, {ref.summary['n']} rows)"
+            if ref
+            else "no fp32 run among the reports: add one (wrx run OUT --mode load-all --bits 32)",
+        ),
+        ("threads", str(r0.get("threads")) + varies(lambda r: r.get("threads"))),
+    ]
+    return facts
+
+
+def summary_rows(runs: list[Run]) -> list[dict[str, Any]]:
+    ref = fp32_reference(runs)
+    rows = []
+    for r in runs:
+        s, m = r.summary, r.report["memory"]
+        ref_ok = ref is not None and ref.summary["n"] == s["n"]
+        rows.append(
+            {
+                "label": r.label,
+                "mode": r.mode,
+                "target": f"{r.target_ms:g}" if r.target_ms else "-",
+                "p50": f"{s['latency_ms']['p50']:.2f}",
+                "p90": f"{s['latency_ms']['p90']:.2f}",
+                "stall": f"{s.get('stall_fraction', 0) * 100:.1f}",
+                "rss": f"{m['peak_rss_kb'] / 1024:.1f}",
+                "weights": f"{m['weight_bytes_peak'] / MB:.2f}",
+                "accuracy": f"{s['accuracy'] * 100:.2f}",
+                "delta": f"{(s['accuracy'] - ref.summary['accuracy']) * 100:+.2f}" if ref_ok else "-",
+                "rows": str(s["n"]),
+            }
+        )
+    return rows
+
+
+def markdown(runs: list[Run]) -> str:
+    lines = [f"- **{k}**: {v}" for k, v in header_facts(runs)]
+    lines += ["", "| " + " | ".join(h for _, h in COLUMNS) + " |"]
+    lines.append("|" + "|".join("---" if k in ("label", "mode") else "---:" for k, _ in COLUMNS) + "|")
+    for row in summary_rows(runs):
+        lines.append("| " + " | ".join(row[k] for k, _ in COLUMNS) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def short_table(runs: list[Run]) -> str:
+    """A terminal-width table for the end of ``wrx demo``."""
+    ref = fp32_reference(runs)
+    lines = [f"{'run':<30} {'p50 ms':>7} {'T ms':>6} {'weights MB':>10} {'accuracy':>9} {'vs fp32':>8}"]
+    for r in runs:
+        s = r.summary
+        delta = f"{(s['accuracy'] - ref.summary['accuracy']) * 100:+8.2f}" if ref else f"{'-':>8}"
+        lines.append(
+            f"{r.label:<30} {s['latency_ms']['p50']:7.2f} {r.target_ms or 0:6.1f} "
+            f"{r.report['memory']['weight_bytes_peak'] / MB:10.2f} {s['accuracy'] * 100:8.2f}% {delta}"
+        )
+    return "\n".join(lines)
