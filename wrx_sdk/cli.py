@@ -325,7 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--title", default="WRX report")
     s.set_defaults(fn=cmd_report)
 
-    s = sub.add_parser("demo", help="the whole story: fine-tune, package, evaluate")
+    s = sub.add_parser(
+        "demo", help="the whole story: fine-tune, package, importance, profile, plan, run, report.html"
+    )
     s.add_argument("--workdir", default="wrx-demo", help="where artefacts go (default ./wrx-demo)")
     s.add_argument("--steps", type=int, default=None)
     s.set_defaults(fn=cmd_demo)

@@ -78,6 +78,7 @@ def timeline(runs: list[Run]) -> Figure | None:
             ax.barh(y[row] + lane * 0.28, width, left=start, height=h, color=COLORS[key], **kw)
 
     bar("embed", 1, 0.0, inf.get("embed_io_ms", 0), "io")
+    bar("embed", -1, 0.0, inf.get("embed_stall_ms", 0), "stall")  # compute waits for the word rows
     interleaved = run.mode == "elastic"
     for lt in layers:
         row = f"L{lt['layer']}"
@@ -123,7 +124,7 @@ def latency(runs: list[Run]) -> Figure:
     order = sorted(runs, key=lambda r: r.summary["latency_ms"]["p50"])
     fig, (ax,) = _new(1.0 + float(_cfg()["row_height_in"]) * len(order))
     data = [[i["latency_ms"] for i in r.report["inferences"]] for r in order]
-    bp = ax.boxplot(data, vert=False, whis=(5, 95), showfliers=False, patch_artist=True, widths=0.6)
+    bp = ax.boxplot(data, orientation="horizontal", whis=(5, 95), showfliers=False, patch_artist=True, widths=0.6)
     for patch, r in zip(bp["boxes"], order, strict=True):
         patch.set_facecolor(KIND_COLORS[r.kind])
         patch.set_alpha(0.6)

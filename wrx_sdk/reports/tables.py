@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from .load import Run, fp32_reference
@@ -47,7 +49,7 @@ def header_facts(runs: list[Run]) -> list[tuple[str, str]]:
             f"{build.get('compiler')}, {build.get('build_type')}, {build.get('target')}",
         ),
         ("IO", f"{io.get('mode')}; bandwidth cap {bw}" + varies(lambda r: r["io"].get("bandwidth_cap_mbps"))),
-        ("model", f"{pkg.get('model')} ({pkg.get('layers')} layers x {pkg.get('shards_per_layer')} shards)"),
+        ("model", _model(pkg)),
         ("task", f"{pkg.get('task')}, split {pkg.get('split')}, up to {pkg.get('max_seq_len')} tokens"),
         (
             "fp32 accuracy",
@@ -58,6 +60,21 @@ def header_facts(runs: list[Run]) -> list[tuple[str, str]]:
         ("threads", str(r0.get("threads")) + varies(lambda r: r.get("threads"))),
     ]
     return facts
+
+
+def _model(pkg: dict[str, Any]) -> str:
+    """The checkpoint path, plus family, size and provenance when the package and the
+    checkpoint are still where the run left them (optional: reports travel alone)."""
+    desc = f"{pkg.get('model')} ({pkg.get('layers')} layers x {pkg.get('shards_per_layer')} shards"
+    try:
+        m = json.loads((Path(pkg["root"]) / "manifest.json").read_text())["model"]
+        desc += f", {m['family']}, {m['n_params'] / 1e6:.1f}M parameters"
+        ft = json.loads((Path(pkg["model"]) / "wrx_finetune.json").read_text())
+        steps = ft["hyperparameters"]["steps"]
+        desc += f", fine-tuned from {Path(ft['source']).parent.name} for {steps} steps"
+    except (OSError, KeyError, TypeError, ValueError):
+        pass
+    return desc + ")"
 
 
 def summary_rows(runs: list[Run]) -> list[dict[str, Any]]:
