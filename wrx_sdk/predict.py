@@ -100,9 +100,17 @@ class CostModel:
         self.base_bytes, self.head_bytes = int(mem["resident_base_bytes"]), int(mem["head_bytes"])
         self.activation_bytes = int(mem["activation_bytes"])
         self.words_bytes, self.words_ms = self._word_rows(pkg)
-        # Programs run slower inside the pipeline than alone (the IO thread's CRC checks and
-        # copies share the cores); wrx profile-device measures the factor on the device.
-        self.compute_scale = float((p.get("calibration") or {}).get("compute_scale", 1.0))
+        # What isolated timings miss, measured by wrx profile-device on the real pipeline
+        # (docs/PLANNER.md, "Calibration"): programs run slower inside the pipeline; each
+        # inference has fixed costs (the IO thread's start, hand-offs); and every streamed
+        # request costs compute time (the IO thread preempts a compute thread when the
+        # cores are all busy) and IO time (a syscall and a wake-up before the next read).
+        cal = p.get("calibration") or {}
+        self.compute_scale = float(cal.get("compute_scale", 1.0))
+        self.fixed_ms = float(cal.get("fixed_ms", 0.0))
+        self.words_ms += float(cal.get("words_extra_ms", 0.0))
+        self.request_compute_ms = float(cal.get("request_compute_ms", 0.0))
+        self.request_io_ms = float(cal.get("request_io_ms", 0.0))
 
     # -- sizes
     def runs(self, keys: list[EntryKey]) -> list[int]:
@@ -212,14 +220,15 @@ class CostModel:
                     for s, b in zip(lp.shards, lp.bits, strict=True)
                     if (lp.layer, s) in pre
                 ]
-                ready, io_start = t_io, t_io
+                ready, io_start, runs = t_io, t_io, []
                 if keys:
                     runs = self.runs(keys)
                     n = sum(runs)
                     io_start = acquire(t_io, n)
-                    ready = t_io = io_start + sum(self.read_ms(r) for r in runs)
+                    ready = t_io = io_start + sum(self.read_ms(r) + self.request_io_ms for r in runs)
                     streamed += n
                 ms, buf = self.half_compute_ms(attn, lp.bits, g_attn if attn else g_ffn)
+                ms += self.request_compute_ms * len(runs)
                 decode_buf = max(decode_buf, buf)
                 start = max(t_c, ready)
                 stall += start - t_c
@@ -240,7 +249,7 @@ class CostModel:
                 )
         if not knobs.head_resident:
             start = acquire(t_io, self.head_bytes)
-            ready = start + self.read_ms(self.head_bytes)
+            ready = start + self.read_ms(self.head_bytes) + self.request_io_ms
             streamed += self.head_bytes
             stall += max(0.0, ready - t_c)
             t_c = max(t_c, ready)
@@ -268,7 +277,21 @@ class CostModel:
         }
         memory["weights"] = sum(v for k, v in memory.items() if k != "activations")
         memory["total"] = memory["weights"] + self.activation_bytes
-        return Prediction(t_c, compute, stall, streamed, memory, parts)
+        return Prediction(t_c + self.fixed_ms, compute, stall, streamed, memory, parts)
+
+    def requests(self, plan: Plan) -> int:
+        """Read requests the IO thread issues per inference for the plan's streamed shards
+        (the word rows and the head not counted)."""
+        pre, n = set(plan.preload), 0
+        for lp in plan.layers:
+            for kind in F.SHARD_KINDS:
+                keys = [
+                    EntryKey(kind, lp.layer, s, b)
+                    for s, b in zip(lp.shards, lp.bits, strict=True)
+                    if (lp.layer, s) not in pre
+                ]
+                n += len(self.runs(keys)) if keys else 0
+        return n
 
     def compute_only_ms(self, plan: Plan, knobs: Knobs) -> float:
         """Compute of a plan with every byte already in memory (the no-stall floor)."""

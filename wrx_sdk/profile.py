@@ -59,44 +59,105 @@ def profile_device(
     return path
 
 
-CALIBRATION_PLANS = (  # (bits, preloaded layers, knobs): one with many small calls, one with few large
-    (4, 1, {"readahead_kb": 2048, "chunk_kb": 400, "head_resident": False}),
-    (4, 0, {"readahead_kb": 4096, "chunk_kb": 1600, "head_resident": True}),
-)
+CALIBRATION_ROWS = 40  # per run; the first CALIBRATION_SKIP are warm-up
+CALIBRATION_SKIP = 5
+
+
+def _calibration_plans(layers: int, M: int) -> dict[str, tuple[Plan, dict]]:
+    """Two elastic plans that separate the pipeline's costs: ``resident`` streams nothing
+    but the word rows (compute alone, and the fixed costs); ``fragmented`` streams every
+    shard as its own request (bits alternate, so no two are adjacent in the store), which
+    exposes what each request costs on a device whose cores compute and read at once."""
+    resident = Plan.uniform(layers, M, 4, layers)
+    frag = Plan.uniform(layers, M, 4, 0)
+    for lp in frag.layers:
+        lp.bits = [4 if j % 2 == 0 else 6 for j in range(M)]
+    return {
+        "resident": (resident, {"readahead_kb": 2048, "chunk_kb": 400, "head_resident": True}),
+        "fragmented": (frag, {"readahead_kb": 1024, "chunk_kb": 1200, "head_resident": False}),
+    }
+
+
+def _run_calibration(out: Path, dev, name: str, plan: Plan, knobs: dict, threads: int, io_bandwidth: float):
+    plan.name, plan.pipeline = f"calibrate-{name}", knobs
+    path = plan.save(out / "plans" / f"_{plan.name}.json")
+    args = [
+        "--mode",
+        "elastic",
+        "--plan",
+        str(path),
+        "--limit",
+        str(CALIBRATION_ROWS),
+        "--threads",
+        str(threads),
+    ]
+    if io_bandwidth:
+        args += ["--io-bandwidth", str(io_bandwidth)]
+    res = dev.run_loader(out, args, progress=False)
+    if res.returncode != 0 or not res.report.get("ok"):
+        raise WrxError(
+            f"calibration run {plan.name} failed on {dev.name}", hint="see the loader output above"
+        )
+    rows = res.report["inferences"][CALIBRATION_SKIP:]
+    med = {k: float(np.median([r[k] for r in rows])) for k in ("latency_ms", "compute_ms", "stall_ms")}
+    med["embed_stall_ms"] = float(np.median([r["embed_stall_ms"] for r in rows]))
+    med["other_ms"] = float(np.median([r["latency_ms"] - r["compute_ms"] - r["stall_ms"] for r in rows]))
+    return plan, med
 
 
 def _calibrate(out: Path, rep: dict, dev, threads: int, io_bandwidth: float, progress: bool) -> dict:
-    """Run the elastic pipeline on two uniform plans and compare its compute with the sum
-    of the isolated program timings: the ratio scales the planner's compute predictions."""
+    """Run the real pipeline on two plans and fit what isolated timings miss (docs/PLANNER.md,
+    "Calibration"): the compute scale inside the pipeline, the fixed per-inference cost,
+    the word-row reads' extra wait, and the compute and IO cost of each streamed request."""
     from .predict import CostModel, Knobs
 
-    ratios, runs = [], []
+    cal: dict = {}
     with open_package(out) as pkg:
-        cm = CostModel(pkg, rep)
         g, M = pkg.geometry, pkg.spec.shards_per_layer
-        for bits, pre, knobs in CALIBRATION_PLANS:
-            plan = Plan.uniform(g.layers, M, bits, pre)
-            plan.name = f"calibrate-{bits}-pre{pre}-chunk{knobs['chunk_kb']}"
-            plan.pipeline = knobs
-            path = plan.save(out / "plans" / f"_{plan.name}.json")
-            args = ["--mode", "elastic", "--plan", str(path), "--limit", "40", "--threads", str(threads)]
-            if io_bandwidth:
-                args += ["--io-bandwidth", str(io_bandwidth)]
-            res = dev.run_loader(out, args, progress=False)
-            if res.returncode != 0 or not res.report.get("ok"):
-                raise WrxError(
-                    f"calibration run {plan.name} failed on {dev.name}", hint="see the loader output above"
-                )
-            measured = float(np.median([r["compute_ms"] for r in res.report["inferences"][5:]]))
-            predicted = cm.compute_only_ms(plan, Knobs(**knobs)) - cm.embed_ms - cm.head_ms
-            ratios.append(measured / predicted)
-            runs.append({"plan": plan.name, "measured_compute_ms": measured, "isolated_sum_ms": predicted})
-            if progress:
-                print(
-                    f"  calibration {plan.name}: pipeline compute {measured:.2f} ms, "
-                    f"isolated sum {predicted:.2f} ms"
-                )
-    return {"compute_scale": float(np.mean(ratios)), "runs": runs}
+        plans = _calibration_plans(g.layers, M)
+        meas = {
+            k: _run_calibration(out, dev, k, p, kn, threads, io_bandwidth) for k, (p, kn) in plans.items()
+        }
+        cm = CostModel(pkg, {**rep, "calibration": {}})
+        plan, m = meas["resident"]
+        iso = cm.compute_only_ms(plan, Knobs(**plan.pipeline)) - cm.embed_ms - cm.head_ms
+        cal["compute_scale"] = m["compute_ms"] / iso
+        cal["fixed_ms"] = max(0.0, m["other_ms"] - cm.embed_ms - cm.head_ms)
+        cal["words_extra_ms"] = max(0.0, m["embed_stall_ms"] - cm.words_ms)
+        plan, m = meas["fragmented"]
+        cm = CostModel(pkg, {**rep, "calibration": dict(cal)})
+        knobs = Knobs(**plan.pipeline)
+        n_req = cm.requests(plan)
+        scaled = cm.compute_only_ms(plan, knobs) - cm.embed_ms - cm.head_ms
+        cal["request_compute_ms"] = cm.request_compute_ms = max(0.0, (m["compute_ms"] - scaled) / n_req)
+        cal["request_io_ms"] = _fit_request_io(cm, plan, knobs, m["stall_ms"])
+        cal["runs"] = [{"plan": p.name, **{k: round(v, 4) for k, v in mm.items()}} for p, mm in meas.values()]
+    if progress:
+        print(
+            "  calibration: compute x{compute_scale:.3f}, fixed {fixed_ms:.3f} ms, word rows "
+            "+{words_extra_ms:.3f} ms, per request +{request_compute_ms:.4f} ms compute, "
+            "+{request_io_ms:.4f} ms IO".format(**cal)
+        )
+    return cal
+
+
+def _fit_request_io(cm, plan: Plan, knobs, stall_ms: float) -> float:
+    """The per-request IO delay at which the simulated stall equals the measured one
+    (bisection: the stall grows with it)."""
+
+    def stall(x: float) -> float:
+        cm.request_io_ms = x
+        return cm.predict(plan, knobs).stall_ms
+
+    lo, hi = 0.0, 2.0
+    if stall(lo) >= stall_ms:
+        return 0.0
+    if stall(hi) <= stall_ms:
+        return hi
+    for _ in range(30):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if stall(mid) < stall_ms else (lo, mid)
+    return (lo + hi) / 2
 
 
 def load_profile(path: str | Path) -> dict:

@@ -124,7 +124,9 @@ def latency(runs: list[Run]) -> Figure:
     order = sorted(runs, key=lambda r: r.summary["latency_ms"]["p50"])
     fig, (ax,) = _new(1.0 + float(_cfg()["row_height_in"]) * len(order))
     data = [[i["latency_ms"] for i in r.report["inferences"]] for r in order]
-    bp = ax.boxplot(data, orientation="horizontal", whis=(5, 95), showfliers=False, patch_artist=True, widths=0.6)
+    bp = ax.boxplot(
+        data, orientation="horizontal", whis=(5, 95), showfliers=False, patch_artist=True, widths=0.6
+    )
     for patch, r in zip(bp["boxes"], order, strict=True):
         patch.set_facecolor(KIND_COLORS[r.kind])
         patch.set_alpha(0.6)
