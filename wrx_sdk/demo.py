@@ -12,8 +12,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
-
 from .config import defaults
 from .errors import PlanError, WrxError
 from .finetune import finetune
@@ -23,7 +21,7 @@ from .package import package
 from .planners import Confirmer, make_plan
 from .planners.common import MIB, smallest_plans
 from .predict import CostModel
-from .profile import load_profile, profile_device
+from .profile import CALIBRATION_FIELDS, load_profile, profile_device
 from .reports import load_runs, write_html
 from .reports.tables import short_table
 from .run import run
@@ -41,7 +39,8 @@ def _profile(out: Path, cap: float, crc: int) -> Path:
     path = out / "profiles" / "local.yaml"
     try:
         p = load_profile(path)
-        if p.get("package_table_crc32") == crc and p["io"].get("bandwidth_cap_mbps") == cap:
+        current = CALIBRATION_FIELDS <= set(p.get("calibration") or {})
+        if current and p.get("package_table_crc32") == crc and p["io"].get("bandwidth_cap_mbps") == cap:
             print(f"      cached: {path}")
             return path
     except WrxError:
@@ -49,8 +48,12 @@ def _profile(out: Path, cap: float, crc: int) -> Path:
     return profile_device(out, "local", io_bandwidth=cap)
 
 
-def _targets(out: Path, prof: Path, load_all_ms: float, memory_mb: float, n: int) -> list[float]:
-    """n targets from just above the minimum feasible latency at M up to 1.5x load-all fp32."""
+def _targets(
+    out: Path, prof: Path, load_all_ms: float, memory_mb: float, fractions: list[float]
+) -> list[float]:
+    """Targets as fractions of the load-all fp32 latency (the question a user asks: what
+    does streaming cost at, below and above the speed of holding everything), each raised
+    to just above the minimum feasible latency at M."""
     with open_package(out) as pkg:
         small = smallest_plans(CostModel(pkg, load_profile(prof)))
     feasible = [lat for lat, mem, _, _ in small if mem <= memory_mb * MIB]
@@ -58,9 +61,8 @@ def _targets(out: Path, prof: Path, load_all_ms: float, memory_mb: float, n: int
         raise PlanError(
             f"demo: nothing fits {memory_mb:g} MB", hint="raise demo.memory_mb in configs/wrx.yaml"
         )
-    lo, hi = 1.1 * min(feasible), 1.5 * load_all_ms
-    hi = max(hi, 1.5 * lo)
-    return [round(float(t), 1) for t in np.geomspace(lo, hi, n)]
+    lo = 1.1 * min(feasible)
+    return sorted({round(max(lo, f * load_all_ms), 1) for f in fractions})
 
 
 def demo(workdir: Path, steps: int | None = None) -> Path:
@@ -91,7 +93,7 @@ def demo(workdir: Path, steps: int | None = None) -> Path:
         r, kept = run(out, mode=mode, bits=bits, io_bandwidth=cap, limit=rows, extra=extra)
         load_all_ms = load_all_ms or r["summary"]["latency_ms"]["p50"]
         reports.append(kept)
-    targets = _targets(out, prof, load_all_ms, memory_mb, int(cfg["targets"]))
+    targets = _targets(out, prof, load_all_ms, memory_mb, [float(f) for f in cfg["target_fractions"]])
     _step(
         6, f"plan T = {', '.join(f'{t:g}' for t in targets)} ms at M = {memory_mb:g} MB, wrx and sti (cached)"
     )

@@ -59,6 +59,7 @@ def profile_device(
     return path
 
 
+CALIBRATION_FIELDS = {"compute_scale", "fixed_ms", "words_extra_ms", "request_compute_ms", "request_io_ms"}
 CALIBRATION_ROWS = 40  # per run; the first CALIBRATION_SKIP are warm-up
 CALIBRATION_SKIP = 5
 

@@ -54,9 +54,10 @@ def _new(height_in: float, ncols: int = 1, nrows: int = 1, **kw) -> tuple[plt.Fi
 
 def timeline_run(runs: list[Run]) -> Run | None:
     """The run whose timeline is drawn: a planned elastic run if there is one, since that is
-    the pipeline the report is about; else the first run with traced layers."""
+    the pipeline the report is about (the loosest target: the most layers to show); else
+    the first run with traced layers."""
     traced = [r for r in runs if r.traced]
-    traced.sort(key=lambda r: {"wrx": 0, "sti": 1, "elastic": 2}.get(r.kind, 3))
+    traced.sort(key=lambda r: ({"wrx": 0, "sti": 1, "elastic": 2}.get(r.kind, 3), -(r.target_ms or 0)))
     return traced[0] if traced else None
 
 
