@@ -26,9 +26,9 @@ def test_profile_has_every_measurement(host_build, tiny_pkg, tmp_path):
     assert p["overheads"]["finish_layer_ms"] > 0 and p["overheads"]["head_ms"] > 0
     cal = p["calibration"]
     assert 0.5 < cal["compute_scale"] < 3
-    for k in ("fixed_ms", "words_extra_ms", "request_compute_ms", "request_io_ms"):
+    for k in ("fixed_ms", "words_extra_ms", "mb_compute_ms", "request_compute_ms", "request_io_ms"):
         assert 0 <= cal[k] < 50, k
-    assert [r["plan"] for r in cal["runs"]] == ["calibrate-resident", "calibrate-fragmented"]
+    assert [r["plan"] for r in cal["runs"]] == ["calibrate-resident", "calibrate-contiguous", "calibrate-fragmented"]
     assert p["package_table_crc32"] > 0
 
 
@@ -39,7 +39,7 @@ def test_calibration_makes_the_simulation_match_the_fragmented_run(host_build, t
     from wrx_sdk.predict import CostModel, Knobs
 
     p = load_profile(profile_device(tiny_copy, "local", io_bandwidth=20, progress=False))
-    run = p["calibration"]["runs"][1]
+    run = p["calibration"]["runs"][2]
     plan = Plan.load(tiny_copy / "plans" / "_calibrate-fragmented.json")
     with open_package(tiny_copy) as pkg:
         pred = CostModel(pkg, p).predict(plan, Knobs(**plan.pipeline))

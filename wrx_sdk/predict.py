@@ -109,6 +109,7 @@ class CostModel:
         self.compute_scale = float(cal.get("compute_scale", 1.0))
         self.fixed_ms = float(cal.get("fixed_ms", 0.0))
         self.words_ms += float(cal.get("words_extra_ms", 0.0))
+        self.mb_compute_ms = float(cal.get("mb_compute_ms", 0.0))
         self.request_compute_ms = float(cal.get("request_compute_ms", 0.0))
         self.request_io_ms = float(cal.get("request_io_ms", 0.0))
 
@@ -228,7 +229,7 @@ class CostModel:
                     ready = t_io = io_start + sum(self.read_ms(r) + self.request_io_ms for r in runs)
                     streamed += n
                 ms, buf = self.half_compute_ms(attn, lp.bits, g_attn if attn else g_ffn)
-                ms += self.request_compute_ms * len(runs)
+                ms += self.request_compute_ms * len(runs) + self.mb_compute_ms * sum(runs) / 1e6
                 decode_buf = max(decode_buf, buf)
                 start = max(t_c, ready)
                 stall += start - t_c
@@ -279,10 +280,9 @@ class CostModel:
         memory["total"] = memory["weights"] + self.activation_bytes
         return Prediction(t_c + self.fixed_ms, compute, stall, streamed, memory, parts)
 
-    def requests(self, plan: Plan) -> int:
-        """Read requests the IO thread issues per inference for the plan's streamed shards
-        (the word rows and the head not counted)."""
-        pre, n = set(plan.preload), 0
+    def _streamed(self, plan: Plan) -> list[list[EntryKey]]:
+        """Per layer half, the entries the IO thread reads (the plan's shards not preloaded)."""
+        pre, out = set(plan.preload), []
         for lp in plan.layers:
             for kind in F.SHARD_KINDS:
                 keys = [
@@ -290,8 +290,17 @@ class CostModel:
                     for s, b in zip(lp.shards, lp.bits, strict=True)
                     if (lp.layer, s) not in pre
                 ]
-                n += len(self.runs(keys)) if keys else 0
-        return n
+                if keys:
+                    out.append(keys)
+        return out
+
+    def streamed_bytes(self, plan: Plan) -> int:
+        """Bytes read per inference for the plan's shards (word rows and head not counted)."""
+        return sum(sum(self.runs(keys)) for keys in self._streamed(plan))
+
+    def requests(self, plan: Plan) -> int:
+        """Read requests per inference for the plan's shards (word rows and head not counted)."""
+        return sum(len(self.runs(keys)) for keys in self._streamed(plan))
 
     def compute_only_ms(self, plan: Plan, knobs: Knobs) -> float:
         """Compute of a plan with every byte already in memory (the no-stall floor)."""

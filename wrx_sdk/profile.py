@@ -59,24 +59,33 @@ def profile_device(
     return path
 
 
-CALIBRATION_FIELDS = {"compute_scale", "fixed_ms", "words_extra_ms", "request_compute_ms", "request_io_ms"}
+CALIBRATION_FIELDS = {
+    "compute_scale",
+    "fixed_ms",
+    "words_extra_ms",
+    "mb_compute_ms",
+    "request_compute_ms",
+    "request_io_ms",
+}
 CALIBRATION_ROWS = 40  # per run; the first CALIBRATION_SKIP are warm-up
 CALIBRATION_SKIP = 5
 
 
 def _calibration_plans(layers: int, M: int) -> dict[str, tuple[Plan, dict]]:
-    """Two elastic plans that separate the pipeline's costs: ``resident`` streams nothing
-    but the word rows (compute alone, and the fixed costs); ``fragmented`` streams every
-    shard as its own request (bits alternate, so no two are adjacent in the store), which
-    exposes what each request costs on a device whose cores compute and read at once."""
+    """Three elastic plans that separate the pipeline's costs. ``resident`` streams nothing
+    but the word rows: compute alone, and the fixed costs. ``contiguous`` streams the back
+    half of the layers in one request per half: what each streamed byte costs compute
+    (the IO thread's checksum preempts a compute thread). ``fragmented`` streams the same
+    layers with bits alternating 4/6, so no two shards are adjacent in the store and each
+    is its own request: what each request costs. All run with typical planner knobs."""
+    knobs = {"readahead_kb": 1024, "chunk_kb": 800, "head_resident": True}
+    front = max(1, layers // 2)
     resident = Plan.uniform(layers, M, 4, layers)
-    frag = Plan.uniform(layers, M, 4, 0)
-    for lp in frag.layers:
+    contiguous = Plan.uniform(layers, M, 4, front)
+    frag = Plan.uniform(layers, M, 4, front)
+    for lp in frag.layers[front:]:
         lp.bits = [4 if j % 2 == 0 else 6 for j in range(M)]
-    return {
-        "resident": (resident, {"readahead_kb": 2048, "chunk_kb": 400, "head_resident": True}),
-        "fragmented": (frag, {"readahead_kb": 1024, "chunk_kb": 1200, "head_resident": False}),
-    }
+    return {"resident": (resident, knobs), "contiguous": (contiguous, knobs), "fragmented": (frag, knobs)}
 
 
 def _run_calibration(out: Path, dev, name: str, plan: Plan, knobs: dict, threads: int, io_bandwidth: float):
@@ -107,9 +116,10 @@ def _run_calibration(out: Path, dev, name: str, plan: Plan, knobs: dict, threads
 
 
 def _calibrate(out: Path, rep: dict, dev, threads: int, io_bandwidth: float, progress: bool) -> dict:
-    """Run the real pipeline on two plans and fit what isolated timings miss (docs/PLANNER.md,
-    "Calibration"): the compute scale inside the pipeline, the fixed per-inference cost,
-    the word-row reads' extra wait, and the compute and IO cost of each streamed request."""
+    """Run the real pipeline on three plans and fit what isolated timings miss
+    (docs/PLANNER.md, "Calibration"): the compute scale inside the pipeline, the fixed
+    per-inference cost, the word-row reads' extra wait, the compute cost of each streamed
+    MB and request, and the IO cost of each request."""
     from .predict import CostModel, Knobs
 
     cal: dict = {}
@@ -121,23 +131,31 @@ def _calibrate(out: Path, rep: dict, dev, threads: int, io_bandwidth: float, pro
         }
         cm = CostModel(pkg, {**rep, "calibration": {}})
         plan, m = meas["resident"]
-        iso = cm.compute_only_ms(plan, Knobs(**plan.pipeline)) - cm.embed_ms - cm.head_ms
-        cal["compute_scale"] = m["compute_ms"] / iso
+        knobs = Knobs(**plan.pipeline)
+        iso = cm.compute_only_ms(plan, knobs) - cm.embed_ms - cm.head_ms
+        cal["compute_scale"] = cm.compute_scale = m["compute_ms"] / iso
         cal["fixed_ms"] = max(0.0, m["other_ms"] - cm.embed_ms - cm.head_ms)
         cal["words_extra_ms"] = max(0.0, m["embed_stall_ms"] - cm.words_ms)
-        plan, m = meas["fragmented"]
-        cm = CostModel(pkg, {**rep, "calibration": dict(cal)})
-        knobs = Knobs(**plan.pipeline)
-        n_req = cm.requests(plan)
-        scaled = cm.compute_only_ms(plan, knobs) - cm.embed_ms - cm.head_ms
-        cal["request_compute_ms"] = cm.request_compute_ms = max(0.0, (m["compute_ms"] - scaled) / n_req)
-        cal["request_io_ms"] = _fit_request_io(cm, plan, knobs, m["stall_ms"])
+
+        def excess(name: str) -> tuple[float, Plan]:
+            plan, m = meas[name]
+            return m["compute_ms"] - (cm.compute_only_ms(plan, knobs) - cm.embed_ms - cm.head_ms), plan
+
+        ex, plan = excess("contiguous")
+        cal["mb_compute_ms"] = cm.mb_compute_ms = max(0.0, ex / (cm.streamed_bytes(plan) / 1e6))
+        ex, plan = excess("fragmented")
+        ex -= cm.mb_compute_ms * cm.streamed_bytes(plan) / 1e6
+        extra_req = cm.requests(plan) - cm.requests(meas["contiguous"][0])  # the same layers, more requests
+        cal["request_compute_ms"] = cm.request_compute_ms = max(0.0, ex / max(1, extra_req))
+        cm.words_ms += cal["words_extra_ms"]
+        cm.fixed_ms = cal["fixed_ms"]
+        cal["request_io_ms"] = _fit_request_io(cm, plan, knobs, meas["fragmented"][1]["stall_ms"])
         cal["runs"] = [{"plan": p.name, **{k: round(v, 4) for k, v in mm.items()}} for p, mm in meas.values()]
     if progress:
         print(
             "  calibration: compute x{compute_scale:.3f}, fixed {fixed_ms:.3f} ms, word rows "
-            "+{words_extra_ms:.3f} ms, per request +{request_compute_ms:.4f} ms compute, "
-            "+{request_io_ms:.4f} ms IO".format(**cal)
+            "+{words_extra_ms:.3f} ms; compute +{mb_compute_ms:.3f} ms per streamed MB and "
+            "+{request_compute_ms:.4f} ms per request; IO +{request_io_ms:.4f} ms per request".format(**cal)
         )
     return cal
 
