@@ -21,7 +21,7 @@ from .package import package
 from .planners import Confirmer, make_plan
 from .planners.common import MIB, smallest_plans
 from .predict import CostModel
-from .profile import CALIBRATION_FIELDS, load_profile, profile_device
+from .profile import CALIBRATION_VERSION, load_profile, profile_device
 from .reports import load_runs, write_html
 from .reports.tables import short_table
 from .run import run
@@ -39,7 +39,7 @@ def _profile(out: Path, cap: float, crc: int) -> Path:
     path = out / "profiles" / "local.yaml"
     try:
         p = load_profile(path)
-        current = CALIBRATION_FIELDS <= set(p.get("calibration") or {})
+        current = (p.get("calibration") or {}).get("version") == CALIBRATION_VERSION
         if current and p.get("package_table_crc32") == crc and p["io"].get("bandwidth_cap_mbps") == cap:
             print(f"      cached: {path}")
             return path

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from .config import defaults
 from .devices import get_device
 from .errors import WrxError
 from .fsutil import atomic_open
@@ -59,33 +60,52 @@ def profile_device(
     return path
 
 
-CALIBRATION_FIELDS = {
-    "compute_scale",
-    "fixed_ms",
-    "words_extra_ms",
-    "mb_compute_ms",
-    "request_compute_ms",
-    "request_io_ms",
-}
-CALIBRATION_ROWS = 40  # per run; the first CALIBRATION_SKIP are warm-up
+CALIBRATION_VERSION = 2  # bumped when the calibration's method changes; wrx demo re-profiles
+CALIBRATION_ROWS = 100  # per run; the first CALIBRATION_SKIP are warm-up
 CALIBRATION_SKIP = 5
 
 
-def _calibration_plans(layers: int, M: int) -> dict[str, tuple[Plan, dict]]:
-    """Three elastic plans that separate the pipeline's costs. ``resident`` streams nothing
-    but the word rows: compute alone, and the fixed costs. ``contiguous`` streams the back
-    half of the layers in one request per half: what each streamed byte costs compute
-    (the IO thread's checksum preempts a compute thread). ``fragmented`` streams the same
-    layers with bits alternating 4/6, so no two shards are adjacent in the store and each
-    is its own request: what each request costs. All run with typical planner knobs."""
+def _calibration_plans(cm, layers: int, M: int, bits: tuple[int, ...]) -> dict[str, tuple[Plan, dict]]:
+    """``resident`` streams nothing but the word rows: compute alone, and the fixed costs.
+    ``contiguous`` streams the back half of the layers, one request per half. The
+    ``mixed-k`` plans look like what the planners write: per layer a random width at
+    random low bitwidths, the first layers preloaded, knobs from the planner's sets, and,
+    like a plan made for a latency target, compute-bound: of ``calibration_candidates``
+    random plans, the ones the isolated-timing simulation (``cm``, uncalibrated) says
+    stall least for their compute. Streaming costs differ when compute waits for IO
+    anyway, and planned plans never do. The spread in streamed bytes and requests is what the fit separates (a
+    fixed seed, so a profile is reproducible)."""
+    from .predict import Knobs
+
+    cfg = defaults("planner")
+    rng = np.random.default_rng(int(cfg["calibration_seed"]))
     knobs = {"readahead_kb": 1024, "chunk_kb": 800, "head_resident": True}
-    front = max(1, layers // 2)
-    resident = Plan.uniform(layers, M, 4, layers)
-    contiguous = Plan.uniform(layers, M, 4, front)
-    frag = Plan.uniform(layers, M, 4, front)
-    for lp in frag.layers[front:]:
-        lp.bits = [4 if j % 2 == 0 else 6 for j in range(M)]
-    return {"resident": (resident, knobs), "contiguous": (contiguous, knobs), "fragmented": (frag, knobs)}
+    out = {  # contiguous: many streamed bytes in few requests, to tell the two costs apart
+        "resident": (Plan.uniform(layers, M, 4, layers), knobs),
+        "contiguous": (Plan.uniform(layers, M, 4, max(1, layers // 2)), knobs),
+    }
+    choices = [b for b in bits if b <= 4]
+    cands = []
+    for _ in range(int(cfg["calibration_candidates"])):
+        plan = Plan.uniform(layers, M, 4, 0)
+        for lp in plan.layers:
+            w = int(rng.integers(max(1, M // 2), M + 1))
+            lp.shards = sorted(int(j) for j in rng.choice(M, w, replace=False))
+            lp.bits = [int(rng.choice(choices)) for _ in lp.shards]
+        pre = int(rng.integers(1, max(2, layers - 1)))
+        plan.preload = [(lp.layer, j) for lp in plan.layers[:pre] for j in lp.shards]
+        knobs = {
+            "readahead_kb": int(rng.choice(cfg["readahead_kb"])),
+            "chunk_kb": int(rng.choice(cfg["chunk_kb"])),
+            "head_resident": bool(rng.integers(0, 2)),
+        }
+        p = cm.predict(plan, Knobs(**knobs))
+        if cm.requests(plan):
+            cands.append(((p.stall_ms - cm.words_ms) / p.compute_ms, len(cands), plan, knobs))
+    # the least stalled first: planned plans are compute-bound
+    for k, (_, _, plan, knobs) in enumerate(sorted(cands)[: int(cfg["calibration_plans"])]):
+        out[f"mixed-{k}"] = (plan, knobs)
+    return out
 
 
 def _run_calibration(out: Path, dev, name: str, plan: Plan, knobs: dict, threads: int, io_bandwidth: float):
@@ -122,35 +142,41 @@ def _calibrate(out: Path, rep: dict, dev, threads: int, io_bandwidth: float, pro
     MB and request, and the IO cost of each request."""
     from .predict import CostModel, Knobs
 
-    cal: dict = {}
+    cal: dict = {"version": CALIBRATION_VERSION}
     with open_package(out) as pkg:
         g, M = pkg.geometry, pkg.spec.shards_per_layer
-        plans = _calibration_plans(g.layers, M)
+        cm = CostModel(pkg, {**rep, "calibration": {}})
+        plans = _calibration_plans(cm, g.layers, M, pkg.scheme.all_bits)
         meas = {
             k: _run_calibration(out, dev, k, p, kn, threads, io_bandwidth) for k, (p, kn) in plans.items()
         }
-        cm = CostModel(pkg, {**rep, "calibration": {}})
         plan, m = meas["resident"]
-        knobs = Knobs(**plan.pipeline)
-        iso = cm.compute_only_ms(plan, knobs) - cm.embed_ms - cm.head_ms
-        cal["compute_scale"] = cm.compute_scale = m["compute_ms"] / iso
-        cal["fixed_ms"] = max(0.0, m["other_ms"] - cm.embed_ms - cm.head_ms)
+        cal["fixed_ms"] = cm.fixed_ms = max(0.0, m["other_ms"] - cm.embed_ms - cm.head_ms)
         cal["words_extra_ms"] = max(0.0, m["embed_stall_ms"] - cm.words_ms)
-
-        def excess(name: str) -> tuple[float, Plan]:
-            plan, m = meas[name]
-            return m["compute_ms"] - (cm.compute_only_ms(plan, knobs) - cm.embed_ms - cm.head_ms), plan
-
-        ex, plan = excess("contiguous")
-        cal["mb_compute_ms"] = cm.mb_compute_ms = max(0.0, ex / (cm.streamed_bytes(plan) / 1e6))
-        ex, plan = excess("fragmented")
-        ex -= cm.mb_compute_ms * cm.streamed_bytes(plan) / 1e6
-        extra_req = cm.requests(plan) - cm.requests(meas["contiguous"][0])  # the same layers, more requests
-        cal["request_compute_ms"] = cm.request_compute_ms = max(0.0, ex / max(1, extra_req))
         cm.words_ms += cal["words_extra_ms"]
-        cm.fixed_ms = cal["fixed_ms"]
-        cal["request_io_ms"] = _fit_request_io(cm, plan, knobs, meas["fragmented"][1]["stall_ms"])
-        cal["runs"] = [{"plan": p.name, **{k: round(v, 4) for k, v in mm.items()}} for p, mm in meas.values()]
+        # Layer compute = scale x isolated sum + a x streamed MB + b x requests, least squares
+        # over every run (the resident one pins the scale); a term fitted negative is dropped.
+        rows, y = [], []
+        for plan, m in meas.values():
+            iso = cm.compute_only_ms(plan, Knobs(**plan.pipeline)) - cm.embed_ms - cm.head_ms
+            rows.append([iso, cm.streamed_bytes(plan) / 1e6, cm.requests(plan)])
+            y.append(m["compute_ms"])
+        coef = _nonneg_lstsq(np.array(rows), np.array(y))
+        cal["compute_scale"], cal["mb_compute_ms"], cal["request_compute_ms"] = (float(c) for c in coef)
+        cm.compute_scale, cm.mb_compute_ms, cm.request_compute_ms = (float(c) for c in coef)
+        streaming = [(p, Knobs(**p.pipeline), m["stall_ms"]) for p, m in meas.values() if cm.requests(p)]
+        cal["request_io_ms"] = _fit_request_io(cm, streaming)
+        fit = []
+        for plan, m in meas.values():
+            pred = cm.predict(plan, Knobs(**plan.pipeline))
+            fit.append(
+                {
+                    "plan": plan.name,
+                    **{k: round(v, 4) for k, v in m.items()},
+                    "predicted_latency_ms": round(float(pred.latency_ms), 4),
+                }
+            )
+        cal["runs"] = fit
     if progress:
         print(
             "  calibration: compute x{compute_scale:.3f}, fixed {fixed_ms:.3f} ms, word rows "
@@ -160,23 +186,29 @@ def _calibrate(out: Path, rep: dict, dev, threads: int, io_bandwidth: float, pro
     return cal
 
 
-def _fit_request_io(cm, plan: Plan, knobs, stall_ms: float) -> float:
-    """The per-request IO delay at which the simulated stall equals the measured one
-    (bisection: the stall grows with it)."""
+def _nonneg_lstsq(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least squares with the columns fitted negative dropped (a cost cannot be negative)."""
+    keep = list(range(x.shape[1]))
+    while True:
+        c, *_ = np.linalg.lstsq(x[:, keep], y, rcond=None)
+        if (c >= 0).all() or len(keep) == 1:
+            out = np.zeros(x.shape[1])
+            out[keep] = np.maximum(c, 0)
+            return out
+        keep.pop(int(np.argmin(c)))
 
-    def stall(x: float) -> float:
-        cm.request_io_ms = x
-        return cm.predict(plan, knobs).stall_ms
 
-    lo, hi = 0.0, 2.0
-    if stall(lo) >= stall_ms:
-        return 0.0
-    if stall(hi) <= stall_ms:
-        return hi
-    for _ in range(30):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if stall(mid) < stall_ms else (lo, mid)
-    return (lo + hi) / 2
+def _fit_request_io(cm, runs: list) -> float:
+    """The per-request IO delay whose simulated stalls best match the measured ones, over
+    the streaming calibration runs (a grid: the stall is not linear in it)."""
+    cfg = defaults("planner")
+    grid = np.arange(0.0, float(cfg["calibration_request_io_max_ms"]) + 1e-9, 0.005)
+    errs = []
+    for x in grid:
+        cm.request_io_ms = float(x)
+        errs.append(sum((cm.predict(p, k).stall_ms - st) ** 2 for p, k, st in runs))
+    cm.request_io_ms = float(grid[int(np.argmin(errs))])
+    return cm.request_io_ms
 
 
 def load_profile(path: str | Path) -> dict:
