@@ -135,7 +135,10 @@ def make_plan(
         for est, d, knobs in top:
             cand = d.to_plan("candidate", knobs)
             scored.append((confirm(cand), est, d, knobs))
-        best = max(scored, key=lambda s: (s[0]["calib_accuracy"], -s[0]["calib_kl_from_fp32"]))
+        # The lowest KL from fp32 on the calib split, not the highest accuracy: over 512 rows
+        # accuracy moves in steps of 0.2 points with about 1.8 points of noise, and the
+        # most accurate of a dozen candidates is partly the luckiest (docs/PLANNER.md).
+        best = min(scored, key=lambda s: (s[0]["calib_kl_from_fp32"], -s[0]["calib_accuracy"]))
         measured, est, d, knobs = best
         plan = d.to_plan(name, knobs)
         pred = cm.predict(plan, knobs)
