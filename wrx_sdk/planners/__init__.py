@@ -32,6 +32,9 @@ from . import sti, wrx
 from .common import MIB, Accuracy, Draft, infeasible_message
 
 PLANNERS = ("wrx", "sti")
+# Bumped when the planners' choices change for the same inputs (search, confirmation
+# rule), so plans reused by fingerprint (wrx demo) are made again. 2: confirm by KL.
+PLANNER_VERSION = 2
 
 
 class Confirmer:
@@ -170,7 +173,7 @@ def make_plan(
 def _fingerprint(prof_path: Path, imp: dict, cfg: dict, *settings) -> str:
     """What a plan was made from: a plan with the same fingerprint needs no re-planning."""
     h = hashlib.sha256(prof_path.read_bytes())
-    h.update(json.dumps([imp, cfg, settings], sort_keys=True).encode())
+    h.update(json.dumps([PLANNER_VERSION, imp, cfg, settings], sort_keys=True).encode())
     return h.hexdigest()
 
 
