@@ -102,9 +102,9 @@ class CostModel:
         self.words_bytes, self.words_ms = self._word_rows(pkg)
         # What isolated timings miss, measured by wrx profile-device on the real pipeline
         # (docs/PLANNER.md, "Calibration"): programs run slower inside the pipeline; each
-        # inference has fixed costs (the IO thread's start, hand-offs); and every streamed
-        # request costs compute time (the IO thread preempts a compute thread when the
-        # cores are all busy) and IO time (a syscall and a wake-up before the next read).
+        # inference has fixed costs (the IO thread's start, hand-offs); every streamed MB
+        # and request costs compute time (the IO thread's checksums and wake-ups preempt a
+        # compute thread when the cores are all busy); every request costs IO time.
         cal = p.get("calibration") or {}
         self.compute_scale = float(cal.get("compute_scale", 1.0))
         self.fixed_ms = float(cal.get("fixed_ms", 0.0))
