@@ -14,19 +14,9 @@ Usage: .venv/bin/python scripts/bench_pipeline.py [--rows N] [--io-bandwidth MBP
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-from wrx_sdk import config  # noqa: E402
-from wrx_sdk.finetune import finetune  # noqa: E402
-from wrx_sdk.package import package  # noqa: E402
+from _bench_common import bench_package, run_loader
 
 RUNS = [  # (label, mode, plan args)
     ("load-all fp32", "load-all", ["--bits", "32"]),
@@ -46,36 +36,13 @@ def main() -> None:
     ap.add_argument("--io-bandwidth", type=float, default=250.0)
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
-    work = config.cache_dir() / "bench-pipeline"
-    finetune("minilm-l6", "rt-polarity", work / "ckpt", progress=False)
-    out = work / "pkg"
-    m = package(work / "ckpt", "rt-polarity", out, progress=False)
+    out, m = bench_package()
     fp32_weight_bytes = 4 * m["model"]["n_params"]
     reps = {}
     for label, mode, args in RUNS:
         rp = out / f"bench-{mode}-{'-'.join(args[1::2])}.json"
-        cmd = [
-            str(ROOT / "build/host/bundle/wrx-loader"),
-            "--package",
-            str(out),
-            "--report",
-            str(rp),
-            "--quiet",
-            "--mode",
-            mode,
-            "--limit",
-            str(a.rows),
-            "--io-bandwidth",
-            str(a.io_bandwidth),
-            "--threads",
-            str(a.threads),
-            "--trace-rows",
-            "3",
-            *args,
-        ]
         print(f"running {label} ...", file=sys.stderr)
-        subprocess.run(cmd, check=True, stderr=subprocess.DEVNULL)
-        reps[label] = json.loads(rp.read_text())
+        reps[label] = run_loader(out, rp, mode, args, a.io_bandwidth, a.threads, a.rows, trace_rows=3)
 
     r0 = reps["load-all fp32"]
     print(

@@ -17,24 +17,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from _bench_common import bench_package, run_loader
 
 from wrx_sdk import config  # noqa: E402
 from wrx_sdk.errors import PlanError  # noqa: E402
-from wrx_sdk.finetune import finetune  # noqa: E402
 from wrx_sdk.importance import importance  # noqa: E402
 from wrx_sdk.manifest import open_package  # noqa: E402
-from wrx_sdk.package import package  # noqa: E402
 from wrx_sdk.planners import Confirmer, make_plan  # noqa: E402
 from wrx_sdk.planners.common import MIB, smallest_plans  # noqa: E402
 from wrx_sdk.predict import CostModel  # noqa: E402
@@ -50,11 +43,7 @@ MEMORIES = (2, 4, 8)
 
 
 def loader(out: Path, report: Path, mode: str, args: list[str], a: argparse.Namespace) -> dict:
-    cmd = [str(ROOT / "build/host/bundle/wrx-loader"), "--package", str(out), "--report", str(report)]
-    cmd += ["--quiet", "--mode", mode, "--io-bandwidth", str(a.io_bandwidth), "--trace-rows", "1"]
-    cmd += ["--threads", str(a.threads), *args] + (["--limit", str(a.rows)] if a.rows else [])
-    subprocess.run(cmd, check=True, stderr=subprocess.DEVNULL)
-    return json.loads(report.read_text())
+    return run_loader(out, report, mode, args, a.io_bandwidth, a.threads, a.rows)
 
 
 def main() -> None:
@@ -64,10 +53,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     t_start = time.time()
-    work = config.cache_dir() / "bench-pipeline"  # shares the fine-tune and package with bench_pipeline
-    finetune("minilm-l6", "rt-polarity", work / "ckpt", progress=False)
-    out = work / "pkg"
-    m = package(work / "ckpt", "rt-polarity", out, progress=False)
+    out, m = bench_package()  # shared with bench_pipeline
     fp32_weight_bytes = 4 * m["model"]["n_params"]
     print("profiling the device ...", file=sys.stderr)
     prof_path = profile_device(out, "local", io_bandwidth=a.io_bandwidth, threads=a.threads, progress=False)

@@ -100,11 +100,10 @@ def demo(workdir: Path, steps: int | None = None) -> Path:
     )
     plans = []
     with open_package(out) as pkg:
-        confirm = None
+        # one for all six plans: the fp32 reference runs once, and only if a plan is made
+        confirm = Confirmer(pkg, int(defaults("planner")["confirm_rows"]))
         for t in targets:
             for planner in ("wrx", "sti"):
-                if confirm is None:  # one for all six plans: the fp32 reference logits once
-                    confirm = Confirmer(pkg, int(defaults("planner")["confirm_rows"]))
                 try:
                     plan, _ = make_plan(
                         out,

@@ -47,10 +47,14 @@ class Confirmer:
         n = min(rows, len(labels))
         self.enc = Encoded(enc.input_ids[:n], enc.token_type_ids[:n], enc.lengths[:n])
         self.labels = labels[:n]
-        g = pkg.geometry
-        self.ref = torch.log_softmax(
-            torch.from_numpy(self._logits(Plan.uniform(g.layers, pkg.spec.shards_per_layer, 32))), -1
-        )
+        self._full = Plan.uniform(pkg.geometry.layers, pkg.spec.shards_per_layer, 32)
+        self._ref: torch.Tensor | None = None  # fp32 log-probabilities, on first use
+
+    @property
+    def ref(self) -> torch.Tensor:
+        if self._ref is None:
+            self._ref = torch.log_softmax(torch.from_numpy(self._logits(self._full)), -1)
+        return self._ref
 
     def _logits(self, plan: Plan) -> np.ndarray:
         return self.ex.run(plan, self.enc)

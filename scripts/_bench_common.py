@@ -1,0 +1,46 @@
+"""What the MiniLM benchmarks share: the fine-tuned, packaged model they measure (cached
+under $WRX_CACHE/bench-pipeline) and one way to run the loader on it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from wrx_sdk import config  # noqa: E402
+from wrx_sdk.finetune import finetune  # noqa: E402
+from wrx_sdk.package import package  # noqa: E402
+
+LOADER = ROOT / "build/host/bundle/wrx-loader"
+
+
+def bench_package() -> tuple[Path, dict]:
+    """(package dir, manifest) of MiniLM-L6 fine-tuned on rt-polarity; both cached."""
+    work = config.cache_dir() / "bench-pipeline"
+    finetune("minilm-l6", "rt-polarity", work / "ckpt", progress=False)
+    out = work / "pkg"
+    return out, package(work / "ckpt", "rt-polarity", out, progress=False)
+
+
+def run_loader(
+    out: Path,
+    report: Path,
+    mode: str,
+    args: list[str],
+    io_bandwidth: float,
+    threads: int,
+    rows: int = 0,
+    trace_rows: int = 1,
+) -> dict:
+    """Run wrx-loader on the package (rows=0: every dev row) and return its report."""
+    cmd = [str(LOADER), "--package", str(out), "--report", str(report), "--quiet", "--mode", mode]
+    cmd += ["--io-bandwidth", str(io_bandwidth), "--threads", str(threads), "--trace-rows", str(trace_rows)]
+    cmd += [*args] + (["--limit", str(rows)] if rows else [])
+    subprocess.run(cmd, check=True, stderr=subprocess.DEVNULL)
+    return json.loads(report.read_text())
