@@ -25,30 +25,12 @@ def wrx(*args: str) -> subprocess.CompletedProcess:
 
 def test_end_to_end_matches_local(host_build, adbd, tiny_pkg):
     """package -> deploy -> run -> pull; the device report's predictions equal --device local."""
-    r = wrx(
-        "deploy",
-        str(tiny_pkg),
-        "--device",
-        adbd.spec,
-        "--remote-dir",
-        adbd.device_dir,
-        "--adb-key",
-        str(adbd.key),
-        "-q",
-    )
+    deploy = ("deploy", str(tiny_pkg), "--device", adbd.spec, "--remote-dir", adbd.device_dir)
+    deploy += ("--adb-key", str(adbd.key), "-q")
+    r = wrx(*deploy)
     assert r.returncode == 0, r.stderr
     assert "pushed" in r.stdout and "verified by sha256" in r.stdout
-    again = wrx(
-        "deploy",
-        str(tiny_pkg),
-        "--device",
-        adbd.spec,
-        "--remote-dir",
-        adbd.device_dir,
-        "--adb-key",
-        str(adbd.key),
-        "-q",
-    )
+    again = wrx(*deploy)
     assert again.returncode == 0 and "nothing transferred" in again.stdout, again.stdout
 
     remote, kept = run(

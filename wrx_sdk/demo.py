@@ -130,8 +130,9 @@ def demo(workdir: Path, steps: int | None = None) -> Path:
         _, kept = run(out, mode="elastic", plan=name, io_bandwidth=cap, limit=rows, extra=extra)
         reports.append(kept)
     _step(8, "write the report")
-    page = write_html(reports, workdir / "report.html", title=f"WRX demo: {model} on {task}")
-    print("\n" + short_table(load_runs(reports)))
+    runs = load_runs(reports)
+    page = write_html(runs, workdir / "report.html", title=f"WRX demo: {model} on {task}")
+    print("\n" + short_table(runs))
     print(f"\nIO capped at {cap:g} MB/s to emulate eMMC; {rows} dev rows per run.")
     print(f"demo finished in {time.time() - t0:.0f} s\nreport: {page.resolve()}")
     return page

@@ -41,6 +41,15 @@ def align(n: int, a: int = ALIGN) -> int:
     return (n + a - 1) // a * a
 
 
+def _split(lp, kind: F.EntryKind, pre: set) -> tuple[list[EntryKey], list[EntryKey]]:
+    """One layer half's entries in plan order: (streamed, preloaded)."""
+    streamed: list[EntryKey] = []
+    preloaded: list[EntryKey] = []
+    for s, b in zip(lp.shards, lp.bits, strict=True):
+        (preloaded if (lp.layer, s) in pre else streamed).append(EntryKey(kind, lp.layer, s, b))
+    return streamed, preloaded
+
+
 @dataclass(frozen=True)
 class Knobs:
     """The elastic pipeline's memory knobs; a plan carries them (FORMAT.md, plan v2)."""
@@ -211,16 +220,8 @@ class CostModel:
         for lp in plan.layers:
             for attn in (True, False):
                 kind = F.EntryKind.ATTN_SHARD if attn else F.EntryKind.FFN_SHARD
-                keys = [
-                    EntryKey(kind, lp.layer, s, b)
-                    for s, b in zip(lp.shards, lp.bits, strict=True)
-                    if (lp.layer, s) not in pre
-                ]
-                preload_keys += [
-                    EntryKey(kind, lp.layer, s, b)
-                    for s, b in zip(lp.shards, lp.bits, strict=True)
-                    if (lp.layer, s) in pre
-                ]
+                keys, kept = _split(lp, kind, pre)
+                preload_keys += kept
                 ready, io_start, runs = t_io, t_io, []
                 if keys:
                     runs = self.runs(keys)
@@ -282,17 +283,9 @@ class CostModel:
 
     def _streamed(self, plan: Plan) -> list[list[EntryKey]]:
         """Per layer half, the entries the IO thread reads (the plan's shards not preloaded)."""
-        pre, out = set(plan.preload), []
-        for lp in plan.layers:
-            for kind in F.SHARD_KINDS:
-                keys = [
-                    EntryKey(kind, lp.layer, s, b)
-                    for s, b in zip(lp.shards, lp.bits, strict=True)
-                    if (lp.layer, s) not in pre
-                ]
-                if keys:
-                    out.append(keys)
-        return out
+        pre = set(plan.preload)
+        halves = (_split(lp, kind, pre)[0] for lp in plan.layers for kind in F.SHARD_KINDS)
+        return [keys for keys in halves if keys]
 
     def streamed_bytes(self, plan: Plan) -> int:
         """Bytes read per inference for the plan's shards (word rows and head not counted)."""

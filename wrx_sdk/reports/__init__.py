@@ -13,11 +13,12 @@ from .load import Run, load_runs
 from .tables import markdown
 
 
-def write_html(paths: list[str | Path], out: str | Path, title: str = "WRX report") -> Path:
-    """Render the reports into ``out`` (atomically) and return its path."""
+def write_html(reports: list[str | Path] | list[Run], out: str | Path, title: str = "WRX report") -> Path:
+    """Render the reports (paths, or runs already loaded) into ``out`` atomically and
+    return its path."""
     from . import figures, html  # matplotlib is imported only when a page is drawn
 
-    runs = load_runs(paths)
+    runs = reports if reports and all(isinstance(r, Run) for r in reports) else load_runs(reports)
     page = html.render(runs, figures.all_figures(runs), title)
     out = Path(out)
     with atomic_open(out, "w") as f:
