@@ -53,13 +53,26 @@ def test_every_mode_matches_load_all(host_build, tiny_pkg, tmp_path, chunk_kb):
         )
         for m in MODES
     }
+    # two lanes: the chunks of each half dealt to two threads, summed in lane order
+    reps["elastic-2-lanes"] = loader(
+        host_build,
+        tiny_pkg,
+        tmp_path / "lanes.json",
+        *("--mode", "elastic", "--plan", str(pf), "--chunk-kb", chunk_kb, "--lanes", "2"),
+    )
     ref = logits(reps["load-all"])
-    for m in MODES[1:]:
+    for m in [*MODES[1:], "elastic-2-lanes"]:
         assert np.abs(logits(reps[m]) - ref).max() < 1e-4, m
         assert [i["pred"] for i in reps[m]["inferences"]] == [
             i["pred"] for i in reps["load-all"]["inferences"]
         ]
-    e = reps["elastic"]
+    e, two = reps["elastic"], reps["elastic-2-lanes"]
+    assert (e["pipeline"]["lanes"], two["pipeline"]["lanes"], two["pipeline"]["xnnpack_threads"]) == (1, 2, 1)
+    assert [lt["chunks"] for lt in two["inferences"][0]["layers"]] == [
+        lt["chunks"] for lt in e["inferences"][0]["layers"]
+    ]
+    # each lane holds its own accumulator and program arenas
+    assert two["memory"]["activation_bytes"] > e["memory"]["activation_bytes"]
     assert e["pipeline"]["preloaded_shards"] == 2
     if chunk_kb == "1":
         assert e["pipeline"]["attn_shards_per_call"] == 1 and e["pipeline"]["ffn_shards_per_call"] == 1

@@ -119,6 +119,7 @@ def test_draft_to_plan_drops_empty_layers():
         "readahead_kb": 512,
         "chunk_kb": 400,
         "head_resident": True,
+        "lanes": 1,
     }
 
 
@@ -128,6 +129,8 @@ def test_draft_to_plan_drops_empty_layers():
         ({"format_version": 1}, "pipeline needs format_version 2"),
         ({"pipeline": {"readahead_kb": 2, "chunk_kb": 400, "head_resident": False}}, "pipeline.readahead_kb"),
         ({"pipeline": {"readahead_kb": 512, "chunk_kb": 400, "head_resident": 1}}, "pipeline.head_resident"),
+        ({"pipeline": Knobs(lanes=0).to_json()}, "pipeline.lanes"),
+        ({"pipeline": Knobs(lanes=9).to_json()}, "pipeline.lanes"),
     ],
 )
 def test_loader_rejects_bad_pipeline_knobs(tiny_pkg, host_build, tmp_path, change, field):

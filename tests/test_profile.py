@@ -17,6 +17,13 @@ def test_profile_has_every_measurement(host_build, tiny_pkg, tmp_path):
     for prog in ("layer", "attn", "ffn"):
         ms = p["compute_ms_by_shards"][prog]
         assert len(ms) == M and all(t > 0 for t in ms)
+    lane = p["lane_compute_ms_by_shards"]
+    assert lane["lanes"] == 2
+    for prog in ("attn", "ffn"):
+        assert len(lane[prog]) == M and all(t > 0 for t in lane[prog])
+    # an extra lane holds an accumulator (seq x hidden fp32) and its own program arenas
+    assert p["memory"]["lane_bytes"] > p["seq_len"] * 32 * 4
+    assert p["crc_gbps"] > 0.1
     assert set(p["decode_gbps"]) == {"2", "3", "4", "5", "6", "8", "32"}
     assert all(v > 0.1 for v in p["decode_gbps"].values())
     reads = {int(k): v for k, v in p["io"]["read_mbps_by_request_bytes"].items()}
@@ -25,11 +32,13 @@ def test_profile_has_every_measurement(host_build, tiny_pkg, tmp_path):
     assert reads[max(reads)] <= 20 * 1.1
     assert p["overheads"]["finish_layer_ms"] > 0 and p["overheads"]["head_ms"] > 0
     cal = p["calibration"]
-    assert 0.5 < cal["compute_scale"] < 10  # the tiny model's programs are all call overhead
-    for k in ("fixed_ms", "words_extra_ms", "mb_compute_ms", "request_compute_ms", "request_io_ms"):
-        assert 0 <= cal[k] < 50, k
-    names = ["calibrate-resident", "calibrate-contiguous"] + [f"calibrate-mixed-{k}" for k in range(6)]
-    assert [r["plan"] for r in cal["runs"]] == names
+    assert sorted(cal["lanes"]) == [1, 2]
+    for terms in cal["lanes"].values():
+        assert 0.5 < terms["compute_scale"] < 10  # the tiny model's programs are all call overhead
+        for k in ("fixed_ms", "words_extra_ms", "mb_compute_ms", "request_compute_ms", "request_io_ms"):
+            assert 0 <= terms[k] < 50, k
+    names = ["resident", "contiguous"] + [f"mixed-{k}" for k in range(6)]
+    assert [r["plan"] for r in cal["runs"]] == [f"calibrate-{n}-l{lanes}" for lanes in (1, 2) for n in names]
     assert p["package_table_crc32"] > 0
 
 
@@ -57,5 +66,8 @@ def test_profile_missing_file_is_clear(tmp_path):
     with pytest.raises(WrxError, match="does not exist"):
         load_profile(tmp_path / "nope.yaml")
     (tmp_path / "bad.yaml").write_text("format: other\n")
-    with pytest.raises(WrxError, match="not a version-2 wrx device profile"):
+    with pytest.raises(WrxError, match="this wrx reads version-3 device profiles"):
         load_profile(tmp_path / "bad.yaml")
+    (tmp_path / "old.yaml").write_text("format: wrx-profile\nformat_version: 2\n")
+    with pytest.raises(WrxError, match="old.yaml: field format_version is 2.*lane timings"):
+        load_profile(tmp_path / "old.yaml")

@@ -34,7 +34,8 @@ class Plan:
     layers: list[LayerPlan]
     preload: list[tuple[int, int]] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
-    # Elastic knobs the plan's memory was sized for: readahead_kb, chunk_kb, head_resident.
+    # Elastic knobs the plan's memory was sized for: readahead_kb, chunk_kb, head_resident,
+    # and optionally lanes.
     pipeline: dict[str, Any] | None = None
 
     @classmethod
@@ -87,6 +88,9 @@ class Plan:
                     raise PlanError(f"{where}: field pipeline.{k} must be an integer in 4..4194304")
             if not isinstance(pipeline["head_resident"], bool):
                 raise PlanError(f"{where}: field pipeline.head_resident must be true or false")
+            lanes = pipeline.get("lanes", 1)  # optional: older version-2 plans have one lane
+            if not isinstance(lanes, int) or isinstance(lanes, bool) or not 1 <= lanes <= 8:
+                raise PlanError(f"{where}: field pipeline.lanes must be an integer in 1..8")
         layers = []
         for i, lp in enumerate(need(d, "layers", "")):
             shards, bits = need(lp, "shards", f"layers[{i}]."), need(lp, "bits", f"layers[{i}].")

@@ -57,9 +57,26 @@ class Knobs:
     readahead_kb: int = 2048
     chunk_kb: int = 400
     head_resident: bool = False
+    lanes: int = 1  # threads a layer half's chunks are dealt to (FORMAT.md, pipeline.lanes)
 
     def to_json(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class Terms:
+    """What isolated timings miss, fitted per lane count by ``wrx profile-device`` on the
+    real pipeline (docs/PLANNER.md, "Calibration"): programs run slower inside the
+    pipeline; each inference has fixed costs (the IO thread's start, hand-offs); every
+    streamed MB and request costs compute time (the IO thread's checksums and wake-ups
+    preempt a compute thread when the cores are all busy)."""
+
+    compute_scale: float = 1.0
+    fixed_ms: float = 0.0
+    words_extra_ms: float = 0.0
+    mb_compute_ms: float = 0.0
+    request_compute_ms: float = 0.0
+    request_io_ms: float = 0.0  # IO thread time per request beyond the read and its checksum
 
 
 @dataclass
@@ -104,23 +121,25 @@ class CostModel:
         self.cap_mbps = p["io"].get("bandwidth_cap_mbps") or 0.0
         self.decode_gbps = {int(k): float(v) for k, v in p["decode_gbps"].items()}
         self.prog = {k: [float(x) for x in v] for k, v in p["compute_ms_by_shards"].items()}
+        lane = p["lane_compute_ms_by_shards"]
+        self.max_lanes = int(lane["lanes"])
+        self.lane_prog = {k: [float(x) for x in lane[k]] for k in ("attn", "ffn")}
         ov, mem = p["overheads"], p["memory"]
         self.finish_ms, self.head_ms, self.embed_ms = ov["finish_layer_ms"], ov["head_ms"], ov["embed_ms"]
         self.base_bytes, self.head_bytes = int(mem["resident_base_bytes"]), int(mem["head_bytes"])
-        self.activation_bytes = int(mem["activation_bytes"])
+        self.activation_bytes, self.lane_bytes = int(mem["activation_bytes"]), int(mem["lane_bytes"])
         self.words_bytes, self.words_ms = self._word_rows(pkg)
-        # What isolated timings miss, measured by wrx profile-device on the real pipeline
-        # (docs/PLANNER.md, "Calibration"): programs run slower inside the pipeline; each
-        # inference has fixed costs (the IO thread's start, hand-offs); every streamed MB
-        # and request costs compute time (the IO thread's checksums and wake-ups preempt a
-        # compute thread when the cores are all busy); every request costs IO time.
         cal = p.get("calibration") or {}
-        self.compute_scale = float(cal.get("compute_scale", 1.0))
-        self.fixed_ms = float(cal.get("fixed_ms", 0.0))
-        self.words_ms += float(cal.get("words_extra_ms", 0.0))
-        self.mb_compute_ms = float(cal.get("mb_compute_ms", 0.0))
-        self.request_compute_ms = float(cal.get("request_compute_ms", 0.0))
-        self.request_io_ms = float(cal.get("request_io_ms", 0.0))
+        self.terms = {int(k): Terms(**v) for k, v in (cal.get("lanes") or {}).items()}
+        self.crc_gbps = float(p["crc_gbps"])
+
+    def terms_for(self, lanes: int) -> Terms:
+        if not 1 <= lanes <= self.max_lanes:
+            raise WrxError(
+                f"the device profile has timings for 1..{self.max_lanes} lanes, not {lanes}",
+                hint="plan with fewer lanes, or re-run wrx profile-device",
+            )
+        return self.terms.get(lanes, Terms())
 
     # -- sizes
     def runs(self, keys: list[EntryKey]) -> list[int]:
@@ -157,6 +176,11 @@ class CostModel:
         mbps = float(np.interp(x, np.log2(self.read_sizes), self.read_mbps))
         return nbytes / (mbps * 1e3)
 
+    def io_ms(self, nbytes: int, terms: Terms) -> float:
+        """IO thread time for one request: the read, then the checksums of what it read
+        (the next read starts after them), then the fitted per-request cost."""
+        return self.read_ms(nbytes) + nbytes / (self.crc_gbps * 1e6) + terms.request_io_ms
+
     def _word_rows(self, pkg: Package) -> tuple[int, float]:
         """Median bytes and time of one input's word-row reads, over the calibration rows."""
         enc, _ = devdata.read(pkg.data_path("calib"))
@@ -180,20 +204,23 @@ class CostModel:
             times.append(ms)
         return int(np.median(sizes)), float(np.median(times))
 
-    def half_compute_ms(self, attn: bool, bits: list[int], g: int) -> tuple[float, int]:
-        """(ms, largest decode buffer) for one half run a chunk of g shards at a time."""
-        prog = self.prog["attn" if attn else "ffn"]
+    def half_compute_ms(self, attn: bool, bits: list[int], g: int, lanes: int = 1) -> tuple[float, int]:
+        """(ms, decode buffers) for one half run a chunk of g shards at a time, chunk i on
+        lane i % lanes; the half ends when its slowest lane does."""
+        prog = (self.lane_prog if lanes > 1 else self.prog)["attn" if attn else "ffn"]
         per_shard = self.decoded_bytes(attn, 1)
-        ms, buf = self.finish_ms / 2, 0
-        for c in range(0, len(bits), g):
+        lane_ms, lane_buf = [0.0] * lanes, [0] * lanes
+        for i, c in enumerate(range(0, len(bits), g)):
             chunk = bits[c : c + g]
-            ms += prog[len(chunk) - 1]
-            ms += sum(per_shard / (self.decode_gbps[b] * 1e6) for b in chunk)
-            buf = max(buf, self.decoded_bytes(attn, len(chunk)))
-        return ms * self.compute_scale, buf
+            lane_ms[i % lanes] += prog[len(chunk) - 1]
+            lane_ms[i % lanes] += sum(per_shard / (self.decode_gbps[b] * 1e6) for b in chunk)
+            lane_buf[i % lanes] = max(lane_buf[i % lanes], self.decoded_bytes(attn, len(chunk)))
+        ms = self.finish_ms / 2 + max(lane_ms)
+        return ms * self.terms_for(lanes).compute_scale, sum(lane_buf)
 
     # -- the simulation
     def predict(self, plan: Plan, knobs: Knobs) -> Prediction:
+        terms = self.terms_for(knobs.lanes)
         pre = set(plan.preload)
         g_attn, g_ffn = self.chunk_shards(knobs.chunk_kb)
         cap = knobs.readahead_kb * 1024
@@ -210,7 +237,7 @@ class CostModel:
             raise AssertionError("unreachable: the budget drains")
 
         # IO: word rows first (the budget is empty).
-        t_io = self.words_ms
+        t_io = self.words_ms + terms.words_extra_ms
         t_c = t_io + self.embed_ms
         held.append((t_c, self.words_bytes))
         compute = self.embed_ms
@@ -227,10 +254,10 @@ class CostModel:
                     runs = self.runs(keys)
                     n = sum(runs)
                     io_start = acquire(t_io, n)
-                    ready = t_io = io_start + sum(self.read_ms(r) + self.request_io_ms for r in runs)
+                    ready = t_io = io_start + sum(self.io_ms(r, terms) for r in runs)
                     streamed += n
-                ms, buf = self.half_compute_ms(attn, lp.bits, g_attn if attn else g_ffn)
-                ms += self.request_compute_ms * len(runs) + self.mb_compute_ms * sum(runs) / 1e6
+                ms, buf = self.half_compute_ms(attn, lp.bits, g_attn if attn else g_ffn, knobs.lanes)
+                ms += terms.request_compute_ms * len(runs) + terms.mb_compute_ms * sum(runs) / 1e6
                 decode_buf = max(decode_buf, buf)
                 start = max(t_c, ready)
                 stall += start - t_c
@@ -251,7 +278,7 @@ class CostModel:
                 )
         if not knobs.head_resident:
             start = acquire(t_io, self.head_bytes)
-            ready = start + self.read_ms(self.head_bytes) + self.request_io_ms
+            ready = start + self.io_ms(self.head_bytes, terms)
             streamed += self.head_bytes
             stall += max(0.0, ready - t_c)
             t_c = max(t_c, ready)
@@ -275,11 +302,11 @@ class CostModel:
             "head_resident": self.head_bytes if knobs.head_resident else 0,
             "readahead_peak": peak,
             "decode_buffer": decode_buf,
-            "activations": self.activation_bytes,
+            "activations": self.activation_bytes + (knobs.lanes - 1) * self.lane_bytes,
         }
         memory["weights"] = sum(v for k, v in memory.items() if k != "activations")
-        memory["total"] = memory["weights"] + self.activation_bytes
-        return Prediction(t_c + self.fixed_ms, compute, stall, streamed, memory, parts)
+        memory["total"] = memory["weights"] + memory["activations"]
+        return Prediction(t_c + terms.fixed_ms, compute, stall, streamed, memory, parts)
 
     def _streamed(self, plan: Plan) -> list[list[EntryKey]]:
         """Per layer half, the entries the IO thread reads (the plan's shards not preloaded)."""
@@ -301,7 +328,7 @@ class CostModel:
         ms = self.embed_ms + self.head_ms
         for lp in plan.layers:
             ms += (
-                self.half_compute_ms(True, lp.bits, g_attn)[0]
-                + self.half_compute_ms(False, lp.bits, g_ffn)[0]
+                self.half_compute_ms(True, lp.bits, g_attn, knobs.lanes)[0]
+                + self.half_compute_ms(False, lp.bits, g_ffn, knobs.lanes)[0]
             )
         return ms

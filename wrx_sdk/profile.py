@@ -7,7 +7,9 @@ package's programs and geometry, so a profile belongs to a package: OUT/profiles
 
 from __future__ import annotations
 
+import copy
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +62,8 @@ def profile_device(
     return path
 
 
-CALIBRATION_VERSION = 2  # bumped when the calibration's method changes; wrx demo re-profiles
+CALIBRATION_VERSION = 3  # bumped when the calibration's method changes; wrx demo re-profiles
+PROFILE_VERSION = 3  # wrx-loader --profile's format_version (docs/FORMAT.md, "Device profile")
 CALIBRATION_ROWS = 100  # per run; the first CALIBRATION_SKIP are warm-up
 CALIBRATION_SKIP = 5
 
@@ -105,7 +108,12 @@ def _calibration_plans(cm, layers: int, M: int, bits: tuple[int, ...]) -> dict[s
     # the least stalled first: planned plans are compute-bound
     for k, (_, _, plan, knobs) in enumerate(sorted(cands)[: int(cfg["calibration_plans"])]):
         out[f"mixed-{k}"] = (plan, knobs)
-    return out
+    # Every plan once per lane count: the terms are fitted per lane count.
+    return {
+        f"{name}-l{lanes}": (copy.deepcopy(plan), {**knobs, "lanes": lanes})
+        for lanes in range(1, cm.max_lanes + 1)
+        for name, (plan, knobs) in out.items()
+    }
 
 
 def _run_calibration(out: Path, dev, name: str, plan: Plan, knobs: dict, threads: int, io_bandwidth: float):
@@ -136,36 +144,43 @@ def _run_calibration(out: Path, dev, name: str, plan: Plan, knobs: dict, threads
 
 
 def _calibrate(out: Path, rep: dict, dev, threads: int, io_bandwidth: float, progress: bool) -> dict:
-    """Run the real pipeline on three plans and fit what isolated timings miss
-    (docs/PLANNER.md, "Calibration"): the compute scale inside the pipeline, the fixed
-    per-inference cost, the word-row reads' extra wait, the compute cost of each streamed
-    MB and request, and the IO cost of each request."""
-    from .predict import CostModel, Knobs
+    """Run the real pipeline on the calibration plans and fit what isolated timings miss
+    (docs/PLANNER.md, "Calibration"), per lane count: the compute scale inside the
+    pipeline, the fixed per-inference cost, the word-row reads' extra wait, the compute
+    cost of each streamed MB and request, and the IO thread's cost of each request."""
+    from .predict import CostModel, Knobs, Terms
 
-    cal: dict = {"version": CALIBRATION_VERSION}
+    cal: dict = {"version": CALIBRATION_VERSION, "lanes": {}}
     with open_package(out) as pkg:
         g, M = pkg.geometry, pkg.spec.shards_per_layer
         cm = CostModel(pkg, {**rep, "calibration": {}})
         plans = _calibration_plans(cm, g.layers, M, pkg.scheme.all_bits)
-        meas = {
-            k: _run_calibration(out, dev, k, p, kn, threads, io_bandwidth) for k, (p, kn) in plans.items()
-        }
-        plan, m = meas["resident"]
-        cal["fixed_ms"] = cm.fixed_ms = max(0.0, m["other_ms"] - cm.embed_ms - cm.head_ms)
-        cal["words_extra_ms"] = max(0.0, m["embed_stall_ms"] - cm.words_ms)
-        cm.words_ms += cal["words_extra_ms"]
-        # Layer compute = scale x isolated sum + a x streamed MB + b x requests, least squares
-        # over every run (the resident one pins the scale); a term fitted negative is dropped.
-        rows, y = [], []
-        for plan, m in meas.values():
-            iso = cm.compute_only_ms(plan, Knobs(**plan.pipeline)) - cm.embed_ms - cm.head_ms
-            rows.append([iso, cm.streamed_bytes(plan) / 1e6, cm.requests(plan)])
-            y.append(m["compute_ms"])
-        coef = _nonneg_lstsq(np.array(rows), np.array(y))
-        cal["compute_scale"], cal["mb_compute_ms"], cal["request_compute_ms"] = (float(c) for c in coef)
-        cm.compute_scale, cm.mb_compute_ms, cm.request_compute_ms = (float(c) for c in coef)
-        streaming = [(p, Knobs(**p.pipeline), m["stall_ms"]) for p, m in meas.values() if cm.requests(p)]
-        cal["request_io_ms"] = _fit_request_io(cm, streaming)
+        meas = {}
+        for i, (k, (p, kn)) in enumerate(plans.items()):
+            if progress:
+                print(f"\r  calibration run {i + 1}/{len(plans)}: {k}   ", end="", flush=True)
+            meas[k] = _run_calibration(out, dev, k, p, kn, threads, io_bandwidth)
+        if progress:
+            print()
+        for lanes in range(1, cm.max_lanes + 1):
+            mine = {k: v for k, v in meas.items() if v[0].pipeline["lanes"] == lanes}
+            cm.terms[lanes] = t = Terms()
+            _, m = mine[f"resident-l{lanes}"]
+            t.fixed_ms = max(0.0, m["other_ms"] - cm.embed_ms - cm.head_ms)
+            t.words_extra_ms = max(0.0, m["embed_stall_ms"] - cm.words_ms)
+            # Layer compute = scale x isolated sum + a x streamed MB + b x requests, least
+            # squares over the runs (the resident one pins the scale); a term fitted
+            # negative is dropped.
+            rows, y = [], []
+            for plan, m in mine.values():
+                iso = cm.compute_only_ms(plan, Knobs(**plan.pipeline)) - cm.embed_ms - cm.head_ms
+                rows.append([iso, cm.streamed_bytes(plan) / 1e6, cm.requests(plan)])
+                y.append(m["compute_ms"])
+            coef = _nonneg_lstsq(np.array(rows), np.array(y))
+            t.compute_scale, t.mb_compute_ms, t.request_compute_ms = (float(c) for c in coef)
+            streaming = [(p, Knobs(**p.pipeline), m["stall_ms"]) for p, m in mine.values() if cm.requests(p)]
+            t.request_io_ms = _fit_request_io(cm, t, streaming)
+            cal["lanes"][lanes] = asdict(t)
         fit = []
         for plan, m in meas.values():
             pred = cm.predict(plan, Knobs(**plan.pipeline))
@@ -178,11 +193,13 @@ def _calibrate(out: Path, rep: dict, dev, threads: int, io_bandwidth: float, pro
             )
         cal["runs"] = fit
     if progress:
-        print(
-            "  calibration: compute x{compute_scale:.3f}, fixed {fixed_ms:.3f} ms, word rows "
-            "+{words_extra_ms:.3f} ms; compute +{mb_compute_ms:.3f} ms per streamed MB and "
-            "+{request_compute_ms:.4f} ms per request; IO +{request_io_ms:.4f} ms per request".format(**cal)
-        )
+        for lanes, t in cal["lanes"].items():
+            print(
+                f"  calibration, {lanes} lane(s): compute x{t['compute_scale']:.3f}, fixed "
+                f"{t['fixed_ms']:.3f} ms, word rows +{t['words_extra_ms']:.3f} ms; compute "
+                f"+{t['mb_compute_ms']:.3f} ms per streamed MB and +{t['request_compute_ms']:.4f} "
+                f"ms per request; IO +{t['request_io_ms']:.4f} ms per request"
+            )
     return cal
 
 
@@ -198,17 +215,17 @@ def _nonneg_lstsq(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         keep.pop(int(np.argmin(c)))
 
 
-def _fit_request_io(cm, runs: list) -> float:
+def _fit_request_io(cm, terms, runs: list) -> float:
     """The per-request IO delay whose simulated stalls best match the measured ones, over
     the streaming calibration runs (a grid: the stall is not linear in it)."""
     cfg = defaults("planner")
     grid = np.arange(0.0, float(cfg["calibration_request_io_max_ms"]) + 1e-9, 0.005)
     errs = []
     for x in grid:
-        cm.request_io_ms = float(x)
+        terms.request_io_ms = float(x)
         errs.append(sum((cm.predict(p, k).stall_ms - st) ** 2 for p, k, st in runs))
-    cm.request_io_ms = float(grid[int(np.argmin(errs))])
-    return cm.request_io_ms
+    terms.request_io_ms = float(grid[int(np.argmin(errs))])
+    return terms.request_io_ms
 
 
 def load_profile(path: str | Path) -> dict:
@@ -219,9 +236,11 @@ def load_profile(path: str | Path) -> dict:
         raise WrxError(
             f"device profile {p} does not exist", hint="wrx profile-device OUT --device DEV"
         ) from None
-    if not isinstance(d, dict) or d.get("format") != "wrx-profile" or d.get("format_version") != 2:
+    version = d.get("format_version") if isinstance(d, dict) else None
+    if not isinstance(d, dict) or d.get("format") != "wrx-profile" or version != PROFILE_VERSION:
         raise WrxError(
-            f"{p}: not a version-2 wrx device profile (older profiles lack the memory section)",
+            f"{p}: field format_version is {version}, this wrx reads version-{PROFILE_VERSION} "
+            "device profiles (older ones lack the lane timings)",
             hint="re-run wrx profile-device",
         )
     return d

@@ -35,6 +35,9 @@ options:
                        plan's pipeline.chunk_kb, else 400)
   --head-resident      elastic: keep the pooler and classifier resident instead of
                        streaming them per inference (default: the plan's choice, else off)
+  --lanes N            elastic: deal each layer half's chunks to N threads, each running
+                       its own programs single-threaded (default: the plan's
+                       pipeline.lanes, else 1); with N > 1 XNNPACK gets 1 thread
   --trace-rows N       per-layer timelines for the first N rows only (default: all)
   --profile            measure this device for the planner instead of running the dev
                        set: read bandwidth per request size, compute per program and
@@ -89,7 +92,8 @@ int main(int argc, char** argv) {
       opt.head_resident = 1;
     } else if (a == "--package" || a == "--plan" || a == "--bits" || a == "--mode" || a == "--split" ||
                a == "--limit" || a == "--threads" || a == "--report" || a == "--io-bandwidth" ||
-               a == "--preload-layers" || a == "--readahead-kb" || a == "--chunk-kb" || a == "--trace-rows") {
+               a == "--preload-layers" || a == "--readahead-kb" || a == "--chunk-kb" || a == "--trace-rows" ||
+               a == "--lanes") {
       if ((v = next(a.c_str())) == nullptr) return usage_error(a + " needs a value");
       char* end = nullptr;
       if (a == "--package") opt.package = v;
@@ -109,6 +113,7 @@ int main(int argc, char** argv) {
         else if (a == "--readahead-kb") opt.readahead_kb = static_cast<size_t>(n);
         else if (a == "--chunk-kb") opt.chunk_kb = static_cast<size_t>(n);
         else if (a == "--trace-rows") opt.trace_rows = static_cast<int>(n);
+        else if (a == "--lanes") opt.lanes = static_cast<int>(n);
         else opt.threads = static_cast<int>(n);
       }
     } else {
@@ -117,6 +122,7 @@ int main(int argc, char** argv) {
   }
   if (opt.package.empty()) return usage_error("--package DIR is required");
   if (opt.threads < 1) return usage_error("--threads must be >= 1");
+  if (opt.lanes > 8) return usage_error("--lanes must be 1..8");
   if (opt.split != "dev" && opt.split != "calib") return usage_error("--split must be dev or calib");
   if (opt.report.empty()) opt.report = opt.package + "/report.json";
 

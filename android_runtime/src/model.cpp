@@ -74,7 +74,7 @@ void RawEntries::release(BufferPool* pool) {
   payloads.clear();
 }
 
-Result<std::unique_ptr<Model>> Model::create(Package* pkg, bool word_table_resident, bool chunk_programs,
+Result<std::unique_ptr<Model>> Model::create(Package* pkg, bool word_table_resident, int chunk_lanes,
                                              bool head_resident, bool layer_program) {
   std::unique_ptr<Model> m(new Model());
   m->pkg_ = pkg;
@@ -84,19 +84,22 @@ Result<std::unique_ptr<Model>> Model::create(Package* pkg, bool word_table_resid
     if (!layer.ok()) return layer.status();
     m->layer_ = layer.take();
   }
-  if (chunk_programs) {
-    // The two chunk programs never run at once: one planned arena serves both.
+  if (chunk_lanes > 0) {
     auto sa = Program::planned_size(pkg->attn_program);
     if (!sa.ok()) return sa.status();
     auto sf = Program::planned_size(pkg->ffn_program);
     if (!sf.ok()) return sf.status();
-    m->arena_.resize(std::max(sa.value(), sf.value()));
-    auto attn = Program::load(pkg->attn_program, 9, &m->arena_);
-    if (!attn.ok()) return attn.status();
-    m->attn_ = attn.take();
-    auto ffn = Program::load(pkg->ffn_program, 4, &m->arena_);
-    if (!ffn.ok()) return ffn.status();
-    m->ffn_ = ffn.take();
+    m->lanes_.resize(static_cast<size_t>(chunk_lanes));
+    for (Lane& lane : m->lanes_) {
+      // A lane's two chunk programs never run at once: one planned arena serves both.
+      lane.arena.resize(std::max(sa.value(), sf.value()));
+      auto attn = Program::load(pkg->attn_program, 9, &lane.arena);
+      if (!attn.ok()) return attn.status();
+      lane.attn = attn.take();
+      auto ffn = Program::load(pkg->ffn_program, 4, &lane.arena);
+      if (!ffn.ok()) return ffn.status();
+      lane.ffn = ffn.take();
+    }
   }
   WRX_TRY(m->load_resident(head_resident));
   if (word_table_resident) {
@@ -108,12 +111,12 @@ Result<std::unique_ptr<Model>> Model::create(Package* pkg, bool word_table_resid
   return m;
 }
 
-size_t Model::program_planned_bytes() const {
-  return arena_.size() + (layer_ ? layer_->planned_bytes() : 0) + (attn_ ? attn_->planned_bytes() : 0) + (ffn_ ? ffn_->planned_bytes() : 0);
-}
+size_t Model::program_planned_bytes() const { return (layer_ ? layer_->planned_bytes() : 0) + chunk_planned_bytes(); }
 
 size_t Model::chunk_planned_bytes() const {
-  return arena_.size() + (attn_ ? attn_->planned_bytes() : 0) + (ffn_ ? ffn_->planned_bytes() : 0);
+  size_t n = 0;
+  for (const Lane& l : lanes_) n += l.arena.size() + l.attn->planned_bytes() + l.ffn->planned_bytes();
+  return n;
 }
 
 const Entry* Model::head_entry() const { return pkg_->store->find(fmt::EntryKind::kHead, -1, -1, 32); }
@@ -441,24 +444,26 @@ Status Model::run_layer(const Weights& w, const float* bias, float* x) {
   return Status::Ok();
 }
 
-Status Model::run_attn(const Weights& w, const float* x, const float* bias, float* acc) {
+Status Model::run_attn(const Weights& w, const float* x, const float* bias, float* acc, int lane) {
   const int S = seq_, H = pkg_->geom.hidden, A = w.k * pkg_->shard.attn_width();
   const float* const* p = w.ptr;
   const size_t n = size_t(S) * H;
   const float* o = nullptr;  // in the program arena: added to acc before the next call
-  WRX_TRY(attn_->run({{x, {1, S, H}}, {bias, {1, 1, S}}, {p[0], {A, H}}, {p[1], {A}}, {p[2], {A, H}}, {p[3], {A}},
+  if (lane < 0 || lane >= lanes()) return fail(Error::kRuntime, "run_attn: lane " + std::to_string(lane) + " not loaded");
+  WRX_TRY(lanes_[size_t(lane)].attn->run({{x, {1, S, H}}, {bias, {1, 1, S}}, {p[0], {A, H}}, {p[1], {A}}, {p[2], {A, H}}, {p[3], {A}},
                       {p[4], {A, H}}, {p[5], {A}}, {p[6], {H, A}}},
                      &o, n));
   for (size_t i = 0; i < n; ++i) acc[i] += o[i];
   return Status::Ok();
 }
 
-Status Model::run_ffn(const Weights& w, const float* x, float* acc) {
+Status Model::run_ffn(const Weights& w, const float* x, float* acc, int lane) {
   const int S = seq_, H = pkg_->geom.hidden, F = w.k * pkg_->shard.ffn_per_shard;
   const float* const* p = w.ptr;
   const size_t n = size_t(S) * H;
   const float* o = nullptr;
-  WRX_TRY(ffn_->run({{x, {1, S, H}}, {p[0], {F, H}}, {p[1], {F}}, {p[2], {H, F}}}, &o, n));
+  if (lane < 0 || lane >= lanes()) return fail(Error::kRuntime, "run_ffn: lane " + std::to_string(lane) + " not loaded");
+  WRX_TRY(lanes_[size_t(lane)].ffn->run({{x, {1, S, H}}, {p[0], {F, H}}, {p[1], {F}}, {p[2], {H, F}}}, &o, n));
   for (size_t i = 0; i < n; ++i) acc[i] += o[i];
   return Status::Ok();
 }

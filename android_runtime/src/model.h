@@ -58,7 +58,9 @@ class Model {
   // head_resident = false: the pooler and classifier are streamed per inference too
   // (elastic); pass their payload to head(). layer_program = false: only the chunk
   // programs are loaded (elastic never runs a whole layer; this saves its planned arena).
-  static Result<std::unique_ptr<Model>> create(Package* pkg, bool word_table_resident, bool chunk_programs,
+  // chunk_lanes: sets of chunk programs (0 = none). Lanes run concurrently on their own
+  // threads, so each needs its own Method and planned arena.
+  static Result<std::unique_ptr<Model>> create(Package* pkg, bool word_table_resident, int chunk_lanes,
                                                bool head_resident = true, bool layer_program = true);
 
   // IO
@@ -79,8 +81,9 @@ class Model {
   Status run_layer(const Weights& w, const float* bias, float* x);
   // Chunked layer: acc = 0; run_attn per chunk (acc += partial); finish_attn (x = LN1(x + o_b + acc));
   // acc = 0; run_ffn per chunk; finish_ffn (x = LN2(x + b2 + acc)).
-  Status run_attn(const Weights& w, const float* x, const float* bias, float* acc);
-  Status run_ffn(const Weights& w, const float* x, float* acc);
+  // `lane` picks the program set; calls on different lanes may run at the same time.
+  Status run_attn(const Weights& w, const float* x, const float* bias, float* acc, int lane = 0);
+  Status run_ffn(const Weights& w, const float* x, float* acc, int lane = 0);
   void finish_attn(int layer, const float* acc, float* x) const;
   void finish_ffn(int layer, const float* acc, float* x) const;
   // With a streamed head, `payload` is the head entry's bytes (CRC-checked by the reader).
@@ -91,7 +94,8 @@ class Model {
   const Package& package() const { return *pkg_; }
   Store& store() { return *pkg_->store; }
   size_t program_planned_bytes() const;
-  size_t chunk_planned_bytes() const;  // the attention and FFN programs' planned arenas
+  size_t chunk_planned_bytes() const;  // the attention and FFN programs' planned arenas, every lane
+  int lanes() const { return static_cast<int>(lanes_.size()); }
 
  private:
   Model() = default;
@@ -105,7 +109,12 @@ class Model {
 
   Package* pkg_ = nullptr;
   int seq_ = 0;
-  std::unique_ptr<Program> layer_, attn_, ffn_;
+  std::unique_ptr<Program> layer_;
+  struct Lane {
+    std::unique_ptr<Program> attn, ffn;
+    std::vector<uint8_t> arena;  // planned memory shared by the lane's attention and FFN programs
+  };
+  std::vector<Lane> lanes_;
   // Always resident: position/type embeddings + LN, the head, per-row CRCs, each layer's
   // shared tensors (biases and LayerNorms, a few KB per layer).
   AlignedBuffer emb_shared_, head_, row_crc_, word_table_, shared_;
@@ -114,7 +123,6 @@ class Model {
   const uint32_t* crc_ = nullptr;
   const float* word_ = nullptr;  // only when the word table is resident
   std::vector<const float*> shared_ptr_;  // per layer: o_b, ln1_g, ln1_b, ffn2_b, ln2_g, ln2_b
-  std::vector<uint8_t> arena_;  // planned memory shared by the attention and FFN programs
   TaskPool readers_{3};  // with the calling thread: 4 word-row reads in flight
 };
 

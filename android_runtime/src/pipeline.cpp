@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -285,6 +286,69 @@ class StdPL : public Base {
   Weights slot_[2];
 };
 
+// Runs job(lane) for lanes 1..n-1 on helper threads while the caller runs job(0); the
+// helpers live as long as the crew, so a layer half costs a wake-up, not a thread start.
+class Crew {
+ public:
+  explicit Crew(int lanes) : results_(size_t(std::max(1, lanes))) {
+    for (int l = 1; l < lanes; ++l) threads_.emplace_back([this, l] { loop(l); });
+  }
+  ~Crew() {
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+  int lanes() const { return static_cast<int>(results_.size()); }
+  // Every lane's job, concurrently; the first failing lane's status.
+  Status run(const std::function<Status(int)>& job) {
+    if (threads_.empty()) return job(0);
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      job_ = &job;
+      pending_ = static_cast<int>(threads_.size());
+      ++gen_;
+    }
+    cv_.notify_all();
+    results_[0] = job(0);
+    std::unique_lock<std::mutex> g(mu_);
+    done_.wait(g, [&] { return pending_ == 0; });
+    job_ = nullptr;
+    for (const Status& s : results_)
+      if (!s.ok()) return s;
+    return Status::Ok();
+  }
+
+ private:
+  void loop(int lane) {
+    uint64_t seen = 0;
+    for (;;) {
+      const std::function<Status(int)>* job = nullptr;
+      {
+        std::unique_lock<std::mutex> g(mu_);
+        cv_.wait(g, [&] { return stop_ || gen_ != seen; });
+        if (stop_) return;
+        seen = gen_;
+        job = job_;
+      }
+      Status s = (*job)(lane);
+      std::lock_guard<std::mutex> g(mu_);
+      results_[size_t(lane)] = std::move(s);
+      if (--pending_ == 0) done_.notify_all();
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_, done_;
+  const std::function<Status(int)>* job_ = nullptr;
+  uint64_t gen_ = 0;
+  int pending_ = 0;
+  bool stop_ = false;
+  std::vector<Status> results_;
+  std::vector<std::thread> threads_;
+};
+
 // ---------------------------------------------------------------- elastic
 class Elastic : public Base {
  public:
@@ -295,10 +359,15 @@ class Elastic : public Base {
     const size_t ffn_shard = (2 * f1 * H + f1) * sizeof(float);
     g_attn_ = std::max<size_t>(1, opt.chunk_bytes / attn_shard);
     g_ffn_ = std::max<size_t>(1, opt.chunk_bytes / ffn_shard);
-    acc_.resize(x_.size());
+    const size_t lanes = size_t(std::max(1, std::min(opt.lanes, m->lanes())));
+    acc_.assign(lanes, std::vector<float>(x_.size()));
+    chunk_.resize(lanes);
+    dec_ms_.resize(lanes);
   }
   std::pair<int, int> chunk_shards() const override { return {int(g_attn_), int(g_ffn_)}; }
-  size_t activation_bytes() const override { return Base::activation_bytes() + acc_.size() * sizeof(float); }
+  size_t activation_bytes() const override {
+    return Base::activation_bytes() + acc_.size() * x_.size() * sizeof(float);
+  }
 
   Status setup() override {
     // The preload buffer: raw (still encoded) halves of the preloaded shards, read once.
@@ -324,6 +393,7 @@ class Elastic : public Base {
         streamed_.push_back(st);
       }
     }
+    crew_ = std::make_unique<Crew>(static_cast<int>(acc_.size()));
     return Status::Ok();
   }
 
@@ -409,22 +479,36 @@ class Elastic : public Base {
             auto pre = preloaded_.find(es[k]);
             pl[k] = pre != preloaded_.end() ? pre->second : it.raw->payloads[si++];
           }
-          std::fill(acc_.begin(), acc_.end(), 0.0f);
-          const size_t g = half == 0 ? g_attn_ : g_ffn_;
-          for (size_t c = 0; c < es.size(); c += g) {
-            const int k = static_cast<int>(std::min(g, es.size() - c));
-            const double td = now_s();
-            WRX_TRY(half == 0 ? m_->decode_attn(es.data() + c, pl.data() + c, k, &chunk_)
-                              : m_->decode_ffn(es.data() + c, pl.data() + c, k, &chunk_));
-            lt.decode_ms += ms(now_s(), td);
-            WRX_TRY(half == 0 ? m_->run_attn(chunk_, x_.data(), bias_.data(), acc_.data())
-                              : m_->run_ffn(chunk_, x_.data(), acc_.data()));
-            ++lt.chunks;
-          }
+          // Chunk c goes to lane c % lanes; each lane sums its chunks into its own
+          // accumulator, added up in lane order (the same sums every run).
+          const size_t g = half == 0 ? g_attn_ : g_ffn_, L = acc_.size();
+          const size_t chunks = (es.size() + g - 1) / g;
+          auto lane_job = [&](int lane) -> Status {
+            std::vector<float>& acc = acc_[size_t(lane)];
+            std::fill(acc.begin(), acc.end(), 0.0f);
+            dec_ms_[size_t(lane)] = 0;
+            for (size_t ci = size_t(lane); ci < chunks; ci += L) {
+              const size_t c = ci * g;
+              const int k = static_cast<int>(std::min(g, es.size() - c));
+              Weights& w = chunk_[size_t(lane)];
+              const double td = now_s();
+              WRX_TRY(half == 0 ? m_->decode_attn(es.data() + c, pl.data() + c, k, &w)
+                                : m_->decode_ffn(es.data() + c, pl.data() + c, k, &w));
+              dec_ms_[size_t(lane)] += ms(now_s(), td);
+              WRX_TRY(half == 0 ? m_->run_attn(w, x_.data(), bias_.data(), acc.data(), lane)
+                                : m_->run_ffn(w, x_.data(), acc.data(), lane));
+            }
+            return Status::Ok();
+          };
+          WRX_TRY(crew_->run(lane_job));
+          for (size_t l = 1; l < L; ++l)
+            for (size_t j = 0; j < x_.size(); ++j) acc_[0][j] += acc_[l][j];
+          lt.decode_ms += dec_ms_[0];  // the compute thread's own (lane 0)
+          lt.chunks += static_cast<int>(chunks);
           it.raw->release(nullptr);
           budget.release(it.budget);
-          if (half == 0) m_->finish_attn(lp.layer, acc_.data(), x_.data());
-          else m_->finish_ffn(lp.layer, acc_.data(), x_.data());
+          if (half == 0) m_->finish_attn(lp.layer, acc_[0].data(), x_.data());
+          else m_->finish_ffn(lp.layer, acc_[0].data(), x_.data());
           lt.compute_ms += ms(now_s(), tc);
         }
         lt.compute_end_ms = ms(now_s(), t0);
@@ -443,7 +527,7 @@ class Elastic : public Base {
     budget.wake();
     io.join();
     // Between inferences only the preload buffer (and the always-resident tensors) stay.
-    chunk_.buf.release();
+    for (Weights& w : chunk_) w.buf.release();
     tr->bytes_read = embed_bytes + head_bytes;
     for (const auto& lt : tr->layers) tr->bytes_read += lt.bytes;
     tr->latency_ms = ms(now_s(), t0);
@@ -456,8 +540,10 @@ class Elastic : public Base {
   RawEntries preload_;
   std::map<const Entry*, const uint8_t*> preloaded_;
   std::vector<std::vector<const Entry*>> streamed_;  // per (layer, half)
-  Weights chunk_;
-  std::vector<float> acc_;
+  std::vector<Weights> chunk_;             // per lane: the decode buffer of its current chunk
+  std::vector<std::vector<float>> acc_;    // per lane
+  std::vector<double> dec_ms_;             // per lane, this half
+  std::unique_ptr<Crew> crew_;
 };
 
 }  // namespace

@@ -7,7 +7,10 @@
 //                   shards' attention and FFN halves in plan order into a bounded
 //                   read-ahead; compute decodes a few shards at a time just before
 //                   running them (decode runs at 15+ GB/s) and waits only for its own
-//                   layer's bytes
+//                   layer's bytes. With lanes > 1, the chunks of a half are dealt
+//                   round-robin to that many threads, each decoding and running its
+//                   own chunks with its own programs (XNNPACK single-threaded): on a
+//                   few cores this beats splitting every small operator across threads
 #pragma once
 
 #include <memory>
@@ -45,6 +48,7 @@ struct PipelineOptions {
   size_t readahead_bytes = 2048 << 10;  // elastic: raw bytes in flight ahead of compute
   size_t chunk_bytes = 400 << 10;       // elastic: decoded fp32 bytes per program call
   bool head_resident = false;           // elastic: the head stays resident instead of streaming
+  int lanes = 1;                        // elastic: chunks of a layer half run on this many threads
 };
 
 class Executor {

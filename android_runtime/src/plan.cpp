@@ -83,6 +83,10 @@ Result<Plan> load_plan(const std::string& path) {
     p.chunk_kb = static_cast<size_t>(n);
     if (hr == nullptr || !hr->is_bool()) return bad("field pipeline.head_resident must be true or false");
     p.head_resident = hr->boolean() ? 1 : 0;
+    if (const json::Value* ln = pipe->get("lanes"); ln != nullptr) {
+      if (!ln->as_int(&n) || n < 1 || n > 8) return bad("field pipeline.lanes must be 1..8");
+      p.lanes = static_cast<int>(n);
+    }
   }
   p.json = text.value();
   return p;

@@ -23,6 +23,7 @@ struct Plan {
   // Version 2: elastic pipeline knobs the planner sized the memory for; 0 / -1 = not given.
   size_t readahead_kb = 0, chunk_kb = 0;
   int head_resident = -1;
+  int lanes = 0;  // optional pipeline.lanes (plan v2); 0 = not given
   std::string json;                          // the plan as given, echoed into the report
 };
 

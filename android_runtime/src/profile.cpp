@@ -1,9 +1,12 @@
 #include "profile.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <thread>
 #include <vector>
 
+#include "crc32.h"
 #include "model.h"
 #include "report.h"
 #include "version.h"
@@ -38,7 +41,7 @@ Status run_profile(const RunOptions& opt, std::string* report) {
   if (!pkg_r.ok()) return pkg_r.status();
   std::unique_ptr<Package> pkg = pkg_r.take();
   if (opt.bandwidth_mbps > 0) pkg->store->file().set_bandwidth(opt.bandwidth_mbps * 1e6);
-  auto model_r = Model::create(pkg.get(), false, true, true);
+  auto model_r = Model::create(pkg.get(), false, 1, true);
   if (!model_r.ok()) return model_r.status();
   Model& m = *model_r.value();
   Store& st = *pkg->store;
@@ -62,6 +65,21 @@ Status run_profile(const RunOptions& opt, std::string* report) {
       WRX_TRY(st.file().read(off, size, buf.data()));
     }
     reads.num(std::to_string(size), size * n / (now_s() - t0) / 1e6);
+  }
+
+  // 1b. Checksum throughput: the IO thread verifies every entry it reads before handing
+  // it on, between one read and the next.
+  double crc_gbps = 0;
+  {
+    std::vector<uint8_t> buf(size_t(4) << 20);
+    for (size_t i = 0; i < buf.size(); ++i) buf[i] = static_cast<uint8_t>(i * 131u);
+    uint32_t sink = 0;
+    auto t = time_ms(reps, [&] {
+      sink ^= crc32(buf.data(), buf.size());
+      return Status::Ok();
+    });
+    if (!t.ok()) return t.status();
+    crc_gbps = double(buf.size()) / (t.value() * 1e-3) / 1e9 + (sink == 1 ? 1e-12 : 0.0);
   }
 
   // 2. Decode throughput per bitwidth: layer 0, every shard, both halves (fp32 output GB/s).
@@ -130,10 +148,46 @@ Status run_profile(const RunOptions& opt, std::string* report) {
     attn_ms.push_back(median(ta[k]));
     ffn_ms.push_back(median(tf[k]));
   }
-  for (int k = 0; k < M; ++k) {
-    wl[k].buf.release();
-    wa[k].buf.release();
-    wf[k].buf.release();
+
+  // 3b. The same calls in the elastic pipeline's lane mode: XNNPACK single-threaded, and
+  // another lane running the same program on the other core meanwhile (they share the
+  // memory bus and caches). Timed on lane 0. XNNPACK runtimes keep the thread pool they
+  // were created with, so the lanes get a model of their own, made after the resize;
+  // m's programs are not run again.
+  constexpr int kLanes = 2;
+  WRX_TRY(set_xnnpack_threads(1));
+  auto lane_r = Model::create(pkg.get(), false, kLanes, true, false);
+  if (!lane_r.ok()) return lane_r.status();
+  Model& lm = *lane_r.value();
+  // Like the round robin above, each timed call follows a call of another shape (which
+  // makes XNNPACK re-plan the graph), as chunk calls mostly do in the pipeline.
+  std::vector<double> lane_ms[2];  // per half
+  std::vector<float> acc1(x.size());
+  for (int half = 0; half < 2; ++half) {
+    for (int k = 1; k <= M; ++k) {
+      auto call = [&](int lane, int kk, float* a) {
+        const Weights& w = half == 0 ? wa[kk - 1] : wf[kk - 1];
+        return half == 0 ? lm.run_attn(w, x.data(), bias.data(), a, lane) : lm.run_ffn(w, x.data(), a, lane);
+      };
+      std::atomic<bool> done{false};
+      Status other;
+      std::thread bg([&] {
+        while (!done.load() && other.ok()) other = call(1, k, acc1.data());
+      });
+      std::vector<double> after;
+      Status st;
+      for (int r = 0; r <= reps && st.ok(); ++r) {  // round 0 warms up
+        st = call(0, k % M + 1, acc.data());
+        const double t0 = now_s();
+        if (st.ok()) st = call(0, k, acc.data());
+        if (r > 0) after.push_back((now_s() - t0) * 1e3);
+      }
+      done = true;
+      bg.join();
+      if (!st.ok()) return st;
+      if (!other.ok()) return other;
+      lane_ms[half].push_back(median(after));
+    }
   }
 
   // 4. Fixed per-inference work outside the programs.
@@ -161,18 +215,24 @@ Status run_profile(const RunOptions& opt, std::string* report) {
   io.str("mode", st.file().mode_name()).num("bandwidth_cap_mbps", opt.bandwidth_mbps > 0 ? opt.bandwidth_mbps : NAN)
       .boolean("bandwidth_emulated", opt.bandwidth_mbps > 0).raw("read_mbps_by_request_bytes", reads.text());
   compute.raw("layer", json_array(layer_ms)).raw("attn", json_array(attn_ms)).raw("ffn", json_array(ffn_ms));
+  JsonObject lane;
+  lane.integer("lanes", kLanes).raw("attn", json_array(lane_ms[0])).raw("ffn", json_array(lane_ms[1]));
   over.num("finish_layer_ms", finish.value()).num("head_ms", head.value()).num("embed_ms", embed.value());
   JsonObject mem;
-  // Same as an elastic run reports: hidden state, accumulator, mask, chunk program arenas.
-  const size_t act = (2 * x.size() + bias.size()) * sizeof(float) + m.chunk_planned_bytes();
+  // Same as a one-lane elastic run reports: hidden state, accumulator, mask, chunk
+  // program arenas. Each further lane adds an accumulator and its own arenas.
+  const size_t lane_bytes = x.size() * sizeof(float) + lm.chunk_planned_bytes() / kLanes;
+  const size_t act = (x.size() + bias.size()) * sizeof(float) + lane_bytes;
   mem.integer("resident_base_bytes", resident_base)
+      .integer("lane_bytes", static_cast<long long>(lane_bytes))
       .integer("head_bytes", static_cast<long long>(align_up(m.head_entry()->length, kIoAlign)))
       .integer("activation_bytes", static_cast<long long>(act));
-  out.str("format", "wrx-profile").integer("format_version", 2).boolean("ok", true).str("mode", "profile")
+  out.str("format", "wrx-profile").integer("format_version", 3).boolean("ok", true).str("mode", "profile")
       .integer("threads", opt.threads).integer("shards_per_layer", M).integer("seq_len", m.seq())
       .raw("device", device.text()).raw("storage", storage_json(st.path())).raw("build", build.text())
       .raw("io", io.text())
-      .raw("decode_gbps", decode.text()).raw("compute_ms_by_shards", compute.text()).raw("overheads", over.text())
+      .raw("decode_gbps", decode.text()).num("crc_gbps", crc_gbps).raw("compute_ms_by_shards", compute.text())
+      .raw("lane_compute_ms_by_shards", lane.text()).raw("overheads", over.text())
       .raw("memory", mem.text())
       .num("total_ms", (now_s() - t_start) * 1e3).raw("error", "null");
   *report = out.text();

@@ -80,11 +80,16 @@ struct Program::Impl {
   std::vector<Blob> blobs;
 };
 
-Status init_executorch(int threads) {
-  et::runtime_init();
+Status set_xnnpack_threads(int threads) {
   auto* pool = executorch::extension::threadpool::get_threadpool();
   if (pool == nullptr || !pool->_unsafe_reset_threadpool(static_cast<uint32_t>(threads)))
     return fail(Error::kRuntime, "cannot set the ExecuTorch thread pool to " + std::to_string(threads) + " threads");
+  return Status::Ok();
+}
+
+Status init_executorch(int threads) {
+  et::runtime_init();
+  WRX_TRY(set_xnnpack_threads(threads));
   // Workspace sharing off: the IO thread's work and compute must not serialize.
   et::BackendOptions<1> opts;
   if (opts.set_option("workspace_sharing_mode", 0) != et::Error::Ok ||

@@ -14,6 +14,8 @@ namespace wrx {
 // Sets the process-wide ExecuTorch/XNNPACK options. Call once, before any program loads:
 // the XNNPACK runtime captures the thread pool at load time.
 Status init_executorch(int threads);
+// Resizes the thread pool XNNPACK splits operators over (after init_executorch).
+Status set_xnnpack_threads(int threads);
 
 struct TensorArg {
   const float* data;

@@ -49,7 +49,6 @@ Status run(const RunOptions& opt, std::string* report) {
   po.mode = opt.mode;
   if (po.mode != "load-all" && po.mode != "load-then-exec" && po.mode != "stdpl" && po.mode != "elastic")
     return fail(Error::kUsage, "unknown mode '" + opt.mode + "'", "use --mode load-all|load-then-exec|stdpl|elastic");
-  WRX_TRY(init_executorch(opt.threads));
   auto pkg_r = open_package(opt.package, opt.direct);
   if (!pkg_r.ok()) return pkg_r.status();
   std::unique_ptr<Package> pkg = pkg_r.take();
@@ -76,6 +75,11 @@ Status run(const RunOptions& opt, std::string* report) {
   po.readahead_bytes = readahead_kb << 10;
   po.chunk_bytes = chunk_kb << 10;
   po.head_resident = opt.mode != "elastic" || (opt.head_resident >= 0 ? opt.head_resident == 1 : plan.head_resident == 1);
+  po.lanes = opt.mode != "elastic" ? 1 : opt.lanes > 0 ? opt.lanes : plan.lanes > 0 ? plan.lanes : 1;
+  // Lanes bring their own parallelism; XNNPACK splitting each small operator again on
+  // top of them only adds hand-offs.
+  const int xnn_threads = po.lanes > 1 ? 1 : opt.threads;
+  WRX_TRY(init_executorch(xnn_threads));
   if (!plan.preload.empty() && opt.mode != "elastic")
     std::fprintf(stderr, "note: mode %s ignores the plan's preload list\n", opt.mode.c_str());
 
@@ -89,7 +93,7 @@ Status run(const RunOptions& opt, std::string* report) {
 
   const double t_setup = now_s();
   const bool elastic = opt.mode == "elastic";
-  auto model_r = Model::create(pkg.get(), opt.mode == "load-all", elastic, po.head_resident, !elastic);
+  auto model_r = Model::create(pkg.get(), opt.mode == "load-all", elastic ? po.lanes : 0, po.head_resident, !elastic);
   if (!model_r.ok()) return model_r.status();
   std::unique_ptr<Model> model = model_r.take();
   auto exec_r = Executor::create(po, model.get(), plan);
@@ -149,7 +153,7 @@ Status run(const RunOptions& opt, std::string* report) {
       .str("note", opt.bandwidth_mbps > 0 ? "read rate capped by a token bucket to emulate a slower device class" : "")
       .integer("setup_bytes", static_cast<long long>(setup_bytes));
   pipe.integer("readahead_kb", static_cast<long long>(readahead_kb)).integer("chunk_kb", static_cast<long long>(chunk_kb))
-      .boolean("head_resident", po.head_resident)
+      .boolean("head_resident", po.head_resident).integer("lanes", po.lanes).integer("xnnpack_threads", xnn_threads)
       .integer("attn_shards_per_call", chunks.first).integer("ffn_shards_per_call", chunks.second)
       .integer("preloaded_shards", static_cast<long long>(opt.mode == "elastic" ? plan.preload.size() : 0));
   memory.integer("peak_rss_kb", peak_rss_kb()).integer("weight_bytes_peak", AlignedBuffer::peak_bytes())

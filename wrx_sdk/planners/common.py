@@ -72,9 +72,16 @@ class Accuracy:
         return sorted(range(len(self.table[layer])), key=lambda j: -self.shard(layer, j, 0))
 
 
-def knob_sets() -> list[Knobs]:
+def knob_sets(cm: CostModel) -> list[Knobs]:
     cfg = defaults("planner")
-    return [Knobs(ra, ck, hr) for ra in cfg["readahead_kb"] for ck in cfg["chunk_kb"] for hr in (False, True)]
+    lanes = [n for n in cfg["lanes"] if n <= cm.max_lanes]
+    return [
+        Knobs(ra, ck, hr, n)
+        for ra in cfg["readahead_kb"]
+        for ck in cfg["chunk_kb"]
+        for hr in (False, True)
+        for n in lanes
+    ]
 
 
 def evaluate(cm: CostModel, d: Draft, knobs: Knobs) -> Prediction:
@@ -86,7 +93,7 @@ def smallest_plans(cm: CostModel) -> list[tuple[float, int, Knobs, int]]:
     set: the most important shard of each layer at 2 bits, nothing preloaded."""
     lo = min(cm.bits)
     out = []
-    for knobs in knob_sets():
+    for knobs in knob_sets(cm):
         for depth in range(1, cm.layers + 1):
             d = Draft([[lo if j == 0 else 0 for j in range(cm.M)] for _ in range(depth)])
             p = evaluate(cm, d, knobs)

@@ -11,8 +11,9 @@ Pipelining"), reproduced as the baseline WRX must beat.
    fp32 with what budget is left.
 
 STI sizes only the preload buffer; the read-ahead, decode buffer and activations are fixed
-by its pipeline. To compare like with like, it gets the same memory budget M as WRX, with
-the largest read-ahead of ``planner.sti_readahead_kb`` whose fixed memory leaves room.
+by its pipeline. To compare like with like, it gets the same memory budget M as WRX and the
+same loader: it is run for every read-ahead of ``planner.sti_readahead_kb`` and lane count
+of ``planner.sti_lanes`` whose fixed memory leaves room, and its own estimate picks.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ def _fixed_bytes(cm: CostModel, knobs: Knobs) -> int:
     g_attn, g_ffn = cm.chunk_shards(knobs.chunk_kb)
     decode = max(cm.decoded_bytes(True, g_attn), cm.decoded_bytes(False, g_ffn))
     readahead = max(knobs.readahead_kb * 1024, cm.head_bytes)  # the streamed head is one read
-    return cm.base_bytes + cm.activation_bytes + decode + readahead
+    lanes = cm.activation_bytes + (knobs.lanes - 1) * cm.lane_bytes
+    return cm.base_bytes + lanes + decode * knobs.lanes + readahead
 
 
 def plan(cm: CostModel, acc: Accuracy, target_ms: float, memory_bytes: int) -> tuple[Draft, Knobs] | None:
@@ -52,8 +54,10 @@ def _best_knobs(
     cm: CostModel, acc: Accuracy, t_internal: float, target_ms: float, memory_bytes: int, cfg: dict
 ):
     results = []
-    for ra in cfg["sti_readahead_kb"]:
-        knobs = Knobs(int(ra), int(cfg["sti_chunk_kb"]), False)
+    for ra, lanes in (
+        (ra, n) for ra in cfg["sti_readahead_kb"] for n in cfg["sti_lanes"] if n <= cm.max_lanes
+    ):
+        knobs = Knobs(int(ra), int(cfg["sti_chunk_kb"]), False, int(lanes))
         if _fixed_bytes(cm, knobs) > memory_bytes:
             continue
         r = _plan(cm, acc, t_internal, memory_bytes, knobs)
@@ -75,7 +79,8 @@ def _plan(cm: CostModel, acc: Accuracy, target_ms: float, memory_bytes: int, kno
     peak_mbps = max(cm.read_mbps)
 
     def layer_ms(w: int) -> float:
-        return cm.half_compute_ms(True, [lo] * w, g_attn)[0] + cm.half_compute_ms(False, [lo] * w, g_ffn)[0]
+        attn = cm.half_compute_ms(True, [lo] * w, g_attn, knobs.lanes)[0]
+        return attn + cm.half_compute_ms(False, [lo] * w, g_ffn, knobs.lanes)[0]
 
     def io_ms(layer: int, shard: int, bits: int) -> float:
         return cm.shard_bytes(layer, shard, bits) / (peak_mbps * 1e3)

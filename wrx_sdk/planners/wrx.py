@@ -65,7 +65,8 @@ def _greedy(
         return None
     g_attn, g_ffn = cm.chunk_shards(knobs.chunk_kb)
     per_shard_ms = (
-        cm.half_compute_ms(True, [lo] * cm.M, g_attn)[0] + cm.half_compute_ms(False, [lo] * cm.M, g_ffn)[0]
+        cm.half_compute_ms(True, [lo] * cm.M, g_attn, knobs.lanes)[0]
+        + cm.half_compute_ms(False, [lo] * cm.M, g_ffn, knobs.lanes)[0]
     ) / cm.M
     peak = max(cm.read_mbps) * 1e3  # bytes per ms
 
@@ -136,7 +137,7 @@ def plan(
     for width in range(1, cm.M + 1):
         # Rank the knob sets by the seed's own slack, then grow only the best few.
         seeds = []
-        for knobs in knob_sets():
+        for knobs in knob_sets(cm):
             for depth in range(cm.layers, 0, -1):
                 d = Draft([[0] * cm.M for _ in range(depth)])
                 for layer in range(depth):
