@@ -35,9 +35,9 @@ def test_profile_has_every_measurement(host_build, tiny_pkg, tmp_path):
     assert sorted(cal["lanes"]) == [1, 2]
     for terms in cal["lanes"].values():
         assert 0.5 < terms["compute_scale"] < 10  # the tiny model's programs are all call overhead
-        for k in ("fixed_ms", "words_extra_ms", "mb_compute_ms", "request_compute_ms", "request_io_ms"):
+        for k in ("fixed_ms", "half_ms", "words_extra_ms", "mb_compute_ms", "request_compute_ms", "request_io_ms"):
             assert 0 <= terms[k] < 50, k
-    names = ["resident", "contiguous"] + [f"mixed-{k}" for k in range(6)]
+    names = ["resident", "narrow", "contiguous"] + [f"mixed-{k}" for k in range(6)]
     assert [r["plan"] for r in cal["runs"]] == [f"calibrate-{n}-l{lanes}" for lanes in (1, 2) for n in names]
     assert p["package_table_crc32"] > 0
 

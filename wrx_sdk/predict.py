@@ -72,6 +72,7 @@ class Terms:
     preempt a compute thread when the cores are all busy)."""
 
     compute_scale: float = 1.0
+    half_ms: float = 0.0  # per layer half on top of its chunks (lanes: the hand-off to the helpers)
     fixed_ms: float = 0.0
     words_extra_ms: float = 0.0
     mb_compute_ms: float = 0.0
@@ -215,8 +216,9 @@ class CostModel:
             lane_ms[i % lanes] += prog[len(chunk) - 1]
             lane_ms[i % lanes] += sum(per_shard / (self.decode_gbps[b] * 1e6) for b in chunk)
             lane_buf[i % lanes] = max(lane_buf[i % lanes], self.decoded_bytes(attn, len(chunk)))
+        terms = self.terms_for(lanes)
         ms = self.finish_ms / 2 + max(lane_ms)
-        return ms * self.terms_for(lanes).compute_scale, sum(lane_buf)
+        return ms * terms.compute_scale + terms.half_ms, sum(lane_buf)
 
     # -- the simulation
     def predict(self, plan: Plan, knobs: Knobs) -> Prediction:

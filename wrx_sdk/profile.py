@@ -83,8 +83,13 @@ def _calibration_plans(cm, layers: int, M: int, bits: tuple[int, ...]) -> dict[s
     cfg = defaults("planner")
     rng = np.random.default_rng(int(cfg["calibration_seed"]))
     knobs = {"readahead_kb": 1024, "chunk_kb": 800, "head_resident": True}
+    narrow = Plan.uniform(layers, M, 4, layers)
+    for lp in narrow.layers:
+        lp.shards, lp.bits = lp.shards[: max(1, M // 6)], lp.bits[: max(1, M // 6)]
+    narrow.preload = [(lp.layer, j) for lp in narrow.layers for j in lp.shards]
     out = {  # contiguous: many streamed bytes in few requests, to tell the two costs apart
         "resident": (Plan.uniform(layers, M, 4, layers), knobs),
+        "narrow": (narrow, knobs),  # little compute per half: what each half costs on top
         "contiguous": (Plan.uniform(layers, M, 4, max(1, layers // 2)), knobs),
     }
     choices = [b for b in bits if b <= 4]
@@ -168,16 +173,16 @@ def _calibrate(out: Path, rep: dict, dev, threads: int, io_bandwidth: float, pro
             _, m = mine[f"resident-l{lanes}"]
             t.fixed_ms = max(0.0, m["other_ms"] - cm.embed_ms - cm.head_ms)
             t.words_extra_ms = max(0.0, m["embed_stall_ms"] - cm.words_ms)
-            # Layer compute = scale x isolated sum + a x streamed MB + b x requests, least
-            # squares over the runs (the resident one pins the scale); a term fitted
-            # negative is dropped.
+            # Layer compute = scale x isolated sum + h x halves + a x streamed MB + b x
+            # requests, least squares over the runs (resident and narrow pin the first
+            # two); a term fitted negative is dropped.
             rows, y = [], []
             for plan, m in mine.values():
                 iso = cm.compute_only_ms(plan, Knobs(**plan.pipeline)) - cm.embed_ms - cm.head_ms
-                rows.append([iso, cm.streamed_bytes(plan) / 1e6, cm.requests(plan)])
+                rows.append([iso, 2 * len(plan.layers), cm.streamed_bytes(plan) / 1e6, cm.requests(plan)])
                 y.append(m["compute_ms"])
             coef = _nonneg_lstsq(np.array(rows), np.array(y))
-            t.compute_scale, t.mb_compute_ms, t.request_compute_ms = (float(c) for c in coef)
+            t.compute_scale, t.half_ms, t.mb_compute_ms, t.request_compute_ms = (float(c) for c in coef)
             streaming = [(p, Knobs(**p.pipeline), m["stall_ms"]) for p, m in mine.values() if cm.requests(p)]
             t.request_io_ms = _fit_request_io(cm, t, streaming)
             cal["lanes"][lanes] = asdict(t)
@@ -197,6 +202,7 @@ def _calibrate(out: Path, rep: dict, dev, threads: int, io_bandwidth: float, pro
             print(
                 f"  calibration, {lanes} lane(s): compute x{t['compute_scale']:.3f}, fixed "
                 f"{t['fixed_ms']:.3f} ms, word rows +{t['words_extra_ms']:.3f} ms; compute "
+                f"+{t['half_ms']:.3f} ms per layer half, "
                 f"+{t['mb_compute_ms']:.3f} ms per streamed MB and +{t['request_compute_ms']:.4f} "
                 f"ms per request; IO +{t['request_io_ms']:.4f} ms per request"
             )
