@@ -33,10 +33,12 @@ def test_profile_has_every_measurement(host_build, tiny_pkg, tmp_path):
     assert p["overheads"]["finish_layer_ms"] > 0 and p["overheads"]["head_ms"] > 0
     cal = p["calibration"]
     assert sorted(cal["lanes"]) == [1, 2]
+    terms_keys = {"compute_scale", "half_ms", "fixed_ms", "words_extra_ms", "mb_compute_ms"}
+    assert all(set(t) == terms_keys | {"request_compute_ms", "request_io_ms"} for t in cal["lanes"].values())
     for terms in cal["lanes"].values():
         assert 0.5 < terms["compute_scale"] < 10  # the tiny model's programs are all call overhead
-        for k in ("fixed_ms", "half_ms", "words_extra_ms", "mb_compute_ms", "request_compute_ms", "request_io_ms"):
-            assert 0 <= terms[k] < 50, k
+        for k, v in terms.items():
+            assert 0 <= v < 50, k
     names = ["resident", "narrow", "contiguous"] + [f"mixed-{k}" for k in range(6)]
     assert [r["plan"] for r in cal["runs"]] == [f"calibrate-{n}-l{lanes}" for lanes in (1, 2) for n in names]
     assert p["package_table_crc32"] > 0
