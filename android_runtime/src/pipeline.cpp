@@ -301,7 +301,6 @@ class Crew {
     cv_.notify_all();
     for (auto& t : threads_) t.join();
   }
-  int lanes() const { return static_cast<int>(results_.size()); }
   // Every lane's job, concurrently; the first failing lane's status.
   Status run(const std::function<Status(int)>& job) {
     if (threads_.empty()) return job(0);
@@ -362,7 +361,6 @@ class Elastic : public Base {
     const size_t lanes = size_t(std::max(1, std::min(opt.lanes, m->lanes())));
     acc_.assign(lanes, std::vector<float>(x_.size()));
     chunk_.resize(lanes);
-    dec_ms_.resize(lanes);
   }
   std::pair<int, int> chunk_shards() const override { return {int(g_attn_), int(g_ffn_)}; }
   size_t activation_bytes() const override {
@@ -486,7 +484,6 @@ class Elastic : public Base {
           auto lane_job = [&](int lane) -> Status {
             std::vector<float>& acc = acc_[size_t(lane)];
             std::fill(acc.begin(), acc.end(), 0.0f);
-            dec_ms_[size_t(lane)] = 0;
             for (size_t ci = size_t(lane); ci < chunks; ci += L) {
               const size_t c = ci * g;
               const int k = static_cast<int>(std::min(g, es.size() - c));
@@ -494,7 +491,7 @@ class Elastic : public Base {
               const double td = now_s();
               WRX_TRY(half == 0 ? m_->decode_attn(es.data() + c, pl.data() + c, k, &w)
                                 : m_->decode_ffn(es.data() + c, pl.data() + c, k, &w));
-              dec_ms_[size_t(lane)] += ms(now_s(), td);
+              if (lane == 0) lt.decode_ms += ms(now_s(), td);  // the compute thread's own
               WRX_TRY(half == 0 ? m_->run_attn(w, x_.data(), bias_.data(), acc.data(), lane)
                                 : m_->run_ffn(w, x_.data(), acc.data(), lane));
             }
@@ -503,7 +500,6 @@ class Elastic : public Base {
           WRX_TRY(crew_->run(lane_job));
           for (size_t l = 1; l < L; ++l)
             for (size_t j = 0; j < x_.size(); ++j) acc_[0][j] += acc_[l][j];
-          lt.decode_ms += dec_ms_[0];  // the compute thread's own (lane 0)
           lt.chunks += static_cast<int>(chunks);
           it.raw->release(nullptr);
           budget.release(it.budget);
@@ -542,7 +538,6 @@ class Elastic : public Base {
   std::vector<std::vector<const Entry*>> streamed_;  // per (layer, half)
   std::vector<Weights> chunk_;             // per lane: the decode buffer of its current chunk
   std::vector<std::vector<float>> acc_;    // per lane
-  std::vector<double> dec_ms_;             // per lane, this half
   std::unique_ptr<Crew> crew_;
 };
 
