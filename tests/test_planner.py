@@ -9,7 +9,7 @@ import pytest
 from wrx_sdk.errors import PlanError
 from wrx_sdk.manifest import open_package
 from wrx_sdk.planners import make_plan
-from wrx_sdk.planners.common import MIB, Draft
+from wrx_sdk.planners.common import MIB, Draft, evaluate
 from wrx_sdk.planspec import Plan
 from wrx_sdk.predict import CostModel, Knobs
 from wrx_sdk.profile import load_profile, profile_device
@@ -143,3 +143,22 @@ def test_loader_rejects_bad_pipeline_knobs(tiny_pkg, host_build, tmp_path, chang
     assert proc.returncode == 2 and rep["error"]["code"] == "BAD_PLAN" and field in rep["error"]["message"]
     with pytest.raises(PlanError, match=field.split()[0]):
         Plan.from_json(d)
+
+
+def test_preload_fill_never_breaks_m(planned_pkg):
+    """Preloading a shard can shrink a read so that more reads share the read-ahead budget:
+    the peak grows. The fill must give shards back until the whole plan fits M again.
+    (Found by a random search on this package: a 24 KB read-ahead over mixed bitwidths.)"""
+    from wrx_sdk.planners.wrx import _fill_preload
+
+    cm = _cost_model(planned_pkg)
+    knobs = Knobs(24, 64, False)
+    d = Draft([[5, 6, 4, 6], [5, 2, 32, 3]])
+    bare = evaluate(cm, d, knobs).memory_bytes
+    preloaded = set()
+    for m in range(bare, bare + 120_000, 512):
+        p = _fill_preload(cm, d, knobs, m)
+        assert p is not None and p.memory_bytes <= m, m
+        assert p.memory_bytes == evaluate(cm, d, knobs).memory_bytes  # d holds what p rates
+        preloaded |= d.preload
+    assert len(preloaded) >= 4  # the sweep did preload

@@ -149,6 +149,11 @@ def make_plan(
         measured, est, d, knobs = best
         plan = d.to_plan(name, knobs)
         pred = cm.predict(plan, knobs)
+        if pred.latency_ms > target_ms or pred.memory_bytes > memory_bytes:
+            raise RuntimeError(  # a bug in a planner, not the user's to fix
+                f"{planner} chose a plan predicted at {pred.latency_ms:.3f} ms and "
+                f"{pred.memory_bytes} bytes, outside T {target_ms:g} ms / M {memory_bytes} bytes"
+            )
         plan.meta = {
             "planner": planner,
             "target_ms": target_ms,

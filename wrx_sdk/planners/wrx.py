@@ -27,10 +27,11 @@ def _fill_preload(cm: CostModel, d: Draft, knobs: Knobs, memory_bytes: int):
     """Preload the longest IO-order prefix of shards that fits the memory left; returns the
     prediction of the result, or None when even no preload exceeds M."""
     d.preload = set()
-    p = evaluate(cm, d, knobs)
-    if p.memory_bytes > memory_bytes:
+    bare = evaluate(cm, d, knobs)
+    if bare.memory_bytes > memory_bytes:
         return None
-    room = memory_bytes - p.memory_bytes
+    room = memory_bytes - bare.memory_bytes
+    order = []
     for layer, row in enumerate(d.bits):
         stop = False
         for j, b in enumerate(row):
@@ -40,14 +41,20 @@ def _fill_preload(cm: CostModel, d: Draft, knobs: Knobs, memory_bytes: int):
             if n > room:
                 stop = True
                 break
-            d.preload.add((layer, j))
+            order.append((layer, j))
             room -= n
         if stop:
             break
-    if d.preload:
+    # The read-ahead bound can grow when a preloaded shard shrinks a read (a smaller read
+    # lets more reads share the budget), so check the result and give back shards until M holds.
+    while order:
+        d.preload = set(order)
         p = evaluate(cm, d, knobs)
-    # The read-ahead bound can only shrink when shards stop streaming, so memory still fits.
-    return p
+        if p.memory_bytes <= memory_bytes:
+            return p
+        order.pop()
+    d.preload = set()
+    return bare
 
 
 def _greedy(
