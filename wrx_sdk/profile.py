@@ -141,11 +141,14 @@ def _run_calibration(out: Path, dev, name: str, plan: Plan, knobs: dict, threads
         raise WrxError(
             f"calibration run {plan.name} failed on {dev.name}", hint="see the loader output above"
         )
-    rows = res.report["inferences"][CALIBRATION_SKIP:]
+    return plan, res.report["inferences"][CALIBRATION_SKIP:]
+
+
+def _medians(rows: list[dict]) -> dict:
     med = {k: float(np.median([r[k] for r in rows])) for k in ("latency_ms", "compute_ms", "stall_ms")}
     med["embed_stall_ms"] = float(np.median([r["embed_stall_ms"] for r in rows]))
     med["other_ms"] = float(np.median([r["latency_ms"] - r["compute_ms"] - r["stall_ms"] for r in rows]))
-    return plan, med
+    return med
 
 
 def _calibrate(out: Path, rep: dict, dev, threads: int, io_bandwidth: float, progress: bool) -> dict:
@@ -160,13 +163,19 @@ def _calibrate(out: Path, rep: dict, dev, threads: int, io_bandwidth: float, pro
         g, M = pkg.geometry, pkg.spec.shards_per_layer
         cm = CostModel(pkg, {**rep, "calibration": {}})
         plans = _calibration_plans(cm, g.layers, M, pkg.scheme.all_bits)
-        meas = {}
-        for i, (k, (p, kn)) in enumerate(plans.items()):
-            if progress:
-                print(f"\r  calibration run {i + 1}/{len(plans)}: {k}   ", end="", flush=True)
-            meas[k] = _run_calibration(out, dev, k, p, kn, threads, io_bandwidth)
+        # Rounds interleave the plans, so a slow minute on a shared device lands on every
+        # plan a little rather than on one plan a lot; each plan's rows are pooled.
+        rounds = int(defaults("planner")["calibration_rounds"])
+        rows: dict[str, list] = {k: [] for k in plans}
+        for r in range(rounds):
+            for i, (k, (p, kn)) in enumerate(plans.items()):
+                if progress:
+                    n = r * len(plans) + i + 1
+                    print(f"\r  calibration run {n}/{rounds * len(plans)}: {k}   ", end="", flush=True)
+                rows[k] += _run_calibration(out, dev, k, p, kn, threads, io_bandwidth)[1]
         if progress:
             print()
+        meas = {k: (p, _medians(rows[k])) for k, (p, _) in plans.items()}
         for lanes in range(1, cm.max_lanes + 1):
             mine = {k: v for k, v in meas.items() if v[0].pipeline["lanes"] == lanes}
             cm.terms[lanes] = t = Terms()
