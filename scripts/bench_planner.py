@@ -100,7 +100,7 @@ def main() -> None:
                     confirm=confirm,
                 )
             except PlanError as e:
-                return {"T": t, "M": mem, "planner": planner, "error": str(e).split(";")[1:3]}
+                return {"T": t, "M": mem, "planner": planner, "error": e.message.split(";")[1:3]}
             r = loader(out, rep_dir / f"{name}.json", "elastic", ["--plan", str(path)], a)
             pr = plan.meta["predicted"]
             s = r["summary"]
