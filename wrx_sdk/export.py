@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import torch
@@ -115,11 +116,17 @@ def _lower(name: str, geom: Geometry, spec: ShardSpec, seq: int) -> bytes:
                 "o_w": {1: a}, "ffn1_w": {0: f}, "ffn1_b": {0: f}, "ffn2_w": {1: f}}  # fmt: skip
         dyn.update({i: d for i, d in dims.items() if i in dyn})
     mod = program_module(name, geom, spec, seq).eval()
-    ep = export(mod, example_inputs(name, geom, spec, seq, M), dynamic_shapes=dyn, strict=False)
-    edge = to_edge_transform_and_lower(
-        ep, partitioner=[XnnpackPartitioner(force_non_static_weights_for_f32_linear=True)]
-    )
-    prog = edge.to_executorch(
-        ExecutorchBackendConfig(memory_planning_pass=MemoryPlanningPass(alloc_graph_input=False))
-    )
+    with warnings.catch_warnings():
+        # ExecuTorch's lowering deep-copies pytree specs, and torch 2.13 warns once per copy
+        # (15 lines per package) about a deprecation inside ExecuTorch, not in WRX.
+        warnings.filterwarnings(
+            "ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning
+        )
+        ep = export(mod, example_inputs(name, geom, spec, seq, M), dynamic_shapes=dyn, strict=False)
+        edge = to_edge_transform_and_lower(
+            ep, partitioner=[XnnpackPartitioner(force_non_static_weights_for_f32_linear=True)]
+        )
+        prog = edge.to_executorch(
+            ExecutorchBackendConfig(memory_planning_pass=MemoryPlanningPass(alloc_graph_input=False))
+        )
     return prog.buffer
