@@ -73,3 +73,13 @@ def test_profile_missing_file_is_clear(tmp_path):
     (tmp_path / "old.yaml").write_text("format: wrx-profile\nformat_version: 2\n")
     with pytest.raises(WrxError, match="old.yaml: field format_version is 2.*lane timings"):
         load_profile(tmp_path / "old.yaml")
+
+
+def test_zero_calibration_rounds_is_a_clear_error(host_build, tiny_pkg, tmp_path, monkeypatch):
+    import wrx_sdk.profile as prof
+
+    real = prof.defaults
+    monkeypatch.setattr(prof, "defaults", lambda s: {**real(s), "calibration_rounds": 0})
+    with pytest.raises(WrxError, match=r"planner.calibration_rounds is 0.*\nHINT: set it to 2"):
+        profile_device(tiny_pkg, "local", io_bandwidth=20, dest=tmp_path / "p.yaml", progress=False)
+    assert not (tmp_path / "p.yaml").exists()  # nothing half-written

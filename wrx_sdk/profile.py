@@ -166,6 +166,11 @@ def _calibrate(out: Path, rep: dict, dev, threads: int, io_bandwidth: float, pro
         # Rounds interleave the plans, so a slow minute on a shared device lands on every
         # plan a little rather than on one plan a lot; each plan's rows are pooled.
         rounds = int(defaults("planner")["calibration_rounds"])
+        if rounds < 1:
+            raise WrxError(
+                f"configs/wrx.yaml: field planner.calibration_rounds is {rounds}, it must be at least 1",
+                hint="set it to 2 (the default) and re-run wrx profile-device",
+            )
         rows: dict[str, list] = {k: [] for k in plans}
         for r in range(rounds):
             for i, (k, (p, kn)) in enumerate(plans.items()):
