@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 import warnings
 from pathlib import Path
@@ -99,10 +100,23 @@ def example_inputs(name: str, geom: Geometry, spec: ShardSpec, seq: int, k: int)
     return (*attn, r(H), 1 + r(H), r(H), r(f, H), r(f), r(H, f), r(H), 1 + r(H), r(H))
 
 
+# Importing ExecuTorch imports torchao, which logs a warning for each CUDA kernel library it
+# cannot load on a CPU-only host, and torch's pytree, which logs one about torchao's Enum
+# registration. Neither concerns a CPU export; both read like failures in `wrx package`.
+_NOISY_IMPORT_LOGGERS = ("torchao", "torch.utils._pytree")
+
+
 def _lower(name: str, geom: Geometry, spec: ShardSpec, seq: int) -> bytes:
-    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-    from executorch.exir import ExecutorchBackendConfig, to_edge_transform_and_lower
-    from executorch.exir.passes import MemoryPlanningPass
+    levels = {n: logging.getLogger(n).level for n in _NOISY_IMPORT_LOGGERS}
+    try:
+        for n in levels:
+            logging.getLogger(n).setLevel(logging.ERROR)
+        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+        from executorch.exir import ExecutorchBackendConfig, to_edge_transform_and_lower
+        from executorch.exir.passes import MemoryPlanningPass
+    finally:
+        for n, level in levels.items():
+            logging.getLogger(n).setLevel(level)
     from torch.export import Dim, export
 
     M = spec.shards_per_layer
