@@ -10,7 +10,7 @@ from wrx_sdk.errors import PlanError
 from wrx_sdk.manifest import open_package
 from wrx_sdk.planners import make_plan
 from wrx_sdk.planners.common import MIB, Draft, evaluate
-from wrx_sdk.planspec import LayerPlan, Plan
+from wrx_sdk.planspec import Plan
 from wrx_sdk.predict import CostModel, Knobs
 from wrx_sdk.profile import load_profile, profile_device
 
@@ -162,25 +162,3 @@ def test_preload_fill_never_breaks_m(planned_pkg):
         assert p.memory_bytes == evaluate(cm, d, knobs).memory_bytes  # d holds what p rates
         preloaded |= d.preload
     assert len(preloaded) >= 4  # the sweep did preload
-
-
-def test_lanes_charge_solo_rounds_and_handoffs(planned_pkg):
-    """With two lanes, a half of one chunk runs alone on the compute thread (no hand-off,
-    solo timing); a half of three chunks has a last round with one busy lane."""
-    cm = _cost_model(planned_pkg)
-    t = cm.terms_for(2)
-    one = cm.half_compute_ms(True, [4], 1, lanes=2)[0]
-    assert one == pytest.approx((cm.finish_ms / 2 + cm.solo_prog["attn"][0] + cm.decoded_bytes(True, 1)
-                                 / (cm.decode_gbps[4] * 1e6)) * t.compute_scale)  # fmt: skip
-    three = cm.half_compute_ms(True, [4, 4, 4], 1, lanes=2)[0]
-    lane0 = (
-        cm.lane_prog["attn"][0]
-        + cm.solo_prog["attn"][0]
-        + 2 * cm.decoded_bytes(True, 1) / (cm.decode_gbps[4] * 1e6)
-    )
-    assert three == pytest.approx((cm.finish_ms / 2 + lane0) * t.compute_scale + t.half_ms)
-    plan = Plan("p", [LayerPlan(0, [0], [4]), LayerPlan(1, [0, 1, 2, 3], [4, 4, 4, 4])])
-    g_attn, g_ffn = cm.chunk_shards(1)
-    assert (g_attn, g_ffn) == (1, 1)
-    assert cm.handoffs(plan, Knobs(1024, 1, False, 2)) == 2  # layer 1's halves only
-    assert cm.handoffs(plan, Knobs(1024, 1, False, 1)) == 4

@@ -19,7 +19,7 @@ def test_profile_has_every_measurement(host_build, tiny_pkg, tmp_path):
         assert len(ms) == M and all(t > 0 for t in ms)
     lane = p["lane_compute_ms_by_shards"]
     assert lane["lanes"] == 2
-    for prog in ("attn", "ffn", "attn_solo", "ffn_solo"):
+    for prog in ("attn", "ffn"):
         assert len(lane[prog]) == M and all(t > 0 for t in lane[prog])
     # an extra lane holds an accumulator (seq x hidden fp32) and its own program arenas
     assert p["memory"]["lane_bytes"] > p["seq_len"] * 32 * 4
@@ -68,7 +68,7 @@ def test_profile_missing_file_is_clear(tmp_path):
     with pytest.raises(WrxError, match="does not exist"):
         load_profile(tmp_path / "nope.yaml")
     (tmp_path / "bad.yaml").write_text("format: other\n")
-    with pytest.raises(WrxError, match="this wrx reads version-4 device profiles"):
+    with pytest.raises(WrxError, match="this wrx reads version-3 device profiles"):
         load_profile(tmp_path / "bad.yaml")
     (tmp_path / "old.yaml").write_text("format: wrx-profile\nformat_version: 2\n")
     with pytest.raises(WrxError, match="old.yaml: field format_version is 2.*lane timings"):

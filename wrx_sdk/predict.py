@@ -125,7 +125,6 @@ class CostModel:
         lane = p["lane_compute_ms_by_shards"]
         self.max_lanes = int(lane["lanes"])
         self.lane_prog = {k: [float(x) for x in lane[k]] for k in ("attn", "ffn")}
-        self.solo_prog = {k: [float(x) for x in lane[f"{k}_solo"]] for k in ("attn", "ffn")}
         ov, mem = p["overheads"], p["memory"]
         self.finish_ms, self.head_ms, self.embed_ms = ov["finish_layer_ms"], ov["head_ms"], ov["embed_ms"]
         self.base_bytes, self.head_bytes = int(mem["resident_base_bytes"]), int(mem["head_bytes"])
@@ -208,34 +207,18 @@ class CostModel:
 
     def half_compute_ms(self, attn: bool, bits: list[int], g: int, lanes: int = 1) -> tuple[float, int]:
         """(ms, decode buffers) for one half run a chunk of g shards at a time, chunk i on
-        lane i % lanes; the half ends when its slowest lane does. A call in a round with one
-        busy lane (the last round of an odd chunk count, or a half of one chunk, which the
-        loader runs without waking the other lanes) takes the solo timing."""
-        key = "attn" if attn else "ffn"
-        prog = (self.lane_prog if lanes > 1 else self.prog)[key]
-        solo = self.solo_prog[key] if lanes > 1 else prog
+        lane i % lanes; the half ends when its slowest lane does."""
+        prog = (self.lane_prog if lanes > 1 else self.prog)["attn" if attn else "ffn"]
         per_shard = self.decoded_bytes(attn, 1)
         lane_ms, lane_buf = [0.0] * lanes, [0] * lanes
-        n = (len(bits) + g - 1) // g
         for i, c in enumerate(range(0, len(bits), g)):
             chunk = bits[c : c + g]
-            alone = min(lanes, n - (i // lanes) * lanes) == 1
-            lane_ms[i % lanes] += (solo if alone else prog)[len(chunk) - 1]
+            lane_ms[i % lanes] += prog[len(chunk) - 1]
             lane_ms[i % lanes] += sum(per_shard / (self.decode_gbps[b] * 1e6) for b in chunk)
             lane_buf[i % lanes] = max(lane_buf[i % lanes], self.decoded_bytes(attn, len(chunk)))
         terms = self.terms_for(lanes)
         ms = self.finish_ms / 2 + max(lane_ms)
-        return ms * terms.compute_scale + terms.half_ms * _handoff(n, lanes), sum(lane_buf)
-
-    def handoffs(self, plan: Plan, knobs: Knobs) -> int:
-        """Layer halves that pay ``half_ms``: every half with one lane; with more, the halves
-        of two or more chunks (a single chunk runs without waking the other lanes)."""
-        g_attn, g_ffn = self.chunk_shards(knobs.chunk_kb)
-        n = 0
-        for lp in plan.layers:
-            for g in (g_attn, g_ffn):
-                n += _handoff((len(lp.bits) + g - 1) // g, knobs.lanes)
-        return n
+        return ms * terms.compute_scale + terms.half_ms, sum(lane_buf)
 
     # -- the simulation
     def predict(self, plan: Plan, knobs: Knobs) -> Prediction:
@@ -351,7 +334,3 @@ class CostModel:
                 + self.half_compute_ms(False, lp.bits, g_ffn, knobs.lanes)[0]
             )
         return ms
-
-
-def _handoff(chunks: int, lanes: int) -> int:
-    return int(lanes == 1 or chunks > 1)

@@ -62,8 +62,8 @@ def profile_device(
     return path
 
 
-CALIBRATION_VERSION = 4  # bumped when the calibration's method changes; wrx demo re-profiles
-PROFILE_VERSION = 4  # wrx-loader --profile's format_version (docs/FORMAT.md, "Device profile")
+CALIBRATION_VERSION = 3  # bumped when the calibration's method changes; wrx demo re-profiles
+PROFILE_VERSION = 3  # wrx-loader --profile's format_version (docs/FORMAT.md, "Device profile")
 CALIBRATION_ROWS = 100  # per run; the first CALIBRATION_SKIP are warm-up
 CALIBRATION_SKIP = 5
 
@@ -171,30 +171,29 @@ def _calibrate(out: Path, rep: dict, dev, threads: int, io_bandwidth: float, pro
                 f"configs/wrx.yaml: field planner.calibration_rounds is {rounds}, it must be at least 1",
                 hint="set it to 2 (the default) and re-run wrx profile-device",
             )
-        pooled: dict[str, list] = {k: [] for k in plans}
+        rows: dict[str, list] = {k: [] for k in plans}
         for r in range(rounds):
             for i, (k, (p, kn)) in enumerate(plans.items()):
                 if progress:
                     n = r * len(plans) + i + 1
                     print(f"\r  calibration run {n}/{rounds * len(plans)}: {k}   ", end="", flush=True)
-                pooled[k] += _run_calibration(out, dev, k, p, kn, threads, io_bandwidth)[1]
+                rows[k] += _run_calibration(out, dev, k, p, kn, threads, io_bandwidth)[1]
         if progress:
             print()
-        meas = {k: (p, _medians(pooled[k])) for k, (p, _) in plans.items()}
+        meas = {k: (p, _medians(rows[k])) for k, (p, _) in plans.items()}
         for lanes in range(1, cm.max_lanes + 1):
             mine = {k: v for k, v in meas.items() if v[0].pipeline["lanes"] == lanes}
             cm.terms[lanes] = t = Terms()
             _, m = mine[f"resident-l{lanes}"]
             t.fixed_ms = max(0.0, m["other_ms"] - cm.embed_ms - cm.head_ms)
             t.words_extra_ms = max(0.0, m["embed_stall_ms"] - cm.words_ms)
-            # Layer compute = scale x isolated sum + h x hand-offs + a x streamed MB + b x
+            # Layer compute = scale x isolated sum + h x halves + a x streamed MB + b x
             # requests, least squares over the runs (resident and narrow pin the first
             # two); a term fitted negative is dropped.
             rows, y = [], []
             for plan, m in mine.values():
-                knobs = Knobs(**plan.pipeline)
-                iso = cm.compute_only_ms(plan, knobs) - cm.embed_ms - cm.head_ms
-                rows.append([iso, cm.handoffs(plan, knobs), cm.streamed_bytes(plan) / 1e6, cm.requests(plan)])
+                iso = cm.compute_only_ms(plan, Knobs(**plan.pipeline)) - cm.embed_ms - cm.head_ms
+                rows.append([iso, 2 * len(plan.layers), cm.streamed_bytes(plan) / 1e6, cm.requests(plan)])
                 y.append(m["compute_ms"])
             x = np.array(rows)
             coef = _nonneg_lstsq(x, np.array(y))
@@ -267,7 +266,7 @@ def load_profile(path: str | Path) -> dict:
     if not isinstance(d, dict) or d.get("format") != "wrx-profile" or version != PROFILE_VERSION:
         raise WrxError(
             f"{p}: field format_version is {version}, this wrx reads version-{PROFILE_VERSION} "
-            "device profiles (older ones lack the solo lane timings, version 2 all lane timings)",
+            "device profiles (older ones lack the lane timings)",
             hint="re-run wrx profile-device",
         )
     return d

@@ -497,15 +497,8 @@ class Elastic : public Base {
             }
             return Status::Ok();
           };
-          // A half of one chunk runs on this thread alone: waking the other lanes, and
-          // zeroing and adding their empty accumulators, would only cost time.
-          const size_t used = std::min(chunks, L);
-          if (used <= 1) {
-            WRX_TRY(lane_job(0));
-          } else {
-            WRX_TRY(crew_->run(lane_job));
-          }
-          for (size_t l = 1; l < used; ++l)
+          WRX_TRY(crew_->run(lane_job));
+          for (size_t l = 1; l < L; ++l)
             for (size_t j = 0; j < x_.size(); ++j) acc_[0][j] += acc_[l][j];
           lt.chunks += static_cast<int>(chunks);
           it.raw->release(nullptr);

@@ -161,8 +161,7 @@ Status run_profile(const RunOptions& opt, std::string* report) {
   Model& lm = *lane_r.value();
   // Like the round robin above, each timed call follows a call of another shape (which
   // makes XNNPACK re-plan the graph), as chunk calls mostly do in the pipeline.
-  // Also timed solo, the other lane idle: a round of a half with fewer chunks than lanes.
-  std::vector<double> lane_ms[2], solo_ms[2];  // per half
+  std::vector<double> lane_ms[2];  // per half
   std::vector<float> acc1(x.size());
   for (int half = 0; half < 2; ++half) {
     for (int k = 1; k <= M; ++k) {
@@ -170,30 +169,24 @@ Status run_profile(const RunOptions& opt, std::string* report) {
         const Weights& w = half == 0 ? wa[kk - 1] : wf[kk - 1];
         return half == 0 ? lm.run_attn(w, x.data(), bias.data(), a, lane) : lm.run_ffn(w, x.data(), a, lane);
       };
-      auto timed = [&](std::vector<double>* after) {
-        Status st;
-        for (int r = 0; r <= reps && st.ok(); ++r) {  // round 0 warms up
-          st = call(0, k % M + 1, acc.data());
-          const double t0 = now_s();
-          if (st.ok()) st = call(0, k, acc.data());
-          if (r > 0) after->push_back((now_s() - t0) * 1e3);
-        }
-        return st;
-      };
-      std::vector<double> solo, after;
-      WRX_TRY(timed(&solo));
       std::atomic<bool> done{false};
       Status other;
       std::thread bg([&] {
         while (!done.load() && other.ok()) other = call(1, k, acc1.data());
       });
-      Status st = timed(&after);
+      std::vector<double> after;
+      Status st;
+      for (int r = 0; r <= reps && st.ok(); ++r) {  // round 0 warms up
+        st = call(0, k % M + 1, acc.data());
+        const double t0 = now_s();
+        if (st.ok()) st = call(0, k, acc.data());
+        if (r > 0) after.push_back((now_s() - t0) * 1e3);
+      }
       done = true;
       bg.join();
       if (!st.ok()) return st;
       if (!other.ok()) return other;
       lane_ms[half].push_back(median(after));
-      solo_ms[half].push_back(median(solo));
     }
   }
 
@@ -224,7 +217,6 @@ Status run_profile(const RunOptions& opt, std::string* report) {
   compute.raw("layer", json_array(layer_ms)).raw("attn", json_array(attn_ms)).raw("ffn", json_array(ffn_ms));
   JsonObject lane;
   lane.integer("lanes", kLanes).raw("attn", json_array(lane_ms[0])).raw("ffn", json_array(lane_ms[1]));
-  lane.raw("attn_solo", json_array(solo_ms[0])).raw("ffn_solo", json_array(solo_ms[1]));
   over.num("finish_layer_ms", finish.value()).num("head_ms", head.value()).num("embed_ms", embed.value());
   JsonObject mem;
   // Same as a one-lane elastic run reports: hidden state, accumulator, mask, chunk
@@ -235,7 +227,7 @@ Status run_profile(const RunOptions& opt, std::string* report) {
       .integer("lane_bytes", static_cast<long long>(lane_bytes))
       .integer("head_bytes", static_cast<long long>(align_up(m.head_entry()->length, kIoAlign)))
       .integer("activation_bytes", static_cast<long long>(act));
-  out.str("format", "wrx-profile").integer("format_version", 4).boolean("ok", true).str("mode", "profile")
+  out.str("format", "wrx-profile").integer("format_version", 3).boolean("ok", true).str("mode", "profile")
       .integer("threads", opt.threads).integer("shards_per_layer", M).integer("seq_len", m.seq())
       .raw("device", device.text()).raw("storage", storage_json(st.path())).raw("build", build.text())
       .raw("io", io.text())
