@@ -171,16 +171,16 @@ def _calibrate(out: Path, rep: dict, dev, threads: int, io_bandwidth: float, pro
                 f"configs/wrx.yaml: field planner.calibration_rounds is {rounds}, it must be at least 1",
                 hint="set it to 2 (the default) and re-run wrx profile-device",
             )
-        rows: dict[str, list] = {k: [] for k in plans}
+        pooled: dict[str, list] = {k: [] for k in plans}
         for r in range(rounds):
             for i, (k, (p, kn)) in enumerate(plans.items()):
                 if progress:
                     n = r * len(plans) + i + 1
                     print(f"\r  calibration run {n}/{rounds * len(plans)}: {k}   ", end="", flush=True)
-                rows[k] += _run_calibration(out, dev, k, p, kn, threads, io_bandwidth)[1]
+                pooled[k] += _run_calibration(out, dev, k, p, kn, threads, io_bandwidth)[1]
         if progress:
             print()
-        meas = {k: (p, _medians(rows[k])) for k, (p, _) in plans.items()}
+        meas = {k: (p, _medians(pooled[k])) for k, (p, _) in plans.items()}
         for lanes in range(1, cm.max_lanes + 1):
             mine = {k: v for k, v in meas.items() if v[0].pipeline["lanes"] == lanes}
             cm.terms[lanes] = t = Terms()
