@@ -121,7 +121,10 @@ def _calibration_plans(cm, layers: int, M: int, bits: tuple[int, ...]) -> dict[s
     }
 
 
-def _run_calibration(out: Path, dev, name: str, plan: Plan, knobs: dict, threads: int, io_bandwidth: float):
+def _run_calibration(
+    out: Path, dev, name: str, plan: Plan, knobs: dict, threads: int, io_bandwidth: float
+) -> list[dict]:
+    """The run's inferences after the warm-up rows."""
     plan.name, plan.pipeline = f"calibrate-{name}", knobs
     path = plan.save(out / "plans" / f"_{plan.name}.json")
     args = [
@@ -141,7 +144,7 @@ def _run_calibration(out: Path, dev, name: str, plan: Plan, knobs: dict, threads
         raise WrxError(
             f"calibration run {plan.name} failed on {dev.name}", hint="see the loader output above"
         )
-    return plan, res.report["inferences"][CALIBRATION_SKIP:]
+    return res.report["inferences"][CALIBRATION_SKIP:]
 
 
 def _medians(rows: list[dict]) -> dict:
@@ -177,7 +180,7 @@ def _calibrate(out: Path, rep: dict, dev, threads: int, io_bandwidth: float, pro
                 if progress:
                     n = r * len(plans) + i + 1
                     print(f"\r  calibration run {n}/{rounds * len(plans)}: {k}   ", end="", flush=True)
-                pooled[k] += _run_calibration(out, dev, k, p, kn, threads, io_bandwidth)[1]
+                pooled[k] += _run_calibration(out, dev, k, p, kn, threads, io_bandwidth)
         if progress:
             print()
         meas = {k: (p, _medians(pooled[k])) for k, (p, _) in plans.items()}

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <string>
 
+#include "plan.h"
 #include "profile.h"
 #include "report.h"
 #include "runner.h"
@@ -122,7 +123,7 @@ int main(int argc, char** argv) {
   }
   if (opt.package.empty()) return usage_error("--package DIR is required");
   if (opt.threads < 1) return usage_error("--threads must be >= 1");
-  if (opt.lanes > 8) return usage_error("--lanes must be 1..8");
+  if (opt.lanes > wrx::kMaxLanes) return usage_error("--lanes must be 1.." + std::to_string(wrx::kMaxLanes));
   if (opt.split != "dev" && opt.split != "calib") return usage_error("--split must be dev or calib");
   if (opt.report.empty()) opt.report = opt.package + "/report.json";
 

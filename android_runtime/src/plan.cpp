@@ -84,7 +84,8 @@ Result<Plan> load_plan(const std::string& path) {
     if (hr == nullptr || !hr->is_bool()) return bad("field pipeline.head_resident must be true or false");
     p.head_resident = hr->boolean() ? 1 : 0;
     if (const json::Value* ln = pipe->get("lanes"); ln != nullptr) {
-      if (!ln->as_int(&n) || n < 1 || n > 8) return bad("field pipeline.lanes must be 1..8");
+      if (!ln->as_int(&n) || n < 1 || n > kMaxLanes)
+        return bad("field pipeline.lanes must be 1.." + std::to_string(kMaxLanes));
       p.lanes = static_cast<int>(n);
     }
   }

@@ -16,6 +16,9 @@ struct LayerPlan {
   std::vector<int> bits;  // per shard
 };
 
+// Upper bound of pipeline.lanes and --lanes (docs/FORMAT.md, plan).
+constexpr int kMaxLanes = 8;
+
 struct Plan {
   std::string name;
   std::vector<LayerPlan> layers;
