@@ -25,14 +25,28 @@ GOLDEN_HEADER_HEX = (
     "57525853544f5200"  # magic WRXSTOR\0
     "02000000"  # version 2
     "40000000"  # header_bytes 64
-    "0020010000000000"  # file_bytes
-    "11000000"  # n_entries
-    "4c000000"  # n_tensors
+    "0030010000000000"  # file_bytes
+    "12000000"  # n_entries 18
+    "50000000"  # n_tensors 80
     "4000000000000000"  # table_offset 64
-    "280c000000000000"  # table_bytes
+    "d00c000000000000"  # table_bytes 40 * 18 + 32 * 80
     "0010000000000000"  # data_offset
-    "9b0e07f9"  # table_crc32
-    "1171d134"  # header_crc32
+    "d5880f64"  # table_crc32
+    "25d01394"  # header_crc32
+)
+# The last entry record: the HEAD at 8 bits, its pooler a CODEBOOK (docs/FORMAT.md).
+GOLDEN_HEAD8_ENTRY_HEX = (
+    "0600"  # kind HEAD
+    "08"  # bits 8
+    "00"  # reserved
+    "ffff"  # layer: none
+    "ffff"  # shard: none
+    "0020010000000000"  # offset
+    "b804000000000000"  # length 1208
+    "f6ddeea9"  # crc32
+    "4c000000"  # first_tensor 76
+    "04000000"  # n_tensors 4
+    "00000000"  # reserved
 )
 # fmt: on
 
@@ -42,6 +56,23 @@ def test_golden_header_bytes():
     assert raw[:64].hex() == GOLDEN_HEADER_HEX
     assert zlib.crc32(raw[:60]).to_bytes(4, "little") == raw[60:64]
     assert len(raw) % 4096 == 0
+
+
+def test_golden_head8_entry_bytes():
+    """The 8-bit head: an exact entry record, and tensor records whose pooler is the only
+    codebook (8x8 weights at 8 bits, 2 GOBO outliers: 1 KiB codebook, 16 B outliers, 64 B codes)."""
+    raw = (GOLDEN / "pkg" / "store.wrx").read_bytes()
+    pos = 64 + 17 * 40
+    assert raw[pos : pos + 40].hex() == GOLDEN_HEAD8_ENTRY_HEX
+    with Store(GOLDEN / "pkg" / "store.wrx") as st:
+        e = st.entries[-1]
+        got = [(t.role.name, t.encoding.name, t.bits, t.n_outliers, t.offset, t.nbytes) for t in e.tensors]
+    assert got == [
+        ("POOLER_W", "CODEBOOK", 8, 2, 0, 1024 + 16 + 64),
+        ("POOLER_B", "F32", 32, 0, 1104, 32),
+        ("CLS_W", "F32", 32, 0, 1136, 64),
+        ("CLS_B", "F32", 32, 0, 1200, 8),
+    ]
 
 
 def test_writer_reproduces_golden_bytes(tmp_path):

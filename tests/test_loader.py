@@ -181,6 +181,37 @@ def test_minilm_loader_matches_reference(host_build, minilm_pkg, tmp_path):
             assert rep["io"]["mode"] in ("O_DIRECT", "fadvise(DONTNEED)")
 
 
+def test_minilm_head8(host_build, minilm_pkg, tmp_path):
+    """On the real MiniLM the 8-bit head is a quarter of the fp32 head's bytes, the loader
+    streams exactly that much less, and its logits match the reference's 8-bit head; its
+    dev predictions agree with the fp32 head's on nearly every row."""
+    from wrx_sdk import storefmt as F
+    from wrx_sdk.store import EntryKey
+
+    out, _ = minilm_pkg
+    plan = Plan.uniform(6, 12, 32)
+    plan.pipeline = {"readahead_kb": 2048, "chunk_kb": 400, "head_resident": False, "head_bits": 8}
+    pf = tmp_path / "plan.json"
+    pf.write_text(json.dumps(plan.to_json()))
+    with open_package(out) as pkg:
+        ex = ReferenceExecutor(pkg)
+        ref8 = evaluate(pkg, plan=plan, executor=ex, progress=False)
+        ref32 = evaluate(pkg, bits=32, executor=ex, progress=False)
+        n8, n32 = (
+            -(-pkg.store.entry(EntryKey(F.EntryKind.HEAD, bits=b)).length // 4096) * 4096 for b in (8, 32)
+        )
+    assert n8 < 0.3 * n32
+    assert (ref8.predictions == ref32.predictions).mean() >= 0.99
+    reps = {}
+    for bits in (8, 32):
+        args = ("--mode", "elastic", "--plan", str(pf), "--head-bits", str(bits), "--limit", "64")
+        r, reps[bits] = run_loader(host_build, out, tmp_path / f"h{bits}.json", *args)
+        assert r.returncode == 0, r.stderr[-2000:]
+    assert np.abs(logits_of(reps[8]) - ref8.logits[:64]).max() <= 1e-3
+    read = {b: np.array([i["bytes_read"] for i in reps[b]["inferences"]]) for b in (8, 32)}
+    assert np.array_equal(read[32] - read[8], np.full(64, n32 - n8))
+
+
 def test_wrx_run_local(host_build, tiny_pkg, tmp_path):
     from wrx_sdk.run import run
 

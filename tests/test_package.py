@@ -43,7 +43,19 @@ def test_layout_and_entry_lookup(tiny_pkg):
             run = [st.entry(EntryKey(kind, 1, j, 4)) for j in range(4)]
             idx = [st.entries.index(r) for r in run]
             assert idx == list(range(idx[0], idx[0] + 4))  # adjacent: one read on the device
-        assert len(st.entries) == 3 + 2 * (1 + 2 * 4 * 7) + 1
+        assert len(st.entries) == 3 + 2 * (1 + 2 * 4 * 7) + 2
+        # the head twice, last: fp32, then with its pooler as an 8-bit codebook
+        assert [e.key for e in st.entries[-2:]] == [
+            EntryKey(F.EntryKind.HEAD, bits=32),
+            EntryKey(F.EntryKind.HEAD, bits=8),
+        ]
+        h8 = st.entries[-1].tensors
+        assert [(t.role, t.encoding, t.bits) for t in h8] == [
+            (F.Role.POOLER_W, F.Encoding.CODEBOOK, 8),
+            (F.Role.POOLER_B, F.Encoding.F32, 32),
+            (F.Role.CLS_W, F.Encoding.F32, 32),
+            (F.Role.CLS_B, F.Encoding.F32, 32),
+        ]
 
 
 def test_fp32_matches_transformers(tiny_pkg, tmp_path):

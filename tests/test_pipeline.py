@@ -189,3 +189,68 @@ def test_kill_mid_run_leaves_no_partial_report(host_build, minilm_pkg, tmp_path)
     p.wait()
     assert json.loads(report.read_text()) == previous
     assert [f.name for f in tmp_path.iterdir()] == ["report.json"]
+
+
+@pytest.mark.parametrize("resident", [False, True])
+def test_head8_matches_reference(host_build, tiny_pkg, tmp_path, resident):
+    """The 8-bit head runs on its codes in C++ (never decoded) and gives the host
+    reference's logits for the same head, streamed or resident; --head-bits overrides."""
+    from wrx_sdk.evaluate import evaluate
+    from wrx_sdk.manifest import open_package
+    from wrx_sdk.reference import ReferenceExecutor
+
+    plan = Plan("h8", [LayerPlan(0, [0, 1, 2, 3], [4, 4, 4, 4]), LayerPlan(1, [0, 1, 2, 3], [8, 8, 8, 8])])
+    plan.pipeline = {"readahead_kb": 64, "chunk_kb": 400, "head_resident": resident, "head_bits": 8}
+    pf = tmp_path / "plan.json"
+    pf.write_text(json.dumps(plan.to_json()))
+    with open_package(tiny_pkg) as pkg:
+        ex = ReferenceExecutor(pkg)
+        ref8 = evaluate(pkg, plan=plan, executor=ex, progress=False).logits
+        plan.pipeline = {**plan.pipeline, "head_bits": 32}
+        ref32 = evaluate(pkg, plan=plan, executor=ex, progress=False).logits
+    # the two heads differ, so matching ref8 says the loader ran the 8-bit one
+    assert np.abs(ref8 - ref32).max() > 1e-4
+    rep = loader(host_build, tiny_pkg, tmp_path / "r.json", "--mode", "elastic", "--plan", str(pf))
+    assert rep["pipeline"]["head_bits"] == 8 and rep["pipeline"]["head_resident"] is resident
+    assert np.abs(logits(rep) - ref8).max() < 1e-5
+    over = loader(
+        host_build,
+        tiny_pkg,
+        tmp_path / "r32.json",
+        *("--mode", "elastic", "--plan", str(pf), "--head-bits", "32"),
+    )
+    assert over["pipeline"]["head_bits"] == 32 and np.abs(logits(over) - ref32).max() < 1e-5
+
+
+def test_store_without_head8_is_a_clear_error(host_build, tiny_copy, tmp_path):
+    """A store from before the 8-bit head (here: its HEAD entry relabelled 6-bit, checksums
+    and manifest kept consistent) loads for the fp32 head and names the missing entry for 8."""
+    import zlib
+
+    from wrx_sdk import storefmt as F
+
+    raw = bytearray((tiny_copy / "store.wrx").read_bytes())
+    h = F.HEADER.unpack_from(raw)
+    n_entries, t_off, t_bytes = h[4], h[6], h[7]
+    last = t_off + (n_entries - 1) * F.ENTRY.size
+    assert F.ENTRY.unpack_from(raw, last)[:2] == (F.EntryKind.HEAD, 8)
+    raw[last + 2] = 6
+    raw[56:60] = zlib.crc32(bytes(raw[t_off : t_off + t_bytes])).to_bytes(4, "little")
+    raw[60:64] = zlib.crc32(bytes(raw[:60])).to_bytes(4, "little")
+    (tiny_copy / "store.wrx").write_bytes(bytes(raw))
+    m = json.loads((tiny_copy / "manifest.json").read_text())
+    m["entries"][-1]["bits"] = 6
+    m["store"]["table_crc32"] = int.from_bytes(raw[56:60], "little")
+    m["store"]["header_crc32"] = int.from_bytes(raw[60:64], "little")
+    (tiny_copy / "manifest.json").write_text(json.dumps(m))
+    ok = loader(host_build, tiny_copy, tmp_path / "a.json", "--mode", "elastic", "--bits", "4")
+    assert ok["ok"] and ok["pipeline"]["head_bits"] == 32
+    r, rep = run_loader(
+        host_build,
+        tiny_copy,
+        tmp_path / "b.json",
+        *("--mode", "elastic", "--bits", "4", "--head-bits", "8"),
+        check=False,
+    )
+    assert r.returncode == 2 and rep["error"]["code"] == "MISSING_ENTRY", rep["error"]
+    assert "no head entry at 8 bits" in rep["error"]["message"] and "--head-bits 32" in rep["error"]["hint"]

@@ -120,6 +120,7 @@ def test_draft_to_plan_drops_empty_layers():
         "chunk_kb": 400,
         "head_resident": True,
         "lanes": 1,
+        "head_bits": 32,
     }
 
 
@@ -131,6 +132,7 @@ def test_draft_to_plan_drops_empty_layers():
         ({"pipeline": {"readahead_kb": 512, "chunk_kb": 400, "head_resident": 1}}, "pipeline.head_resident"),
         ({"pipeline": Knobs(lanes=0).to_json()}, "pipeline.lanes"),
         ({"pipeline": Knobs(lanes=9).to_json()}, "pipeline.lanes"),
+        ({"pipeline": Knobs(head_bits=4).to_json()}, "pipeline.head_bits"),
     ],
 )
 def test_loader_rejects_bad_pipeline_knobs(tiny_pkg, host_build, tmp_path, change, field):

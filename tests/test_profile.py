@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from wrx_sdk import storefmt as F
 from wrx_sdk.errors import WrxError
+from wrx_sdk.manifest import open_package
 from wrx_sdk.profile import load_profile, profile_device
+from wrx_sdk.store import EntryKey
 
 
 def test_profile_has_every_measurement(host_build, tiny_pkg, tmp_path):
@@ -30,7 +33,16 @@ def test_profile_has_every_measurement(host_build, tiny_pkg, tmp_path):
     assert min(reads) == 4096 and p["io"]["bandwidth_emulated"] is True
     # the emulated cap holds for large requests
     assert reads[max(reads)] <= 20 * 1.1
-    assert p["overheads"]["finish_layer_ms"] > 0 and p["overheads"]["head_ms"] > 0
+    assert p["overheads"]["finish_layer_ms"] > 0
+    # both stored heads are timed, and cost their entries' block-aligned bytes
+    assert set(p["overheads"]["head_ms_by_bits"]) == {"32", "8"}
+    assert all(v > 0 for v in p["overheads"]["head_ms_by_bits"].values())
+    with open_package(tiny_pkg) as pkg:
+        want = {
+            str(b): -(-pkg.store.entry(EntryKey(F.EntryKind.HEAD, bits=b)).length // 4096) * 4096
+            for b in (8, 32)
+        }
+    assert p["memory"]["head_bytes_by_bits"] == want
     cal = p["calibration"]
     assert sorted(cal["lanes"]) == [1, 2]
     terms_keys = {"compute_scale", "half_ms", "fixed_ms", "words_extra_ms", "mb_compute_ms"}
@@ -68,7 +80,7 @@ def test_profile_missing_file_is_clear(tmp_path):
     with pytest.raises(WrxError, match="does not exist"):
         load_profile(tmp_path / "nope.yaml")
     (tmp_path / "bad.yaml").write_text("format: other\n")
-    with pytest.raises(WrxError, match="this wrx reads version-3 device profiles"):
+    with pytest.raises(WrxError, match="this wrx reads version-4 device profiles"):
         load_profile(tmp_path / "bad.yaml")
     (tmp_path / "old.yaml").write_text("format: wrx-profile\nformat_version: 2\n")
     with pytest.raises(WrxError, match="old.yaml: field format_version is 2.*lane timings"):

@@ -58,7 +58,7 @@ def _targets(out: Path, prof: Path, memory_mb: float, fractions: list[float]) ->
     with open_package(out) as pkg:
         cm = CostModel(pkg, p)
         small = smallest_plans(cm)
-        load_all = cm.embed_ms + cm.head_ms + pkg.geometry.layers * p["compute_ms_by_shards"]["layer"][-1]
+        load_all = cm.embed_ms + cm.head_ms(32) + pkg.geometry.layers * p["compute_ms_by_shards"]["layer"][-1]
     feasible = [lat for lat, mem, _, _ in small if mem <= memory_mb * MIB]
     if not feasible:
         raise PlanError(

@@ -22,12 +22,13 @@ import torch
 from tqdm import tqdm
 
 from . import devdata
+from . import storefmt as F
 from .errors import WrxError
 from .fsutil import write_json
 from .manifest import open_package
 from .planspec import LayerPlan
 
-VERSION = 2  # 2 added `width`: the cost of keeping only a layer's w most important shards
+VERSION = 3  # 2 added `width`: the cost of keeping only a layer's w most important shards; 3 `head`
 
 
 def _setup(out: str, samples: int, threads: int):
@@ -51,6 +52,7 @@ def _setup(out: str, samples: int, threads: int):
             x = ex.fwd.encoder_layer(x, bias, w, g.head_dim, g.ln_eps)
         ref = ex.fwd.classify(x, ex.head)
     return {
+        "x_last": x,
         "pkg": pkg,
         "ex": ex,
         "xs": xs,
@@ -105,6 +107,24 @@ def _layer_costs(layer: int) -> dict:
     return {"shards": out, "width": width}
 
 
+@torch.no_grad()
+def _head_costs(bits: list[int]) -> dict:
+    """The cost of each quantized stored head, the rest of the model fp32 (the head is
+    the last step, so its cost needs one pass over the last layer's output)."""
+    s = _STATE
+    ref_lp = torch.log_softmax(s["ref"], -1)
+    base_ce = torch.nn.functional.cross_entropy(s["ref"], s["labels"]).item()
+    out = {}
+    for b in bits:
+        logits = s["ex"].fwd.classify(s["x_last"], s["ex"].head_weights(b))
+        ce = torch.nn.functional.cross_entropy(logits, s["labels"]).item() - base_ce
+        kl = torch.nn.functional.kl_div(
+            torch.log_softmax(logits, -1), ref_lp, log_target=True, reduction="batchmean"
+        ).item()
+        out[str(b)] = [ce, kl]
+    return out
+
+
 _FP32: dict = {}
 
 
@@ -128,6 +148,7 @@ def importance(
         key = f"v{VERSION}-n{samples}-{pkg.manifest['store']['table_crc32']:08x}"
         fids = [*pkg.scheme.bitwidths, 0]
         calib_rows = pkg.manifest["data"]["calib"]["rows"]
+        heads = [k.bits for k in pkg.store.index if k.kind == F.EntryKind.HEAD and k.bits != 32]
     if samples < 1:
         raise WrxError(f"--samples must be >= 1, got {samples}")
     path = out / "importance" / f"importance-{key}.json"
@@ -145,10 +166,12 @@ def importance(
             disable=not progress,
         ) as bar,
     ):
+        head = pool.submit(_head_costs, heads)
         futs = {pool.submit(_layer_costs, layer): layer for layer in range(g.layers)}
         for f in futs:
             table[futs[f]] = f.result()
             bar.update(1)
+        head_costs = head.result()
     res = {
         "format": "wrx-importance",
         "format_version": VERSION,
@@ -164,6 +187,8 @@ def importance(
         ],
         # width[layer][w-1] = [delta CE, KL] with only the layer's w most important shards
         "width": [[list(c) for c in table[layer]["width"]] for layer in range(g.layers)],
+        # head[bits] = [delta CE, KL] with the stored head at `bits`, the layers fp32
+        "head": head_costs,
     }
     write_json(path, res)
     return res

@@ -11,6 +11,7 @@ import os
 import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -110,9 +111,9 @@ def package(
     if (ckpt.path / "tokenizer.json").is_file():
         shutil.copy2(ckpt.path / "tokenizer.json", out / "tokenizer.json")
 
-    n_entries = 3 + geom.layers * (1 + 2 * M * len(bits_all)) + 1
+    n_entries = 3 + geom.layers * (1 + 2 * M * len(bits_all)) + 2
     n_shard_tensors = len(F.ATTN_ROLES) + len(F.FFN_ROLES)
-    n_tensors = 4 + 1 + 1 + geom.layers * (len(SHARED) + M * len(bits_all) * n_shard_tensors) + 4
+    n_tensors = 4 + 1 + 1 + geom.layers * (len(SHARED) + M * len(bits_all) * n_shard_tensors) + 2 * 4
     writer = StoreWriter(out / "store.wrx", n_entries, n_tensors)
     try:
         e = w.embed
@@ -146,15 +147,22 @@ def package(
                 bar.update(1)
         bar.close()
         h = w.head
-        writer.add(
-            EntryKey(F.EntryKind.HEAD),
-            [
-                (F.Role.POOLER_W, h["pooler_w"]),
-                (F.Role.POOLER_B, h["pooler_b"]),
-                (F.Role.CLS_W, h["cls_w"]),
-                (F.Role.CLS_B, h["cls_b"]),
-            ],
-        )
+        # The head twice: fp32, and with the pooler matrix at HEAD_CODEBOOK_BITS, a quarter
+        # of the bytes a streamed or resident head costs (the classifier rows are tiny).
+        head8 = replace(scheme, bitwidths=(F.HEAD_CODEBOOK_BITS,))
+        for bits, pooler in (
+            (32, h["pooler_w"]),
+            (F.HEAD_CODEBOOK_BITS, encode_all(h["pooler_w"], head8)[F.HEAD_CODEBOOK_BITS]),
+        ):
+            writer.add(
+                EntryKey(F.EntryKind.HEAD, bits=bits),
+                [
+                    (F.Role.POOLER_W, pooler),
+                    (F.Role.POOLER_B, h["pooler_b"]),
+                    (F.Role.CLS_W, h["cls_w"]),
+                    (F.Role.CLS_B, h["cls_b"]),
+                ],
+            )
         writer.close()
     except BaseException:
         writer.abort()

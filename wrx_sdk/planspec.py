@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from .errors import PlanError
+from .storefmt import HEAD_CODEBOOK_BITS
 
 FORMAT = "wrx-plan"
 VERSION = 2  # 2 added the optional `pipeline` knobs; version 1 plans still load
 READS = (1, 2)
 PIPELINE_KEYS = ("readahead_kb", "chunk_kb", "head_resident")
+HEAD_BITS = (32, HEAD_CODEBOOK_BITS)
 
 
 @dataclass
@@ -37,6 +39,11 @@ class Plan:
     # Elastic knobs the plan's memory was sized for: readahead_kb, chunk_kb, head_resident,
     # and optionally lanes.
     pipeline: dict[str, Any] | None = None
+
+    @property
+    def head_bits(self) -> int:
+        """Which stored head the plan runs: 32, or 8 (FORMAT.md, ``pipeline.head_bits``)."""
+        return int((self.pipeline or {}).get("head_bits", 32))
 
     @classmethod
     def uniform(cls, n_layers: int, shards_per_layer: int, bits: int, preload_layers: int = 0) -> Plan:
@@ -91,6 +98,9 @@ class Plan:
             lanes = pipeline.get("lanes", 1)  # optional: older version-2 plans have one lane
             if not isinstance(lanes, int) or isinstance(lanes, bool) or not 1 <= lanes <= 8:
                 raise PlanError(f"{where}: field pipeline.lanes must be an integer in 1..8")
+            head_bits = pipeline.get("head_bits", 32)  # optional: older plans run the fp32 head
+            if head_bits not in HEAD_BITS or isinstance(head_bits, bool):
+                raise PlanError(f"{where}: field pipeline.head_bits must be one of {list(HEAD_BITS)}")
         layers = []
         for i, lp in enumerate(need(d, "layers", "")):
             shards, bits = need(lp, "shards", f"layers[{i}]."), need(lp, "bits", f"layers[{i}].")

@@ -58,6 +58,7 @@ class Knobs:
     chunk_kb: int = 400
     head_resident: bool = False
     lanes: int = 1  # threads a layer half's chunks are dealt to (FORMAT.md, pipeline.lanes)
+    head_bits: int = 32  # which stored head runs: fp32, or the pooler at 8 bits (pipeline.head_bits)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -126,13 +127,27 @@ class CostModel:
         self.max_lanes = int(lane["lanes"])
         self.lane_prog = {k: [float(x) for x in lane[k]] for k in ("attn", "ffn")}
         ov, mem = p["overheads"], p["memory"]
-        self.finish_ms, self.head_ms, self.embed_ms = ov["finish_layer_ms"], ov["head_ms"], ov["embed_ms"]
-        self.base_bytes, self.head_bytes = int(mem["resident_base_bytes"]), int(mem["head_bytes"])
+        self.finish_ms, self.embed_ms = ov["finish_layer_ms"], ov["embed_ms"]
+        self._head_ms = {int(k): float(v) for k, v in ov["head_ms_by_bits"].items()}
+        self.base_bytes = int(mem["resident_base_bytes"])
+        self._head_bytes = {int(k): int(v) for k, v in mem["head_bytes_by_bits"].items()}
         self.activation_bytes, self.lane_bytes = int(mem["activation_bytes"]), int(mem["lane_bytes"])
         self.words_bytes, self.words_ms = self._word_rows(pkg)
         cal = p.get("calibration") or {}
         self.terms = {int(k): Terms(**v) for k, v in (cal.get("lanes") or {}).items()}
         self.crc_gbps = float(p["crc_gbps"])
+
+    @property
+    def head_bits(self) -> tuple[int, ...]:
+        """The stored heads the profile timed (an older store has only the fp32 one)."""
+        return tuple(sorted(self._head_ms))
+
+    def head_ms(self, bits: int = 32) -> float:
+        return self._head_ms[bits]
+
+    def head_bytes(self, bits: int = 32) -> int:
+        """The HEAD entry at `bits`, block-aligned: one streamed read, or what stays resident."""
+        return self._head_bytes[bits]
 
     def terms_for(self, lanes: int) -> Terms:
         if not 1 <= lanes <= self.max_lanes:
@@ -278,14 +293,15 @@ class CostModel:
                         "bytes": n if keys else 0,
                     }
                 )
+        head_bytes, head_ms = self.head_bytes(knobs.head_bits), self.head_ms(knobs.head_bits)
         if not knobs.head_resident:
-            start = acquire(t_io, self.head_bytes)
-            ready = start + self.io_ms(self.head_bytes, terms)
-            streamed += self.head_bytes
+            start = acquire(t_io, head_bytes)
+            ready = start + self.io_ms(head_bytes, terms)
+            streamed += head_bytes
             stall += max(0.0, ready - t_c)
             t_c = max(t_c, ready)
-        t_c += self.head_ms
-        compute += self.head_ms
+        t_c += head_ms
+        compute += head_ms
         preload = sum(self.runs(preload_keys)) if preload_keys else 0
         # The timeline above is the typical case; memory must hold in the worst one, where
         # compute falls behind and the IO thread fills the budget: any run of consecutive
@@ -301,7 +317,7 @@ class CostModel:
         memory = {
             "resident_base": self.base_bytes,
             "preload": preload,
-            "head_resident": self.head_bytes if knobs.head_resident else 0,
+            "head_resident": head_bytes if knobs.head_resident else 0,
             "readahead_peak": peak,
             "decode_buffer": decode_buf,
             "activations": self.activation_bytes + (knobs.lanes - 1) * self.lane_bytes,
@@ -327,7 +343,7 @@ class CostModel:
     def compute_only_ms(self, plan: Plan, knobs: Knobs) -> float:
         """Compute of a plan with every byte already in memory (the no-stall floor)."""
         g_attn, g_ffn = self.chunk_shards(knobs.chunk_kb)
-        ms = self.embed_ms + self.head_ms
+        ms = self.embed_ms + self.head_ms(knobs.head_bits)
         for lp in plan.layers:
             ms += (
                 self.half_compute_ms(True, lp.bits, g_attn, knobs.lanes)[0]

@@ -62,8 +62,8 @@ def profile_device(
     return path
 
 
-CALIBRATION_VERSION = 3  # bumped when the calibration's method changes; wrx demo re-profiles
-PROFILE_VERSION = 3  # wrx-loader --profile's format_version (docs/FORMAT.md, "Device profile")
+CALIBRATION_VERSION = 4  # bumped when the calibration's method changes; wrx demo re-profiles
+PROFILE_VERSION = 4  # wrx-loader --profile's format_version (docs/FORMAT.md, "Device profile")
 CALIBRATION_ROWS = 100  # per run; the first CALIBRATION_SKIP are warm-up
 CALIBRATION_SKIP = 5
 
@@ -106,6 +106,7 @@ def _calibration_plans(cm, layers: int, M: int, bits: tuple[int, ...]) -> dict[s
             "readahead_kb": int(rng.choice(cfg["readahead_kb"])),
             "chunk_kb": int(rng.choice(cfg["chunk_kb"])),
             "head_resident": bool(rng.integers(0, 2)),
+            "head_bits": int(rng.choice(cm.head_bits)),
         }
         p = cm.predict(plan, Knobs(**knobs))
         if cm.requests(plan):
@@ -187,15 +188,17 @@ def _calibrate(out: Path, rep: dict, dev, threads: int, io_bandwidth: float, pro
         for lanes in range(1, cm.max_lanes + 1):
             mine = {k: v for k, v in meas.items() if v[0].pipeline["lanes"] == lanes}
             cm.terms[lanes] = t = Terms()
-            _, m = mine[f"resident-l{lanes}"]
-            t.fixed_ms = max(0.0, m["other_ms"] - cm.embed_ms - cm.head_ms)
+            rp, m = mine[f"resident-l{lanes}"]
+            head_ms = cm.head_ms(rp.head_bits)
+            t.fixed_ms = max(0.0, m["other_ms"] - cm.embed_ms - head_ms)
             t.words_extra_ms = max(0.0, m["embed_stall_ms"] - cm.words_ms)
             # Layer compute = scale x isolated sum + h x halves + a x streamed MB + b x
             # requests, least squares over the runs (resident and narrow pin the first
             # two); a term fitted negative is dropped.
             rows, y = [], []
             for plan, m in mine.values():
-                iso = cm.compute_only_ms(plan, Knobs(**plan.pipeline)) - cm.embed_ms - cm.head_ms
+                kn = Knobs(**plan.pipeline)
+                iso = cm.compute_only_ms(plan, kn) - cm.embed_ms - cm.head_ms(kn.head_bits)
                 rows.append([iso, 2 * len(plan.layers), cm.streamed_bytes(plan) / 1e6, cm.requests(plan)])
                 y.append(m["compute_ms"])
             x = np.array(rows)
@@ -269,7 +272,7 @@ def load_profile(path: str | Path) -> dict:
     if not isinstance(d, dict) or d.get("format") != "wrx-profile" or version != PROFILE_VERSION:
         raise WrxError(
             f"{p}: field format_version is {version}, this wrx reads version-{PROFILE_VERSION} "
-            "device profiles (older ones lack the lane timings)",
+            "device profiles (older ones lack the lane timings or the 8-bit head's)",
             hint="re-run wrx profile-device",
         )
     return d

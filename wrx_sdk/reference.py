@@ -46,9 +46,16 @@ class ReferenceExecutor:
         self.embed = {
             k: torch.from_numpy(v) for k, v in _names(st.tensors(EntryKey(F.EntryKind.EMBED_SHARED))).items()
         }
-        self.head = {
-            k: torch.from_numpy(v) for k, v in _names(st.tensors(EntryKey(F.EntryKind.HEAD))).items()
-        }
+        self._heads: dict[int, dict[str, torch.Tensor]] = {}
+        self.head = self.head_weights(32)
+
+    def head_weights(self, bits: int) -> dict[str, torch.Tensor]:
+        """The pooler and classifier from the HEAD entry at ``bits`` (32, or the codebook
+        width of FORMAT.md's 8-bit head), decoded to fp32."""
+        if bits not in self._heads:
+            t = self.pkg.store.tensors(EntryKey(F.EntryKind.HEAD, bits=bits))
+            self._heads[bits] = {k: torch.from_numpy(v) for k, v in _names(t).items()}
+        return self._heads[bits]
 
     def shard(self, layer: int, shard: int, bits: int) -> dict[str, np.ndarray]:
         key = (layer, shard, bits)
@@ -89,6 +96,7 @@ class ReferenceExecutor:
         g = self.pkg.geometry
         plan.validate(g.layers, self.pkg.spec.shards_per_layer, self.pkg.scheme.all_bits)
         layers = [self.layer_weights(lp) for lp in plan.layers]
+        head = self.head_weights(plan.head_bits)
         n = enc.input_ids.shape[0]
         order = np.argsort(enc.lengths, kind="stable") if trim else np.arange(n)
         out = np.zeros((n, g.num_labels), dtype=np.float32)
@@ -98,7 +106,7 @@ class ReferenceExecutor:
             x, bias = self.embed_rows(enc, idx, S)
             for w in layers:
                 x = self.fwd.encoder_layer(x, bias, w, g.head_dim, g.ln_eps)
-            out[idx] = self.fwd.classify(x, self.head).numpy()
+            out[idx] = self.fwd.classify(x, head).numpy()
             if progress is not None:
                 progress(len(idx))
         return out

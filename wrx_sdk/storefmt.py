@@ -14,6 +14,9 @@ VERSION = 2
 ALIGN = 4096
 TENSOR_ALIGN = 16
 NONE16 = 0xFFFF
+# The HEAD entry is stored at 32 bits and also with its pooler matrix as a
+# CODEBOOK at this width (codes are whole bytes, so a reader runs the matvec on them).
+HEAD_CODEBOOK_BITS = 8
 
 # magic[8] version:u32 header_bytes:u32 file_bytes:u64 n_entries:u32 n_tensors:u32
 # table_offset:u64 table_bytes:u64 data_offset:u64 table_crc32:u32 header_crc32:u32

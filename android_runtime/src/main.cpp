@@ -36,6 +36,8 @@ options:
                        plan's pipeline.chunk_kb, else 400)
   --head-resident      elastic: keep the pooler and classifier resident instead of
                        streaming them per inference (default: the plan's choice, else off)
+  --head-bits B        elastic: run the fp32 head (32) or the one whose pooler is stored
+                       at 8 bits (8) (default: the plan's pipeline.head_bits, else 32)
   --lanes N            elastic: deal each layer half's chunks to N threads, each running
                        its own programs single-threaded (default: the plan's
                        pipeline.lanes, else 1); with N > 1 XNNPACK gets 1 thread
@@ -94,7 +96,7 @@ int main(int argc, char** argv) {
     } else if (a == "--package" || a == "--plan" || a == "--bits" || a == "--mode" || a == "--split" ||
                a == "--limit" || a == "--threads" || a == "--report" || a == "--io-bandwidth" ||
                a == "--preload-layers" || a == "--readahead-kb" || a == "--chunk-kb" || a == "--trace-rows" ||
-               a == "--lanes") {
+               a == "--lanes" || a == "--head-bits") {
       if ((v = next(a.c_str())) == nullptr) return usage_error(a + " needs a value");
       char* end = nullptr;
       if (a == "--package") opt.package = v;
@@ -115,6 +117,7 @@ int main(int argc, char** argv) {
         else if (a == "--chunk-kb") opt.chunk_kb = static_cast<size_t>(n);
         else if (a == "--trace-rows") opt.trace_rows = static_cast<int>(n);
         else if (a == "--lanes") opt.lanes = static_cast<int>(n);
+        else if (a == "--head-bits") opt.head_bits = static_cast<int>(n);
         else opt.threads = static_cast<int>(n);
       }
     } else {
@@ -123,6 +126,8 @@ int main(int argc, char** argv) {
   }
   if (opt.package.empty()) return usage_error("--package DIR is required");
   if (opt.threads < 1) return usage_error("--threads must be >= 1");
+  if (opt.head_bits != 0 && opt.head_bits != 32 && opt.head_bits != wrx::fmt::kHeadCodebookBits)
+    return usage_error("--head-bits must be 32 or " + std::to_string(wrx::fmt::kHeadCodebookBits));
   if (opt.lanes > wrx::kMaxLanes) return usage_error("--lanes must be 1.." + std::to_string(wrx::kMaxLanes));
   if (opt.split != "dev" && opt.split != "calib") return usage_error("--split must be dev or calib");
   if (opt.report.empty()) opt.report = opt.package + "/report.json";

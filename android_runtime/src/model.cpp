@@ -75,10 +75,15 @@ void RawEntries::release(BufferPool* pool) {
 }
 
 Result<std::unique_ptr<Model>> Model::create(Package* pkg, bool word_table_resident, int chunk_lanes,
-                                             bool head_resident, bool layer_program) {
+                                             bool head_resident, bool layer_program, int head_bits) {
   std::unique_ptr<Model> m(new Model());
   m->pkg_ = pkg;
   m->seq_ = pkg->max_seq_len;
+  m->head_bits_ = head_bits;
+  if (m->head_entry() == nullptr)
+    return fail(Error::kMissingEntry, "store " + pkg->store->path() + " has no head entry at " + std::to_string(head_bits) +
+                                          " bits (stores from before the 8-bit head have only the fp32 one)",
+                "re-package the model (wrx package), or run the fp32 head (--head-bits 32)");
   if (layer_program) {
     auto layer = Program::load(pkg->layer_program, 18);
     if (!layer.ok()) return layer.status();
@@ -119,22 +124,42 @@ size_t Model::chunk_planned_bytes() const {
   return n;
 }
 
-const Entry* Model::head_entry() const { return pkg_->store->find(fmt::EntryKind::kHead, -1, -1, 32); }
+const Entry* Model::head_entry() const { return pkg_->store->find(fmt::EntryKind::kHead, -1, -1, head_bits_); }
 
-Status Model::head_ptrs(const uint8_t* payload, HeadPtrs* out) const {
+Status Model::head_ptrs(const Entry& e, const uint8_t* payload, HeadPtrs* out) const {
   const Store& st = *pkg_->store;
-  const Entry& e = *head_entry();
   const uint32_t H = pkg_->geom.hidden, C = pkg_->geom.num_labels;
   const std::pair<fmt::Role, std::pair<uint32_t, uint32_t>> want[4] = {
       {Role::kPoolerW, {H, H}}, {Role::kPoolerB, {1, H}}, {Role::kClsW, {C, H}}, {Role::kClsB, {1, C}}};
   const float** dst[4] = {&out->pool_w, &out->pool_b, &out->cls_w, &out->cls_b};
+  *out = HeadPtrs();
   for (int i = 0; i < 4; ++i) {
     const fmt::TensorRec* t = st.tensor(e, want[i].first);
-    if (t == nullptr || t->encoding != uint8_t(fmt::Encoding::kF32) || t->rows != want[i].second.first ||
+    // Only the pooler matrix may be a codebook, and only at kHeadCodebookBits (whole-byte codes).
+    const bool codes = i == 0 && e.bits == fmt::kHeadCodebookBits && t != nullptr &&
+                       t->encoding == uint8_t(fmt::Encoding::kCodebook) && t->bits == fmt::kHeadCodebookBits;
+    if (t == nullptr || (t->encoding != uint8_t(fmt::Encoding::kF32) && !codes) || t->rows != want[i].second.first ||
         t->cols != want[i].second.second)
-      return fail(Error::kBadCounts, "store " + st.path() + ": head lacks an fp32 tensor of role " +
-                                         std::to_string(int(want[i].first)), kRepackage);
-    *dst[i] = reinterpret_cast<const float*>(payload + t->offset);
+      return fail(Error::kBadCounts, "store " + st.path() + ": " + st.describe(e) + " lacks a " +
+                                         std::to_string(want[i].second.first) + "x" + std::to_string(want[i].second.second) +
+                                         " tensor of role " + std::to_string(int(want[i].first)) +
+                                         (i == 0 ? " (fp32, or 8-bit codebook in the 8-bit head)" : " (fp32)"), kRepackage);
+    const uint8_t* tp = payload + t->offset;
+    if (!codes) {
+      *dst[i] = reinterpret_cast<const float*>(tp);
+      continue;
+    }
+    // The store reader checked the tensor's size against these counts; the indices are
+    // data, so each is checked before the matvec trusts it.
+    out->pool_cb = reinterpret_cast<const float*>(tp);
+    out->out_idx = reinterpret_cast<const uint32_t*>(tp + (size_t{4} << t->bits));
+    out->out_val = reinterpret_cast<const float*>(tp + (size_t{4} << t->bits) + 4 * size_t{t->n_outliers});
+    out->pool_codes = tp + (size_t{4} << t->bits) + 8 * size_t{t->n_outliers};
+    out->n_out = t->n_outliers;
+    for (uint32_t k = 0; k < out->n_out; ++k)
+      if (out->out_idx[k] >= uint64_t{H} * H)
+        return fail(Error::kBadCounts, "store " + st.path() + ": " + st.describe(e) + ": pooler outlier index " +
+                                           std::to_string(out->out_idx[k]) + " is outside the matrix", kRepackage);
   }
   return Status::Ok();
 }
@@ -158,16 +183,17 @@ Status Model::load_resident(bool head_resident) {
     *out = reinterpret_cast<const float*>(base + t->offset);
     return Status::Ok();
   };
-  const Entry *es = nullptr, *eh = nullptr, *ec = nullptr;
-  (void)eh;
+  const Entry *es = nullptr, *ec = nullptr;
   WRX_TRY(load(fmt::EntryKind::kEmbedShared, emb_shared_, &es));
   WRX_TRY(tensor(*es, emb_shared_.data(), Role::kPosEmb, seq_, H, &pos_));
   WRX_TRY(tensor(*es, emb_shared_.data(), Role::kTypeEmb, g.type_vocab, H, &type_));
   WRX_TRY(tensor(*es, emb_shared_.data(), Role::kEmbLnG, 1, H, &emb_g_));
   WRX_TRY(tensor(*es, emb_shared_.data(), Role::kEmbLnB, 1, H, &emb_b_));
   if (head_resident) {
-    WRX_TRY(load(fmt::EntryKind::kHead, head_, &eh));
-    WRX_TRY(head_ptrs(head_.data(), &head_res_));
+    const Entry* eh = head_entry();
+    WRX_TRY(st.read_run(*eh, *eh, head_));
+    WRX_TRY(st.verify(*eh, head_.data()));
+    WRX_TRY(head_ptrs(*eh, head_.data(), &head_res_));
   }
   WRX_TRY(load(fmt::EntryKind::kEmbedWordCrc, row_crc_, &ec));
   const fmt::TensorRec* t = st.tensor(*ec, Role::kWordEmbRowCrc);
@@ -493,17 +519,37 @@ void Model::finish_ffn(int layer, const float* acc, float* x) const {
 }
 
 Status Model::head(const float* x, float* logits, const uint8_t* payload) const {
-  HeadPtrs hp = head_res_;
-  if (payload != nullptr) WRX_TRY(head_ptrs(payload, &hp));
-  if (hp.pool_w == nullptr) return fail(Error::kRuntime, "head: not resident and no payload given");
+  if (payload != nullptr) return head_with(*head_entry(), payload, x, logits);
+  if (head_res_.pool_b == nullptr) return fail(Error::kRuntime, "head: not resident and no payload given");
+  return run_head(head_res_, x, logits);
+}
+
+Status Model::head_with(const Entry& e, const uint8_t* payload, const float* x, float* logits) const {
+  HeadPtrs hp;
+  WRX_TRY(head_ptrs(e, payload, &hp));
+  return run_head(hp, x, logits);
+}
+
+Status Model::run_head(const HeadPtrs& hp, const float* x, float* logits) const {
   const int H = pkg_->geom.hidden, C = pkg_->geom.num_labels;
   std::vector<float> pooled(H);
-  for (int i = 0; i < H; ++i) {
+  for (int i = 0; i < H; ++i) {  // [CLS] is token 0
     float acc = 0;
-    const float* row = hp.pool_w + size_t(i) * H;
-    for (int j = 0; j < H; ++j) acc += row[j] * x[j];  // [CLS] is token 0
-    pooled[i] = std::tanh(acc + hp.pool_b[i]);
+    if (hp.pool_w != nullptr) {
+      const float* row = hp.pool_w + size_t(i) * H;
+      for (int j = 0; j < H; ++j) acc += row[j] * x[j];
+    } else {  // 8-bit codes: one byte per weight, looked up in the codebook
+      const uint8_t* row = hp.pool_codes + size_t(i) * H;
+      for (int j = 0; j < H; ++j) acc += hp.pool_cb[row[j]] * x[j];
+    }
+    pooled[i] = acc;
   }
+  // Outliers replace their codebook value (FORMAT.md, CODEBOOK): add the difference.
+  for (uint32_t k = 0; k < hp.n_out; ++k) {
+    const uint32_t r = hp.out_idx[k] / uint32_t(H), c = hp.out_idx[k] % uint32_t(H);
+    pooled[r] += (hp.out_val[k] - hp.pool_cb[hp.pool_codes[hp.out_idx[k]]]) * x[c];
+  }
+  for (int i = 0; i < H; ++i) pooled[i] = std::tanh(pooled[i] + hp.pool_b[i]);
   for (int c = 0; c < C; ++c) {
     double acc = hp.cls_b[c];
     const float* row = hp.cls_w + size_t(c) * H;

@@ -59,15 +59,17 @@ class Model {
   // (elastic); pass their payload to head(). layer_program = false: only the chunk
   // programs are loaded (elastic never runs a whole layer; this saves its planned arena).
   // chunk_lanes: sets of chunk programs (0 = none). Lanes run concurrently on their own
-  // threads, so each needs its own Method and planned arena.
+  // threads, so each needs its own Method and planned arena. head_bits: which stored head
+  // runs, 32 or fmt::kHeadCodebookBits (its pooler matrix is used as codes, never decoded).
   static Result<std::unique_ptr<Model>> create(Package* pkg, bool word_table_resident, int chunk_lanes,
-                                               bool head_resident = true, bool layer_program = true);
+                                               bool head_resident = true, bool layer_program = true,
+                                               int head_bits = 32);
 
   // IO
   Status read_entries(const std::vector<const Entry*>& entries, RawEntries* out, BufferPool* pool);
   Status read_word_rows(const int32_t* ids, WordRows* out);
   uint64_t word_rows_bytes(const int32_t* ids) const;  // what read_word_rows will fetch
-  const Entry* head_entry() const;
+  const Entry* head_entry() const;  // the HEAD entry at head_bits (create checked it exists)
   // The attention (kind = kAttnShard) or FFN entries of a layer plan, in plan order.
   std::vector<const Entry*> shard_entries(const LayerPlan& lp, fmt::EntryKind kind) const;
 
@@ -88,6 +90,8 @@ class Model {
   void finish_ffn(int layer, const float* acc, float* x) const;
   // With a streamed head, `payload` is the head entry's bytes (CRC-checked by the reader).
   Status head(const float* x, float* logits, const uint8_t* payload = nullptr) const;
+  // The head from any HEAD entry's payload (the profile times each stored head).
+  Status head_with(const Entry& e, const uint8_t* payload, const float* x, float* logits) const;
 
   int seq() const { return seq_; }
   int hidden() const { return pkg_->geom.hidden; }
@@ -102,13 +106,21 @@ class Model {
   Status load_resident(bool head_resident);
   struct HeadPtrs {
     const float *pool_w = nullptr, *pool_b = nullptr, *cls_w = nullptr, *cls_b = nullptr;
+    // pool_w == nullptr: the pooler matrix is a CODEBOOK at kHeadCodebookBits.
+    const float* pool_cb = nullptr;
+    const uint8_t* pool_codes = nullptr;
+    const uint32_t* out_idx = nullptr;
+    const float* out_val = nullptr;
+    uint32_t n_out = 0;
   };
-  Status head_ptrs(const uint8_t* payload, HeadPtrs* out) const;
+  Status head_ptrs(const Entry& e, const uint8_t* payload, HeadPtrs* out) const;
+  Status run_head(const HeadPtrs& hp, const float* x, float* logits) const;
   Status decode_tensor(const Entry& e, const uint8_t* payload, fmt::Role role, uint32_t rows, uint32_t cols, float* dst,
                        size_t stride) const;
 
   Package* pkg_ = nullptr;
   int seq_ = 0;
+  int head_bits_ = 32;
   std::unique_ptr<Program> layer_;
   struct Lane {
     std::unique_ptr<Program> attn, ffn;

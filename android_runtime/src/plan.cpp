@@ -88,6 +88,11 @@ Result<Plan> load_plan(const std::string& path) {
         return bad("field pipeline.lanes must be 1.." + std::to_string(kMaxLanes));
       p.lanes = static_cast<int>(n);
     }
+    if (const json::Value* hb = pipe->get("head_bits"); hb != nullptr) {
+      if (!hb->as_int(&n) || (n != 32 && n != fmt::kHeadCodebookBits))
+        return bad("field pipeline.head_bits must be 32 or " + std::to_string(fmt::kHeadCodebookBits));
+      p.head_bits = static_cast<int>(n);
+    }
   }
   p.json = text.value();
   return p;

@@ -27,6 +27,7 @@ struct Plan {
   size_t readahead_kb = 0, chunk_kb = 0;
   int head_resident = -1;
   int lanes = 0;  // optional pipeline.lanes (plan v2); 0 = not given
+  int head_bits = 0;  // optional pipeline.head_bits (32 or 8); 0 = not given
   std::string json;                          // the plan as given, echoed into the report
 };
 

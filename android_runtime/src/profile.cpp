@@ -203,9 +203,21 @@ Status run_profile(const RunOptions& opt, std::string* report) {
   WRX_TRY(m.read_word_rows(ids.data(), &rows));
   auto embed = time_ms(reps, [&] { return m.embed(ids.data(), types.data(), rows, x.data()); });
   if (!embed.ok()) return embed.status();
-  auto head = time_ms(reps, [&] { return m.head(x.data(), logits.data()); });
   if (!finish.ok()) return finish.status();
-  if (!head.ok()) return head.status();
+  // Each stored head (fp32, and the 8-bit one where the store has it): its time and the
+  // block-aligned bytes it costs streamed or resident.
+  JsonObject head_ms, head_bytes;
+  for (int bits : {32, fmt::kHeadCodebookBits}) {
+    const Entry* e = st.find(fmt::EntryKind::kHead, -1, -1, bits);
+    if (e == nullptr) continue;
+    AlignedBuffer buf;
+    WRX_TRY(st.read_run(*e, *e, buf));
+    WRX_TRY(st.verify(*e, buf.data()));
+    auto t = time_ms(reps, [&] { return m.head_with(*e, buf.data(), x.data(), logits.data()); });
+    if (!t.ok()) return t.status();
+    head_ms.num(std::to_string(bits), t.value());
+    head_bytes.integer(std::to_string(bits), static_cast<long long>(align_up(e->length, kIoAlign)));
+  }
 
   const DeviceInfo dev = device_info();
   JsonObject device, build, io, compute, over, out;
@@ -217,7 +229,7 @@ Status run_profile(const RunOptions& opt, std::string* report) {
   compute.raw("layer", json_array(layer_ms)).raw("attn", json_array(attn_ms)).raw("ffn", json_array(ffn_ms));
   JsonObject lane;
   lane.integer("lanes", kLanes).raw("attn", json_array(lane_ms[0])).raw("ffn", json_array(lane_ms[1]));
-  over.num("finish_layer_ms", finish.value()).num("head_ms", head.value()).num("embed_ms", embed.value());
+  over.num("finish_layer_ms", finish.value()).raw("head_ms_by_bits", head_ms.text()).num("embed_ms", embed.value());
   JsonObject mem;
   // Same as a one-lane elastic run reports: hidden state, accumulator, mask, chunk
   // program arenas. Each further lane adds an accumulator and its own arenas.
@@ -225,9 +237,9 @@ Status run_profile(const RunOptions& opt, std::string* report) {
   const size_t act = (x.size() + bias.size()) * sizeof(float) + lane_bytes;
   mem.integer("resident_base_bytes", resident_base)
       .integer("lane_bytes", static_cast<long long>(lane_bytes))
-      .integer("head_bytes", static_cast<long long>(align_up(m.head_entry()->length, kIoAlign)))
+      .raw("head_bytes_by_bits", head_bytes.text())
       .integer("activation_bytes", static_cast<long long>(act));
-  out.str("format", "wrx-profile").integer("format_version", 3).boolean("ok", true).str("mode", "profile")
+  out.str("format", "wrx-profile").integer("format_version", 4).boolean("ok", true).str("mode", "profile")
       .integer("threads", opt.threads).integer("shards_per_layer", M).integer("seq_len", m.seq())
       .raw("device", device.text()).raw("storage", storage_json(st.path())).raw("build", build.text())
       .raw("io", io.text())

@@ -24,6 +24,7 @@ struct RunOptions {
   size_t chunk_kb = 0;         // decoded fp32 bytes per program call
   int head_resident = -1;      // 1: pooler/classifier stay resident; 0: streamed per inference
   int lanes = 0;               // threads a layer half's chunks are dealt to (0 = the plan's, else 1)
+  int head_bits = 0;           // 32 or 8: which stored head the elastic mode runs (0 = the plan's, else 32)
   int trace_rows = -1;         // per-layer traces for the first N rows (-1 = all)
   bool progress = true;      // "PROGRESS i n" lines on stderr
   bool profile = false;      // --profile: measure the device instead of running the dev set

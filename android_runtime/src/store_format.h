@@ -11,6 +11,8 @@ constexpr uint32_t kVersion = 2;
 constexpr uint64_t kAlign = 4096;
 constexpr uint64_t kTensorAlign = 16;
 constexpr uint16_t kNone16 = 0xFFFF;
+// The HEAD entry's second copy: the pooler matrix as a CODEBOOK at 8 bits (one code per byte).
+constexpr int kHeadCodebookBits = 8;
 constexpr uint64_t kHeaderBytes = 64;
 constexpr uint64_t kEntryBytes = 40;
 constexpr uint64_t kTensorBytes = 32;

@@ -122,7 +122,7 @@ def make_plan(
         acc = Accuracy(imp)
         sti_r = sti.plan(cm, acc, target_ms, memory_bytes)
         if planner == "sti":
-            cands = [] if sti_r is None else [(acc.draft(sti_r[0]), *sti_r)]
+            cands = [] if sti_r is None else [(acc.draft(sti_r[0]) + acc.head(sti_r[1].head_bits), *sti_r)]
         else:
             cands = wrx.plan(cm, acc, target_ms, memory_bytes)
         if not cands:
@@ -137,7 +137,7 @@ def make_plan(
             # WRX's hard constraints, so WRX never settles for less than STI found.
             p = cm.predict(sti_r[0].to_plan("sti", sti_r[1]), sti_r[1])
             if p.latency_ms <= target_ms and p.memory_bytes <= memory_bytes:
-                top.append((acc.draft(sti_r[0]), *sti_r))
+                top.append((acc.draft(sti_r[0]) + acc.head(sti_r[1].head_bits), *sti_r))
         scored = []
         for est, d, knobs in top:
             cand = d.to_plan("candidate", knobs)

@@ -51,11 +51,15 @@ class Accuracy:
         self.fids = list(importance["fidelities"])  # stored bits, then 0 = removed
         self.table = importance["importance"]  # [layer][shard][fidelity] -> [dCE, KL]
         self.width = importance["width"]  # [layer][w-1] -> [dCE, KL]
+        self.heads = {int(b): c for b, c in importance["head"].items()}  # bits -> [dCE, KL]
 
     def shard(self, layer: int, shard: int, bits: int) -> float:
         if bits == 32:
             return 0.0
         return max(0.0, float(self.table[layer][shard][self.fids.index(bits)][KL]))
+
+    def head(self, bits: int) -> float:
+        return 0.0 if bits == 32 else max(0.0, float(self.heads[bits][KL]))
 
     def layer(self, layer: int, row: list[int]) -> float:
         kept = sum(1 for b in row if b)
@@ -75,12 +79,14 @@ class Accuracy:
 def knob_sets(cm: CostModel) -> list[Knobs]:
     cfg = defaults("planner")
     lanes = [n for n in cfg["lanes"] if n <= cm.max_lanes]
+    heads = [b for b in cfg["head_bits"] if b in cm.head_bits]
     return [
-        Knobs(ra, ck, hr, n)
+        Knobs(ra, ck, hr, n, hb)
         for ra in cfg["readahead_kb"]
         for ck in cfg["chunk_kb"]
         for hr in (False, True)
         for n in lanes
+        for hb in heads
     ]
 
 

@@ -13,7 +13,9 @@ Pipelining"), reproduced as the baseline WRX must beat.
 STI sizes only the preload buffer; the read-ahead, decode buffer and activations are fixed
 by its pipeline. To compare like with like, it gets the same memory budget M as WRX and the
 same loader: it is run for every read-ahead of ``planner.sti_readahead_kb`` and lane count
-of ``planner.sti_lanes`` whose fixed memory leaves room, and its own estimate picks.
+of ``planner.sti_lanes`` whose fixed memory leaves room, and its own estimate picks. The
+head is the store's smallest (the 8-bit one when stored): the paper streams the model's
+layers, and a smaller head only leaves STI more of M.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from .common import Accuracy, Draft, evaluate
 def _fixed_bytes(cm: CostModel, knobs: Knobs) -> int:
     g_attn, g_ffn = cm.chunk_shards(knobs.chunk_kb)
     decode = max(cm.decoded_bytes(True, g_attn), cm.decoded_bytes(False, g_ffn))
-    readahead = max(knobs.readahead_kb * 1024, cm.head_bytes)  # the streamed head is one read
+    # the streamed head is one read
+    readahead = max(knobs.readahead_kb * 1024, cm.head_bytes(knobs.head_bits))
     lanes = cm.activation_bytes + (knobs.lanes - 1) * cm.lane_bytes
     return cm.base_bytes + lanes + decode * knobs.lanes + readahead
 
@@ -57,7 +60,7 @@ def _best_knobs(
     for ra, lanes in (
         (ra, n) for ra in cfg["sti_readahead_kb"] for n in cfg["sti_lanes"] if n <= cm.max_lanes
     ):
-        knobs = Knobs(int(ra), int(cfg["sti_chunk_kb"]), False, int(lanes))
+        knobs = Knobs(int(ra), int(cfg["sti_chunk_kb"]), False, int(lanes), min(cm.head_bits))
         if _fixed_bytes(cm, knobs) > memory_bytes:
             continue
         r = _plan(cm, acc, t_internal, memory_bytes, knobs)
@@ -85,7 +88,7 @@ def _plan(cm: CostModel, acc: Accuracy, target_ms: float, memory_bytes: int, kno
     def io_ms(layer: int, shard: int, bits: int) -> float:
         return cm.shard_bytes(layer, shard, bits) / (peak_mbps * 1e3)
 
-    fixed_ms = cm.embed_ms + cm.head_ms
+    fixed_ms = cm.embed_ms + cm.head_ms(knobs.head_bits)
     shapes = [
         (d, w)
         for d in range(1, cm.layers + 1)

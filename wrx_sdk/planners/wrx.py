@@ -158,7 +158,7 @@ def plan(
         for _, depth, knobs in seeds[: int(cfg["knobs_per_seed"])]:
             r = _greedy(cm, acc, depth, width, knobs, target_ms, memory_bytes)
             if r is not None:
-                est = acc.draft(r[0]) + _missing_layers(cm, acc, depth)
+                est = acc.draft(r[0]) + _missing_layers(cm, acc, depth) + acc.head(knobs.head_bits)
                 by_width.setdefault(width, []).append((est, r[0], knobs))
     heads, rest = [], []
     for c in by_width.values():
