@@ -222,27 +222,40 @@ def test_head8_matches_reference(host_build, tiny_pkg, tmp_path, resident):
     assert over["pipeline"]["head_bits"] == 32 and np.abs(logits(over) - ref32).max() < 1e-5
 
 
-def test_store_without_head8_is_a_clear_error(host_build, tiny_copy, tmp_path):
-    """A store from before the 8-bit head (here: its HEAD entry relabelled 6-bit, checksums
-    and manifest kept consistent) loads for the fp32 head and names the missing entry for 8."""
+def _rewrite_head8(pkg, bits: int | None = None, payload=None) -> None:
+    """Relabel the 8-bit HEAD entry's bits and/or patch its payload (a function of the
+    bytes), then make every checksum and the manifest agree, so only the change is wrong."""
     import zlib
 
     from wrx_sdk import storefmt as F
 
-    raw = bytearray((tiny_copy / "store.wrx").read_bytes())
+    raw = bytearray((pkg / "store.wrx").read_bytes())
     h = F.HEADER.unpack_from(raw)
     n_entries, t_off, t_bytes = h[4], h[6], h[7]
     last = t_off + (n_entries - 1) * F.ENTRY.size
-    assert F.ENTRY.unpack_from(raw, last)[:2] == (F.EntryKind.HEAD, 8)
-    raw[last + 2] = 6
+    rec = list(F.ENTRY.unpack_from(raw, last))
+    assert rec[:2] == [F.EntryKind.HEAD, 8]
+    off, length = rec[5], rec[6]
+    if payload is not None:
+        raw[off : off + length] = payload(bytes(raw[off : off + length]))
+        rec[7] = zlib.crc32(bytes(raw[off : off + length]))
+    if bits is not None:
+        rec[1] = bits
+    F.ENTRY.pack_into(raw, last, *rec)
     raw[56:60] = zlib.crc32(bytes(raw[t_off : t_off + t_bytes])).to_bytes(4, "little")
     raw[60:64] = zlib.crc32(bytes(raw[:60])).to_bytes(4, "little")
-    (tiny_copy / "store.wrx").write_bytes(bytes(raw))
-    m = json.loads((tiny_copy / "manifest.json").read_text())
-    m["entries"][-1]["bits"] = 6
+    (pkg / "store.wrx").write_bytes(bytes(raw))
+    m = json.loads((pkg / "manifest.json").read_text())
+    m["entries"][-1]["bits"], m["entries"][-1]["crc32"] = rec[1], rec[7]
     m["store"]["table_crc32"] = int.from_bytes(raw[56:60], "little")
     m["store"]["header_crc32"] = int.from_bytes(raw[60:64], "little")
-    (tiny_copy / "manifest.json").write_text(json.dumps(m))
+    (pkg / "manifest.json").write_text(json.dumps(m))
+
+
+def test_store_without_head8_is_a_clear_error(host_build, tiny_copy, tmp_path):
+    """A store from before the 8-bit head (here: its HEAD entry relabelled 6-bit, checksums
+    and manifest kept consistent) loads for the fp32 head and names the missing entry for 8."""
+    _rewrite_head8(tiny_copy, bits=6)
     ok = loader(host_build, tiny_copy, tmp_path / "a.json", "--mode", "elastic", "--bits", "4")
     assert ok["ok"] and ok["pipeline"]["head_bits"] == 32
     r, rep = run_loader(
@@ -254,3 +267,34 @@ def test_store_without_head8_is_a_clear_error(host_build, tiny_copy, tmp_path):
     )
     assert r.returncode == 2 and rep["error"]["code"] == "MISSING_ENTRY", rep["error"]
     assert "no head entry at 8 bits" in rep["error"]["message"] and "--head-bits 32" in rep["error"]["hint"]
+
+
+@pytest.mark.parametrize("resident", [False, True])
+def test_head8_outlier_outside_the_matrix_is_rejected(host_build, tiny_copy, tmp_path, resident):
+    """The pooler's outlier indices are data the matvec indexes with: one past the matrix
+    (checksums intact) is refused before use, whether the head is resident or streamed."""
+    from wrx_sdk import storefmt as F
+    from wrx_sdk.manifest import open_package
+    from wrx_sdk.store import EntryKey
+
+    with open_package(tiny_copy) as pkg:
+        t = pkg.store.entry(EntryKey(F.EntryKind.HEAD, bits=8)).tensors[0]
+        H = pkg.geometry.hidden
+    assert t.role == F.Role.POOLER_W and t.n_outliers > 0
+    at = t.offset + 4 * 256  # the first outlier index, after the 8-bit codebook
+
+    def bad(b: bytes) -> bytes:
+        return b[:at] + (H * H).to_bytes(4, "little") + b[at + 4 :]
+
+    _rewrite_head8(tiny_copy, payload=bad)
+    args = ["--mode", "elastic", "--bits", "4", "--head-bits", "8"] + (
+        ["--head-resident"] if resident else []
+    )
+    r, rep = run_loader(host_build, tiny_copy, tmp_path / "r.json", *args, check=False)
+    assert r.returncode == 2 and rep["error"]["code"] == "BAD_COUNTS", rep["error"]
+    assert "outlier index" in rep["error"]["message"] and "outside the matrix" in rep["error"]["message"]
+
+
+def test_bad_head_bits_flag_is_a_usage_error(host_build, tiny_pkg, tmp_path):
+    r, rep = run_loader(host_build, tiny_pkg, tmp_path / "r.json", "--head-bits", "4", check=False)
+    assert r.returncode == 2 and "--head-bits must be 32 or 8" in r.stderr

@@ -81,7 +81,8 @@ Result<std::unique_ptr<Model>> Model::create(Package* pkg, bool word_table_resid
   m->seq_ = pkg->max_seq_len;
   m->head_bits_ = head_bits;
   if (m->head_entry() == nullptr)
-    return fail(Error::kMissingEntry, "store " + pkg->store->path() + " has no head entry at " + std::to_string(head_bits) +
+    return fail(Error::kMissingEntry, "store " + pkg->store->path() + " has no head entry at " +
+                                          std::to_string(head_bits) +
                                           " bits (stores from before the 8-bit head have only the fp32 one)",
                 "re-package the model (wrx package), or run the fp32 head (--head-bits 32)");
   if (layer_program) {
@@ -140,10 +141,12 @@ Status Model::head_ptrs(const Entry& e, const uint8_t* payload, HeadPtrs* out) c
                        t->encoding == uint8_t(fmt::Encoding::kCodebook) && t->bits == fmt::kHeadCodebookBits;
     if (t == nullptr || (t->encoding != uint8_t(fmt::Encoding::kF32) && !codes) || t->rows != want[i].second.first ||
         t->cols != want[i].second.second)
-      return fail(Error::kBadCounts, "store " + st.path() + ": " + st.describe(e) + " lacks a " +
-                                         std::to_string(want[i].second.first) + "x" + std::to_string(want[i].second.second) +
-                                         " tensor of role " + std::to_string(int(want[i].first)) +
-                                         (i == 0 ? " (fp32, or 8-bit codebook in the 8-bit head)" : " (fp32)"), kRepackage);
+      return fail(Error::kBadCounts,
+                  "store " + st.path() + ": " + st.describe(e) + " lacks a " + std::to_string(want[i].second.first) +
+                      "x" + std::to_string(want[i].second.second) + " tensor of role " +
+                      std::to_string(int(want[i].first)) +
+                      (i == 0 ? " (fp32, or 8-bit codebook in the 8-bit head)" : " (fp32)"),
+                  kRepackage);
     const uint8_t* tp = payload + t->offset;
     if (!codes) {
       *dst[i] = reinterpret_cast<const float*>(tp);

@@ -77,7 +77,10 @@ Status run(const RunOptions& opt, std::string* report) {
   po.head_resident = opt.mode != "elastic" || (opt.head_resident >= 0 ? opt.head_resident == 1 : plan.head_resident == 1);
   po.lanes = opt.mode != "elastic" ? 1 : opt.lanes > 0 ? opt.lanes : plan.lanes > 0 ? plan.lanes : 1;
   // The other modes measure the model as trained: fp32 head.
-  const int head_bits = opt.mode != "elastic" ? 32 : opt.head_bits > 0 ? opt.head_bits : plan.head_bits > 0 ? plan.head_bits : 32;
+  const int head_bits = opt.mode != "elastic" ? 32
+                        : opt.head_bits > 0     ? opt.head_bits
+                        : plan.head_bits > 0    ? plan.head_bits
+                                                : 32;
   // Lanes bring their own parallelism; XNNPACK splitting each small operator again on
   // top of them only adds hand-offs.
   const int xnn_threads = po.lanes > 1 ? 1 : opt.threads;
@@ -95,7 +98,8 @@ Status run(const RunOptions& opt, std::string* report) {
 
   const double t_setup = now_s();
   const bool elastic = opt.mode == "elastic";
-  auto model_r = Model::create(pkg.get(), opt.mode == "load-all", elastic ? po.lanes : 0, po.head_resident, !elastic, head_bits);
+  auto model_r =
+      Model::create(pkg.get(), opt.mode == "load-all", elastic ? po.lanes : 0, po.head_resident, !elastic, head_bits);
   if (!model_r.ok()) return model_r.status();
   std::unique_ptr<Model> model = model_r.take();
   auto exec_r = Executor::create(po, model.get(), plan);
@@ -155,7 +159,8 @@ Status run(const RunOptions& opt, std::string* report) {
       .str("note", opt.bandwidth_mbps > 0 ? "read rate capped by a token bucket to emulate a slower device class" : "")
       .integer("setup_bytes", static_cast<long long>(setup_bytes));
   pipe.integer("readahead_kb", static_cast<long long>(readahead_kb)).integer("chunk_kb", static_cast<long long>(chunk_kb))
-      .boolean("head_resident", po.head_resident).integer("head_bits", head_bits).integer("lanes", po.lanes).integer("xnnpack_threads", xnn_threads)
+      .boolean("head_resident", po.head_resident).integer("head_bits", head_bits).integer("lanes", po.lanes)
+      .integer("xnnpack_threads", xnn_threads)
       .integer("attn_shards_per_call", chunks.first).integer("ffn_shards_per_call", chunks.second)
       .integer("preloaded_shards", static_cast<long long>(opt.mode == "elastic" ? plan.preload.size() : 0));
   memory.integer("peak_rss_kb", peak_rss_kb()).integer("weight_bytes_peak", AlignedBuffer::peak_bytes())
