@@ -37,16 +37,6 @@ SLOT_ALIGN = 64  # the loader's decode-buffer tensor alignment
 READERS = 4  # word-row reads the loader keeps in flight
 
 
-def _overlap(spans: list[tuple[float, float]], a: float, b: float) -> float:
-    """How long [a, b] overlaps the (sorted, disjoint) spans."""
-    total = 0.0
-    for s, e in reversed(spans):
-        if e <= a:
-            break
-        total += max(0.0, min(b, e) - max(a, s))
-    return total
-
-
 def align(n: int, a: int = ALIGN) -> int:
     return (n + a - 1) // a * a
 
@@ -99,10 +89,6 @@ class Prediction:
     bytes_streamed: int
     memory: dict[str, int]
     parts: list[dict] = field(default_factory=list)  # per streamed part: io and compute spans
-    # Streamed MB and requests weighted by how much of their read overlapped compute: what
-    # the calibration's streaming terms are charged on (docs/PLANNER.md, "Calibration").
-    overlap_mb: float = 0.0
-    overlap_requests: float = 0.0
 
     @property
     def memory_bytes(self) -> int:
@@ -275,8 +261,6 @@ class CostModel:
         stall = t_io
         streamed = self.words_bytes
         parts, decode_buf, preload_keys = [], 0, []
-        busy = [(t_io, t_c)]  # compute's busy spans so far: the embedding, then each half
-        over_mb = over_req = 0.0
         for lp in plan.layers:
             for attn in (True, False):
                 kind = F.EntryKind.ATTN_SHARD if attn else F.EntryKind.FFN_SHARD
@@ -290,17 +274,11 @@ class CostModel:
                     ready = t_io = io_start + sum(self.io_ms(r, terms) for r in runs)
                     streamed += n
                 ms, buf = self.half_compute_ms(attn, lp.bits, g_attn if attn else g_ffn, knobs.lanes)
-                # The IO thread's checksums and wake-ups slow compute only while compute runs:
-                # a read made while compute waits for it costs compute nothing.
-                frac = _overlap(busy, io_start, ready) / (ready - io_start) if ready > io_start else 0.0
-                over_mb += frac * sum(runs) / 1e6
-                over_req += frac * len(runs)
-                ms += frac * (terms.request_compute_ms * len(runs) + terms.mb_compute_ms * sum(runs) / 1e6)
+                ms += terms.request_compute_ms * len(runs) + terms.mb_compute_ms * sum(runs) / 1e6
                 decode_buf = max(decode_buf, buf)
                 start = max(t_c, ready)
                 stall += start - t_c
                 t_c = start + ms
-                busy.append((start, t_c))
                 compute += ms
                 if keys:
                     held.append((t_c, n))
@@ -346,7 +324,7 @@ class CostModel:
         }
         memory["weights"] = sum(v for k, v in memory.items() if k != "activations")
         memory["total"] = memory["weights"] + memory["activations"]
-        return Prediction(t_c + terms.fixed_ms, compute, stall, streamed, memory, parts, over_mb, over_req)
+        return Prediction(t_c + terms.fixed_ms, compute, stall, streamed, memory, parts)
 
     def _streamed(self, plan: Plan) -> list[list[EntryKey]]:
         """Per layer half, the entries the IO thread reads (the plan's shards not preloaded)."""

@@ -62,9 +62,8 @@ def profile_device(
     return path
 
 
-CALIBRATION_VERSION = 5  # bumped when the calibration's method changes; wrx demo re-profiles
+CALIBRATION_VERSION = 4  # bumped when the calibration's method changes; wrx demo re-profiles
 PROFILE_VERSION = 4  # wrx-loader --profile's format_version (docs/FORMAT.md, "Device profile")
-CALIBRATION_FIT_ITERS = 3  # refits of the streaming terms against the simulated overlap
 CALIBRATION_ROWS = 100  # per run; the first CALIBRATION_SKIP are warm-up
 CALIBRATION_SKIP = 5
 
@@ -195,25 +194,21 @@ def _calibrate(out: Path, rep: dict, dev, threads: int, io_bandwidth: float, pro
             t.words_extra_ms = max(0.0, m["embed_stall_ms"] - cm.words_ms)
             # Layer compute = scale x isolated sum + h x halves + a x streamed MB + b x
             # requests, least squares over the runs (resident and narrow pin the first
-            # two); a term fitted negative is dropped. The MB and requests count only as
-            # far as their reads overlap compute, which the simulation says, and which
-            # depends on the terms: refit a few times (it settles in two or three).
-            for _ in range(CALIBRATION_FIT_ITERS):
-                rows, y = [], []
-                for plan, m in mine.values():
-                    kn = Knobs(**plan.pipeline)
-                    iso = cm.compute_only_ms(plan, kn) - cm.embed_ms - cm.head_ms(kn.head_bits)
-                    p = cm.predict(plan, kn)
-                    rows.append([iso, 2 * len(plan.layers), p.overlap_mb, p.overlap_requests])
-                    y.append(m["compute_ms"])
-                x = np.array(rows)
+            # two); a term fitted negative is dropped.
+            rows, y = [], []
+            for plan, m in mine.values():
+                kn = Knobs(**plan.pipeline)
+                iso = cm.compute_only_ms(plan, kn) - cm.embed_ms - cm.head_ms(kn.head_bits)
+                rows.append([iso, 2 * len(plan.layers), cm.streamed_bytes(plan) / 1e6, cm.requests(plan)])
+                y.append(m["compute_ms"])
+            x = np.array(rows)
+            coef = _nonneg_lstsq(x, np.array(y))
+            if coef[0] < 0.5:
+                # On a model whose calls are all overhead (the test models), compute per half
+                # is nearly constant and the two terms are collinear: keep the scale.
+                x[:, 1] = 0.0
                 coef = _nonneg_lstsq(x, np.array(y))
-                if coef[0] < 0.5:
-                    # On a model whose calls are all overhead (the test models), compute per
-                    # half is nearly constant and the two terms are collinear: keep the scale.
-                    x[:, 1] = 0.0
-                    coef = _nonneg_lstsq(x, np.array(y))
-                t.compute_scale, t.half_ms, t.mb_compute_ms, t.request_compute_ms = (float(c) for c in coef)
+            t.compute_scale, t.half_ms, t.mb_compute_ms, t.request_compute_ms = (float(c) for c in coef)
             streaming = [(p, Knobs(**p.pipeline), m["stall_ms"]) for p, m in mine.values() if cm.requests(p)]
             t.request_io_ms = _fit_request_io(cm, t, streaming)
             cal["lanes"][lanes] = asdict(t)
