@@ -186,6 +186,7 @@ def test_minilm_head8(host_build, minilm_pkg, tmp_path):
     streams exactly that much less, and its logits match the reference's 8-bit head; its
     dev predictions agree with the fp32 head's on nearly every row."""
     from wrx_sdk import storefmt as F
+    from wrx_sdk.predict import align
     from wrx_sdk.store import EntryKey
 
     out, _ = minilm_pkg
@@ -197,9 +198,7 @@ def test_minilm_head8(host_build, minilm_pkg, tmp_path):
         ex = ReferenceExecutor(pkg)
         ref8 = evaluate(pkg, plan=plan, executor=ex, progress=False)
         ref32 = evaluate(pkg, bits=32, executor=ex, progress=False)
-        n8, n32 = (
-            -(-pkg.store.entry(EntryKey(F.EntryKind.HEAD, bits=b)).length // 4096) * 4096 for b in (8, 32)
-        )
+        n8, n32 = (align(pkg.store.entry(EntryKey(F.EntryKind.HEAD, bits=b)).length) for b in (8, 32))
     assert n8 < 0.3 * n32
     assert (ref8.predictions == ref32.predictions).mean() >= 0.99
     reps = {}

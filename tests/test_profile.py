@@ -7,6 +7,7 @@ import pytest
 from wrx_sdk import storefmt as F
 from wrx_sdk.errors import WrxError
 from wrx_sdk.manifest import open_package
+from wrx_sdk.predict import align
 from wrx_sdk.profile import load_profile, profile_device
 from wrx_sdk.store import EntryKey
 
@@ -38,10 +39,7 @@ def test_profile_has_every_measurement(host_build, tiny_pkg, tmp_path):
     assert set(p["overheads"]["head_ms_by_bits"]) == {"32", "8"}
     assert all(v > 0 for v in p["overheads"]["head_ms_by_bits"].values())
     with open_package(tiny_pkg) as pkg:
-        want = {
-            str(b): -(-pkg.store.entry(EntryKey(F.EntryKind.HEAD, bits=b)).length // 4096) * 4096
-            for b in (8, 32)
-        }
+        want = {str(b): align(pkg.store.entry(EntryKey(F.EntryKind.HEAD, bits=b)).length) for b in (8, 32)}
     assert p["memory"]["head_bytes_by_bits"] == want
     cal = p["calibration"]
     assert sorted(cal["lanes"]) == [1, 2]

@@ -171,8 +171,8 @@ Status Model::load_resident(bool head_resident) {
   Store& st = *pkg_->store;
   const Geometry& g = pkg_->geom;
   const uint32_t H = g.hidden;
-  auto load = [&](fmt::EntryKind kind, AlignedBuffer& buf, const Entry** out) -> Status {
-    const Entry* e = st.find(kind, -1, -1, 32);
+  auto load = [&](fmt::EntryKind kind, AlignedBuffer& buf, const Entry** out, int bits = 32) -> Status {
+    const Entry* e = st.find(kind, -1, -1, bits);
     WRX_TRY(st.read_run(*e, *e, buf));
     WRX_TRY(st.verify(*e, buf.data()));
     *out = e;
@@ -186,16 +186,14 @@ Status Model::load_resident(bool head_resident) {
     *out = reinterpret_cast<const float*>(base + t->offset);
     return Status::Ok();
   };
-  const Entry *es = nullptr, *ec = nullptr;
+  const Entry *es = nullptr, *eh = nullptr, *ec = nullptr;
   WRX_TRY(load(fmt::EntryKind::kEmbedShared, emb_shared_, &es));
   WRX_TRY(tensor(*es, emb_shared_.data(), Role::kPosEmb, seq_, H, &pos_));
   WRX_TRY(tensor(*es, emb_shared_.data(), Role::kTypeEmb, g.type_vocab, H, &type_));
   WRX_TRY(tensor(*es, emb_shared_.data(), Role::kEmbLnG, 1, H, &emb_g_));
   WRX_TRY(tensor(*es, emb_shared_.data(), Role::kEmbLnB, 1, H, &emb_b_));
   if (head_resident) {
-    const Entry* eh = head_entry();
-    WRX_TRY(st.read_run(*eh, *eh, head_));
-    WRX_TRY(st.verify(*eh, head_.data()));
+    WRX_TRY(load(fmt::EntryKind::kHead, head_, &eh, head_bits_));  // create checked it exists
     WRX_TRY(head_ptrs(*eh, head_.data(), &head_res_));
   }
   WRX_TRY(load(fmt::EntryKind::kEmbedWordCrc, row_crc_, &ec));

@@ -121,8 +121,9 @@ def make_plan(
         cm = CostModel(pkg, prof)
         acc = Accuracy(imp)
         sti_r = sti.plan(cm, acc, target_ms, memory_bytes)
+        sti_c = None if sti_r is None else (acc.draft(sti_r[0]) + acc.head(sti_r[1].head_bits), *sti_r)
         if planner == "sti":
-            cands = [] if sti_r is None else [(acc.draft(sti_r[0]) + acc.head(sti_r[1].head_bits), *sti_r)]
+            cands = [] if sti_c is None else [sti_c]
         else:
             cands = wrx.plan(cm, acc, target_ms, memory_bytes)
         if not cands:
@@ -137,7 +138,7 @@ def make_plan(
             # WRX's hard constraints, so WRX never settles for less than STI found.
             p = cm.predict(sti_r[0].to_plan("sti", sti_r[1]), sti_r[1])
             if p.latency_ms <= target_ms and p.memory_bytes <= memory_bytes:
-                top.append((acc.draft(sti_r[0]) + acc.head(sti_r[1].head_bits), *sti_r))
+                top.append(sti_c)
         scored = []
         for est, d, knobs in top:
             cand = d.to_plan("candidate", knobs)
