@@ -49,7 +49,8 @@ def test_profile_has_every_measurement(host_build, tiny_pkg, tmp_path):
         assert 0.5 < terms["compute_scale"] < 10  # the tiny model's programs are all call overhead
         for k, v in terms.items():
             assert 0 <= v < 50, k
-    names = ["resident", "narrow", "contiguous"] + [f"mixed-{k}" for k in range(6)]
+    names = ["resident", "narrow", "contiguous", "narrow-streamed", "io-bound"]
+    names += [f"mixed-{k}" for k in range(6)]
     assert [r["plan"] for r in cal["runs"]] == [f"calibrate-{n}-l{lanes}" for lanes in (1, 2) for n in names]
     assert p["package_table_crc32"] > 0
 
@@ -85,11 +86,20 @@ def test_profile_missing_file_is_clear(tmp_path):
         load_profile(tmp_path / "old.yaml")
 
 
-def test_zero_calibration_rounds_is_a_clear_error(host_build, tiny_pkg, tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "field, value, want",
+    [
+        ("calibration_rounds", 0, r"planner.calibration_rounds is 0.*\nHINT: set it to 4"),
+        ("calibration_rows", 5, r"rows is 5, it must be more than the 5 warm-up.*\nHINT: set it to 60"),
+    ],
+)
+def test_bad_calibration_config_is_a_clear_error(
+    host_build, tiny_pkg, tmp_path, monkeypatch, field, value, want
+):
     import wrx_sdk.profile as prof
 
     real = prof.defaults
-    monkeypatch.setattr(prof, "defaults", lambda s: {**real(s), "calibration_rounds": 0})
-    with pytest.raises(WrxError, match=r"planner.calibration_rounds is 0.*\nHINT: set it to 2"):
+    monkeypatch.setattr(prof, "defaults", lambda s: {**real(s), field: value})
+    with pytest.raises(WrxError, match=want):
         profile_device(tiny_pkg, "local", io_bandwidth=20, dest=tmp_path / "p.yaml", progress=False)
     assert not (tmp_path / "p.yaml").exists()  # nothing half-written

@@ -50,6 +50,18 @@ def _split(lp, kind: F.EntryKind, pre: set) -> tuple[list[EntryKey], list[EntryK
     return streamed, preloaded
 
 
+def _overlap(busy: list[tuple[float, float]], start: float, end: float) -> float:
+    """Fraction of the read [start, end] during which compute ran (1 for an instant read)."""
+    if end <= start:
+        return 1.0
+    ov = 0.0
+    for s, e in reversed(busy):
+        if e <= start:
+            break
+        ov += max(0.0, min(e, end) - max(s, start))
+    return ov / (end - start)
+
+
 @dataclass(frozen=True)
 class Knobs:
     """The elastic pipeline's memory knobs; a plan carries them (FORMAT.md, plan v2)."""
@@ -89,6 +101,10 @@ class Prediction:
     bytes_streamed: int
     memory: dict[str, int]
     parts: list[dict] = field(default_factory=list)  # per streamed part: io and compute spans
+    # Streamed MB and requests, each weighted by how much of its read overlapped compute:
+    # what the streaming compute terms are charged on (the calibration fits on these).
+    overlap_mb: float = 0.0
+    overlap_requests: float = 0.0
 
     @property
     def memory_bytes(self) -> int:
@@ -257,6 +273,8 @@ class CostModel:
         t_io = self.words_ms + terms.words_extra_ms
         t_c = t_io + self.embed_ms
         held.append((t_c, self.words_bytes))
+        busy = [(t_io, t_c)]  # compute's spans so far
+        ov_mb = ov_req = 0.0
         compute = self.embed_ms
         stall = t_io
         streamed = self.words_bytes
@@ -274,11 +292,18 @@ class CostModel:
                     ready = t_io = io_start + sum(self.io_ms(r, terms) for r in runs)
                     streamed += n
                 ms, buf = self.half_compute_ms(attn, lp.bits, g_attn if attn else g_ffn, knobs.lanes)
-                ms += terms.request_compute_ms * len(runs) + terms.mb_compute_ms * sum(runs) / 1e6
+                if runs:
+                    # The IO thread slows compute only while both run: the part of this
+                    # read made while compute waits for it costs compute nothing.
+                    w = _overlap(busy, io_start, ready)
+                    ov_mb += w * n / 1e6
+                    ov_req += w * len(runs)
+                    ms += w * (terms.request_compute_ms * len(runs) + terms.mb_compute_ms * n / 1e6)
                 decode_buf = max(decode_buf, buf)
                 start = max(t_c, ready)
                 stall += start - t_c
                 t_c = start + ms
+                busy.append((start, t_c))
                 compute += ms
                 if keys:
                     held.append((t_c, n))
@@ -324,7 +349,7 @@ class CostModel:
         }
         memory["weights"] = sum(v for k, v in memory.items() if k != "activations")
         memory["total"] = memory["weights"] + memory["activations"]
-        return Prediction(t_c + terms.fixed_ms, compute, stall, streamed, memory, parts)
+        return Prediction(t_c + terms.fixed_ms, compute, stall, streamed, memory, parts, ov_mb, ov_req)
 
     def _streamed(self, plan: Plan) -> list[list[EntryKey]]:
         """Per layer half, the entries the IO thread reads (the plan's shards not preloaded)."""

@@ -62,22 +62,23 @@ def profile_device(
     return path
 
 
-CALIBRATION_VERSION = 4  # bumped when the calibration's method changes; wrx demo re-profiles
+CALIBRATION_VERSION = 5  # bumped when the calibration's method changes; wrx demo re-profiles
 PROFILE_VERSION = 4  # wrx-loader --profile's format_version (docs/FORMAT.md, "Device profile")
-CALIBRATION_ROWS = 100  # per run; the first CALIBRATION_SKIP are warm-up
-CALIBRATION_SKIP = 5
+CALIBRATION_SKIP = 5  # warm-up rows of each calibration run, not measured
+CALIBRATION_PASSES = 3  # fit, re-simulate the overlaps with the fitted terms, refit
 
 
 def _calibration_plans(cm, layers: int, M: int, bits: tuple[int, ...]) -> dict[str, tuple[Plan, dict]]:
     """``resident`` streams nothing but the word rows: compute alone, and the fixed costs.
-    ``contiguous`` streams the back half of the layers, one request per half. The
+    ``contiguous`` streams the back half of the layers, one request per half.
+    ``narrow-streamed`` reads one small request per half; ``io-bound`` reads four larger
+    ones per half with the smallest read-ahead, so compute mostly waits for them. The
     ``mixed-k`` plans look like what the planners write: per layer a random width at
     random low bitwidths, the first layers preloaded, knobs from the planner's sets, and,
     like a plan made for a latency target, compute-bound: of ``calibration_candidates``
     random plans, the ones the isolated-timing simulation (``cm``, uncalibrated) says
-    stall least for their compute. Streaming costs differ when compute waits for IO
-    anyway, and planned plans never do. The spread in streamed bytes and requests is what the fit separates (a
-    fixed seed, so a profile is reproducible)."""
+    stall least for their compute. The spread in streamed bytes, requests and overlap is
+    what the fit separates (a fixed seed, so a profile is reproducible)."""
     from .predict import Knobs
 
     cfg = defaults("planner")
@@ -87,12 +88,23 @@ def _calibration_plans(cm, layers: int, M: int, bits: tuple[int, ...]) -> dict[s
     for lp in narrow.layers:
         lp.shards, lp.bits = lp.shards[: max(1, M // 6)], lp.bits[: max(1, M // 6)]
     narrow.preload = [(lp.layer, j) for lp in narrow.layers for j in lp.shards]
+    streamed = copy.deepcopy(narrow)
+    streamed.preload = []
+    wide = max(b for b in bits if b <= 6)
+    spread = Plan.uniform(layers, M, wide, 0)
+    for lp in spread.layers:
+        lp.shards = lp.shards[:: max(1, M // 4)]  # not adjacent in the store: a request each
+        lp.bits = [wide] * len(lp.shards)
+    io_knobs = {"readahead_kb": min(cfg["readahead_kb"]), "chunk_kb": min(cfg["chunk_kb"])}
+    io_knobs["head_resident"] = False
     out = {  # contiguous: many streamed bytes in few requests, to tell the two costs apart
         "resident": (Plan.uniform(layers, M, 4, layers), knobs),
         "narrow": (narrow, knobs),  # little compute per half: what each half costs on top
         "contiguous": (Plan.uniform(layers, M, 4, max(1, layers // 2)), knobs),
+        "narrow-streamed": (streamed, knobs),  # a small request per half, little compute
+        "io-bound": (spread, io_knobs),  # compute waits for the reads: their cost to it is low
     }
-    choices = [b for b in bits if b <= 4]
+    choices = [b for b in bits if b <= 6]  # the bitwidths planned plans mostly use
     cands = []
     for _ in range(int(cfg["calibration_candidates"])):
         plan = Plan.uniform(layers, M, 4, 0)
@@ -123,7 +135,7 @@ def _calibration_plans(cm, layers: int, M: int, bits: tuple[int, ...]) -> dict[s
 
 
 def _run_calibration(
-    out: Path, dev, name: str, plan: Plan, knobs: dict, threads: int, io_bandwidth: float
+    out: Path, dev, name: str, plan: Plan, knobs: dict, threads: int, io_bandwidth: float, rows: int
 ) -> list[dict]:
     """The run's inferences after the warm-up rows."""
     plan.name, plan.pipeline = f"calibrate-{name}", knobs
@@ -134,7 +146,7 @@ def _run_calibration(
         "--plan",
         str(path),
         "--limit",
-        str(CALIBRATION_ROWS),
+        str(rows),
         "--threads",
         str(threads),
     ]
@@ -160,7 +172,7 @@ def _calibrate(out: Path, rep: dict, dev, threads: int, io_bandwidth: float, pro
     (docs/PLANNER.md, "Calibration"), per lane count: the compute scale inside the
     pipeline, the fixed per-inference cost, the word-row reads' extra wait, the compute
     cost of each streamed MB and request, and the IO thread's cost of each request."""
-    from .predict import CostModel, Knobs, Terms
+    from .predict import CostModel, Knobs
 
     cal: dict = {"version": CALIBRATION_VERSION, "lanes": {}}
     with open_package(out) as pkg:
@@ -169,11 +181,18 @@ def _calibrate(out: Path, rep: dict, dev, threads: int, io_bandwidth: float, pro
         plans = _calibration_plans(cm, g.layers, M, pkg.scheme.all_bits)
         # Rounds interleave the plans, so a slow minute on a shared device lands on every
         # plan a little rather than on one plan a lot; each plan's rows are pooled.
-        rounds = int(defaults("planner")["calibration_rounds"])
+        cfg = defaults("planner")
+        rounds, rows = int(cfg["calibration_rounds"]), int(cfg["calibration_rows"])
         if rounds < 1:
             raise WrxError(
                 f"configs/wrx.yaml: field planner.calibration_rounds is {rounds}, it must be at least 1",
-                hint="set it to 2 (the default) and re-run wrx profile-device",
+                hint="set it to 4 (the default) and re-run wrx profile-device",
+            )
+        if rows <= CALIBRATION_SKIP:
+            raise WrxError(
+                f"configs/wrx.yaml: field planner.calibration_rows is {rows}, it must be more than "
+                f"the {CALIBRATION_SKIP} warm-up rows",
+                hint="set it to 60 (the default) and re-run wrx profile-device",
             )
         pooled: dict[str, list] = {k: [] for k in plans}
         for r in range(rounds):
@@ -181,37 +200,14 @@ def _calibrate(out: Path, rep: dict, dev, threads: int, io_bandwidth: float, pro
                 if progress:
                     n = r * len(plans) + i + 1
                     print(f"\r  calibration run {n}/{rounds * len(plans)}: {k}   ", end="", flush=True)
-                pooled[k] += _run_calibration(out, dev, k, p, kn, threads, io_bandwidth)
+                pooled[k] += _run_calibration(out, dev, k, p, kn, threads, io_bandwidth, rows)
         if progress:
             print()
         meas = {k: (p, _medians(pooled[k])) for k, (p, _) in plans.items()}
         for lanes in range(1, cm.max_lanes + 1):
-            mine = {k: v for k, v in meas.items() if v[0].pipeline["lanes"] == lanes}
-            cm.terms[lanes] = t = Terms()
-            rp, m = mine[f"resident-l{lanes}"]
-            head_ms = cm.head_ms(rp.head_bits)
-            t.fixed_ms = max(0.0, m["other_ms"] - cm.embed_ms - head_ms)
-            t.words_extra_ms = max(0.0, m["embed_stall_ms"] - cm.words_ms)
-            # Layer compute = scale x isolated sum + h x halves + a x streamed MB + b x
-            # requests, least squares over the runs (resident and narrow pin the first
-            # two); a term fitted negative is dropped.
-            rows, y = [], []
-            for plan, m in mine.values():
-                kn = Knobs(**plan.pipeline)
-                iso = cm.compute_only_ms(plan, kn) - cm.embed_ms - cm.head_ms(kn.head_bits)
-                rows.append([iso, 2 * len(plan.layers), cm.streamed_bytes(plan) / 1e6, cm.requests(plan)])
-                y.append(m["compute_ms"])
-            x = np.array(rows)
-            coef = _nonneg_lstsq(x, np.array(y))
-            if coef[0] < 0.5:
-                # On a model whose calls are all overhead (the test models), compute per half
-                # is nearly constant and the two terms are collinear: keep the scale.
-                x[:, 1] = 0.0
-                coef = _nonneg_lstsq(x, np.array(y))
-            t.compute_scale, t.half_ms, t.mb_compute_ms, t.request_compute_ms = (float(c) for c in coef)
-            streaming = [(p, Knobs(**p.pipeline), m["stall_ms"]) for p, m in mine.values() if cm.requests(p)]
-            t.request_io_ms = _fit_request_io(cm, t, streaming)
-            cal["lanes"][lanes] = asdict(t)
+            mine = [v for v in meas.values() if v[0].pipeline["lanes"] == lanes]
+            cm.terms[lanes] = fit_terms(cm, mine)
+            cal["lanes"][lanes] = asdict(cm.terms[lanes])
         fit = []
         for plan, m in meas.values():
             pred = cm.predict(plan, Knobs(**plan.pipeline))
@@ -233,6 +229,45 @@ def _calibrate(out: Path, rep: dict, dev, threads: int, io_bandwidth: float, pro
                 f"ms per request; IO +{t['request_io_ms']:.4f} ms per request"
             )
     return cal
+
+
+def fit_terms(cm, runs: list[tuple[Plan, dict]]):
+    """One lane count's calibration terms from its runs: (plan, the run's medians) each."""
+    from .predict import Knobs, Terms
+
+    t = Terms()
+    # Every run pays the fixed costs and reads word rows: the median over the runs is
+    # steadier than one run's.
+    other = [m["other_ms"] - cm.embed_ms - cm.head_ms(p.head_bits) for p, m in runs]
+    t.fixed_ms = max(0.0, float(np.median(other)))
+    t.words_extra_ms = max(0.0, float(np.median([m["embed_stall_ms"] for _, m in runs])) - cm.words_ms)
+    lanes = runs[0][0].pipeline["lanes"]
+    cm.terms[lanes] = t
+    # Layer compute = scale x isolated sum + h x halves + a x streamed MB + b x requests,
+    # least squares over the runs (resident and narrow pin the first two); a term fitted
+    # negative is dropped. The MB and requests count as far as their reads overlap
+    # compute, which depends on the terms: fit, re-simulate, refit.
+    iso = []
+    for plan, _ in runs:
+        kn = Knobs(**plan.pipeline)
+        iso.append(cm.compute_only_ms(plan, kn) - cm.embed_ms - cm.head_ms(kn.head_bits))
+    y = np.array([m["compute_ms"] for _, m in runs])
+    streaming = [(p, Knobs(**p.pipeline), m["stall_ms"]) for p, m in runs if cm.requests(p)]
+    for _ in range(CALIBRATION_PASSES):
+        rows = []
+        for (plan, _), i in zip(runs, iso, strict=True):
+            pred = cm.predict(plan, Knobs(**plan.pipeline))
+            rows.append([i, 2 * len(plan.layers), pred.overlap_mb, pred.overlap_requests])
+        x = np.array(rows)
+        coef = _nonneg_lstsq(x, y)
+        if coef[0] < 0.5:
+            # On a model whose calls are all overhead (the test models), compute per half
+            # is nearly constant and the two terms are collinear: keep the scale.
+            x[:, 1] = 0.0
+            coef = _nonneg_lstsq(x, y)
+        t.compute_scale, t.half_ms, t.mb_compute_ms, t.request_compute_ms = (float(c) for c in coef)
+        t.request_io_ms = _fit_request_io(cm, t, streaming)
+    return t
 
 
 def _nonneg_lstsq(x: np.ndarray, y: np.ndarray) -> np.ndarray:
