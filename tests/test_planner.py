@@ -8,7 +8,7 @@ import pytest
 
 from wrx_sdk.errors import PlanError
 from wrx_sdk.manifest import open_package
-from wrx_sdk.planners import make_plan
+from wrx_sdk.planners import choose, make_plan
 from wrx_sdk.planners.common import MIB, Draft, evaluate
 from wrx_sdk.planspec import Plan
 from wrx_sdk.predict import CostModel, Knobs
@@ -78,7 +78,8 @@ def test_prediction_follows_the_pipeline(planned_pkg):
 def test_both_planners_meet_their_constraints(planned_pkg):
     cm = _cost_model(planned_pkg)
     loose = max(lat for lat, *_ in _smallest(cm)) * 8
-    for planner in ("wrx", "sti"):
+    chosen = {}
+    for planner in ("sti", "wrx"):
         plan, path = make_plan(planned_pkg, loose, 64, planner=planner, progress=False)
         assert path == planned_pkg / "plans" / f"{planner}-t{loose:g}-m64.json"
         again = Plan.load(path)
@@ -86,10 +87,29 @@ def test_both_planners_meet_their_constraints(planned_pkg):
         pred = again.meta["predicted"]
         assert 0 <= pred["calib_accuracy"] <= 1 and pred["calib_rows"] > 0
         assert pred["memory_bytes"]["total"] <= 64 * MIB
+        chosen[planner] = pred
         if planner == "wrx":
             assert pred["latency_ms"] <= loose
         else:  # STI's bits come from its three passes only
             assert {b for lp in again.layers for b in lp.bits} <= {2, 6, 32}
+    if chosen["sti"]["latency_ms"] <= loose:  # STI's plan was one of WRX's candidates
+        assert chosen["wrx"]["calib_accuracy"] >= chosen["sti"]["calib_accuracy"]
+
+
+def _scored(acc, kl, tag):
+    return ({"calib_accuracy": acc, "calib_kl_from_fp32": kl}, 0.0, tag, None)
+
+
+def test_choose_prefers_low_kl_but_never_less_accurate_than_sti():
+    cands = [_scored(0.5586, 0.10, "low-kl"), _scored(0.60, 0.20, "accurate"), _scored(0.60, 0.25, "b")]
+    assert choose(cands)[2] == "low-kl"  # no incumbent: KL decides
+    sti = _scored(0.5625, 0.30, "sti")
+    # low-kl is below STI on calib accuracy, so it is out; of the rest the lowest KL wins
+    assert choose([*cands, sti], incumbent=3)[2] == "accurate"
+    # nothing is as accurate as STI's plan: WRX keeps it
+    assert choose([cands[0], _scored(0.70, 0.05, "sti")], incumbent=1)[2] == "sti"
+    # equal KL: the higher accuracy
+    assert choose([_scored(0.6, 0.1, "a"), _scored(0.7, 0.1, "b")])[2] == "b"
 
 
 def _smallest(cm):
