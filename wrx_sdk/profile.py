@@ -11,6 +11,7 @@ import copy
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import yaml
@@ -21,6 +22,9 @@ from .errors import WrxError
 from .fsutil import atomic_open
 from .manifest import open_package
 from .planspec import Plan
+
+if TYPE_CHECKING:  # predict is imported where it is used, like the rest of this module does
+    from .predict import CostModel, Terms
 
 
 def profile_device(
@@ -231,7 +235,7 @@ def _calibrate(out: Path, rep: dict, dev, threads: int, io_bandwidth: float, pro
     return cal
 
 
-def fit_terms(cm, runs: list[tuple[Plan, dict]]):
+def fit_terms(cm: CostModel, runs: list[tuple[Plan, dict]]) -> Terms:
     """One lane count's calibration terms from its runs: (plan, the run's medians) each."""
     from .predict import Knobs, Terms
 
