@@ -357,10 +357,6 @@ class CostModel:
         halves = (_split(lp, kind, pre)[0] for lp in plan.layers for kind in F.SHARD_KINDS)
         return [keys for keys in halves if keys]
 
-    def streamed_bytes(self, plan: Plan) -> int:
-        """Bytes read per inference for the plan's shards (word rows and head not counted)."""
-        return sum(sum(self.runs(keys)) for keys in self._streamed(plan))
-
     def requests(self, plan: Plan) -> int:
         """Read requests per inference for the plan's shards (word rows and head not counted)."""
         return sum(len(self.runs(keys)) for keys in self._streamed(plan))

@@ -210,8 +210,7 @@ def _calibrate(out: Path, rep: dict, dev, threads: int, io_bandwidth: float, pro
         meas = {k: (p, _medians(pooled[k])) for k, (p, _) in plans.items()}
         for lanes in range(1, cm.max_lanes + 1):
             mine = [v for v in meas.values() if v[0].pipeline["lanes"] == lanes]
-            cm.terms[lanes] = fit_terms(cm, mine)
-            cal["lanes"][lanes] = asdict(cm.terms[lanes])
+            cal["lanes"][lanes] = asdict(fit_terms(cm, mine))
         fit = []
         for plan, m in meas.values():
             pred = cm.predict(plan, Knobs(**plan.pipeline))
@@ -236,7 +235,8 @@ def _calibrate(out: Path, rep: dict, dev, threads: int, io_bandwidth: float, pro
 
 
 def fit_terms(cm: CostModel, runs: list[tuple[Plan, dict]]) -> Terms:
-    """One lane count's calibration terms from its runs: (plan, the run's medians) each."""
+    """One lane count's calibration terms from its runs: (plan, the run's medians) each.
+    The terms are also installed in ``cm``, whose simulation the fit iterates on."""
     from .predict import Knobs, Terms
 
     t = Terms()
@@ -251,16 +251,17 @@ def fit_terms(cm: CostModel, runs: list[tuple[Plan, dict]]) -> Terms:
     # least squares over the runs (resident and narrow pin the first two); a term fitted
     # negative is dropped. The MB and requests count as far as their reads overlap
     # compute, which depends on the terms: fit, re-simulate, refit.
-    iso = []
-    for plan, _ in runs:
-        kn = Knobs(**plan.pipeline)
-        iso.append(cm.compute_only_ms(plan, kn) - cm.embed_ms - cm.head_ms(kn.head_bits))
+    knobs = [Knobs(**p.pipeline) for p, _ in runs]
+    iso = [
+        cm.compute_only_ms(p, kn) - cm.embed_ms - cm.head_ms(kn.head_bits)
+        for (p, _), kn in zip(runs, knobs, strict=True)
+    ]
     y = np.array([m["compute_ms"] for _, m in runs])
-    streaming = [(p, Knobs(**p.pipeline), m["stall_ms"]) for p, m in runs if cm.requests(p)]
+    streaming = [(p, kn, m["stall_ms"]) for (p, m), kn in zip(runs, knobs, strict=True) if cm.requests(p)]
     for _ in range(CALIBRATION_PASSES):
         rows = []
-        for (plan, _), i in zip(runs, iso, strict=True):
-            pred = cm.predict(plan, Knobs(**plan.pipeline))
+        for (plan, _), kn, i in zip(runs, knobs, iso, strict=True):
+            pred = cm.predict(plan, kn)
             rows.append([i, 2 * len(plan.layers), pred.overlap_mb, pred.overlap_requests])
         x = np.array(rows)
         coef = _nonneg_lstsq(x, y)
