@@ -66,7 +66,7 @@ def profile_device(
     return path
 
 
-CALIBRATION_VERSION = 5  # bumped when the calibration's method changes; wrx demo re-profiles
+CALIBRATION_VERSION = 6  # bumped when the calibration's method changes; wrx demo re-profiles
 PROFILE_VERSION = 4  # wrx-loader --profile's format_version (docs/FORMAT.md, "Device profile")
 CALIBRATION_SKIP = 5  # warm-up rows of each calibration run, not measured
 CALIBRATION_PASSES = 3  # fit, re-simulate the overlaps with the fitted terms, refit
@@ -258,33 +258,47 @@ def fit_terms(cm: CostModel, runs: list[tuple[Plan, dict]]) -> Terms:
     ]
     y = np.array([m["compute_ms"] for _, m in runs])
     streaming = [(p, kn, m["stall_ms"]) for (p, m), kn in zip(runs, knobs, strict=True) if cm.requests(p)]
+    # A streamed MB slows compute through the IO thread's checksum of it (and the cold
+    # cache it leaves): a few times the checksum's own time at most. Where the runs stream
+    # too little to pin the term (the test models stream KBs, in same-sized requests), an
+    # unbounded fit hands it noise, tens of ms per MB, that a larger plan would multiply.
+    mb_max = float(defaults("planner")["calibration_mb_compute_max_crc"]) / cm.crc_gbps
+    upper = np.array([np.inf, np.inf, mb_max, np.inf])
     for _ in range(CALIBRATION_PASSES):
         rows = []
         for (plan, _), kn, i in zip(runs, knobs, iso, strict=True):
             pred = cm.predict(plan, kn)
             rows.append([i, 2 * len(plan.layers), pred.overlap_mb, pred.overlap_requests])
         x = np.array(rows)
-        coef = _nonneg_lstsq(x, y)
+        coef = _bounded_lstsq(x, y, upper)
         if coef[0] < 0.5:
             # On a model whose calls are all overhead (the test models), compute per half
             # is nearly constant and the two terms are collinear: keep the scale.
             x[:, 1] = 0.0
-            coef = _nonneg_lstsq(x, y)
+            coef = _bounded_lstsq(x, y, upper)
         t.compute_scale, t.half_ms, t.mb_compute_ms, t.request_compute_ms = (float(c) for c in coef)
         t.request_io_ms = _fit_request_io(cm, t, streaming)
     return t
 
 
-def _nonneg_lstsq(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Least squares with the columns fitted negative dropped (a cost cannot be negative)."""
+def _bounded_lstsq(x: np.ndarray, y: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """Least squares with 0 <= coefficient <= upper: a column fitted negative is dropped (a
+    cost cannot be negative), one fitted over its bound is pinned there and the rest refit."""
+    out = np.zeros(x.shape[1])
     keep = list(range(x.shape[1]))
-    while True:
-        c, *_ = np.linalg.lstsq(x[:, keep], y, rcond=None)
-        if (c >= 0).all() or len(keep) == 1:
-            out = np.zeros(x.shape[1])
-            out[keep] = np.maximum(c, 0)
-            return out
-        keep.pop(int(np.argmin(c)))
+    while keep:
+        c, *_ = np.linalg.lstsq(x[:, keep], y - x @ out, rcond=None)
+        if (c < 0).any() and len(keep) > 1:
+            keep.pop(int(np.argmin(c)))
+            continue
+        over = c - upper[keep]
+        if (over > 0).any():
+            j = keep.pop(int(np.argmax(over)))
+            out[j] = upper[j]
+            continue
+        out[keep] = np.maximum(c, 0)
+        break
+    return out
 
 
 def _fit_request_io(cm, terms, runs: list) -> float:
