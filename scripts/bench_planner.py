@@ -39,7 +39,7 @@ from wrx_sdk.errors import PlanError  # noqa: E402
 from wrx_sdk.importance import importance  # noqa: E402
 from wrx_sdk.manifest import open_package  # noqa: E402
 from wrx_sdk.planners import Confirmer, make_plan  # noqa: E402
-from wrx_sdk.planners.common import MIB, smallest_plans  # noqa: E402
+from wrx_sdk.planners.common import MIB, min_target_ms, smallest_plans  # noqa: E402
 from wrx_sdk.predict import CostModel  # noqa: E402
 from wrx_sdk.profile import load_profile, profile_device  # noqa: E402
 
@@ -84,7 +84,8 @@ def main() -> None:
         small = smallest_plans(cm)
         confirm = Confirmer(pkg, int(config.defaults("planner")["confirm_rows"]))
         feasible = [lat for lat, mem, _, _ in small if mem <= max(MEMORIES) * MIB]
-        t_lo = min(feasible) * 1.05
+        headroom = float(config.defaults("planner")["latency_headroom"])
+        t_lo = min_target_ms(min(feasible), headroom) * 1.05
         targets = [round(float(t), 2) for t in np.geomspace(t_lo, t_hi, 5)]
         rows = []
 
@@ -174,7 +175,8 @@ def main() -> None:
 
     print(
         f"\nload-all fp32: p50 {la['latency_ms']['p50']:.2f} ms, accuracy {fp32_acc * 100:.2f}%; "
-        f"T from {t_lo:.2f} to {t_hi:.2f} ms; fp32 weights {fp32_weight_bytes / 1e6:.1f} MB\n"
+        f"T from {t_lo:.2f} to {t_hi:.2f} ms (plans predicted within T x {1 - headroom:g}); "
+        f"fp32 weights {fp32_weight_bytes / 1e6:.1f} MB\n"
     )
     print(
         "| T ms | M MB | planner | layers/shards | lanes | predicted ms | p50 ms (rounds) | meas/pred "

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from wrx_sdk.errors import PlanError
+from wrx_sdk import config
+from wrx_sdk.errors import PlanError, WrxError
 from wrx_sdk.manifest import open_package
 from wrx_sdk.planners import choose, make_plan
 from wrx_sdk.planners.common import MIB, Draft, evaluate
@@ -88,6 +89,9 @@ def test_both_planners_meet_their_constraints(planned_pkg):
         assert 0 <= pred["calib_accuracy"] <= 1 and pred["calib_rows"] > 0
         assert pred["memory_bytes"]["total"] <= 64 * MIB
         chosen[planner] = pred
+        h = again.meta["latency_headroom"]
+        assert h == config.defaults("planner")["latency_headroom"] > 0
+        assert pred["latency_ms"] <= again.meta["budget_ms"] == round(loose * (1 - h), 3)
         if planner == "wrx":
             assert pred["latency_ms"] <= loose
         else:  # STI's bits come from its three passes only
@@ -127,6 +131,25 @@ def test_infeasible_target_names_the_minimums(planned_pkg):
     assert "minimum feasible T for 64 MB is" in msg and "nothing meets" in msg
     with pytest.raises(PlanError, match=r"nothing fits 0.01 MB at any T; the minimum M for 1000 ms is"):
         make_plan(planned_pkg, 1000, 0.01, progress=False)
+
+
+def test_headroom_shrinks_the_budget_and_raises_the_minimum_target(planned_pkg):
+    """With headroom h a plan is predicted within T x (1 - h), and the error for an
+    infeasible T names the minimum T over (1 - h), not the fastest plan's latency."""
+    from wrx_sdk.planners.common import min_target_ms
+
+    cm = _cost_model(planned_pkg)
+    t_min = min(lat for lat, mem, *_ in _smallest(cm) if mem <= 64 * MIB)
+    with pytest.raises(PlanError) as e:
+        make_plan(planned_pkg, t_min / 4, 64, progress=False, headroom=0.2)
+    assert f"minimum feasible T for 64 MB is {min_target_ms(t_min, 0.2):.1f} ms" in str(e.value)
+    assert f"{t_min / 0.8:.1f}" != f"{t_min:.1f}" and "20% of T as headroom" in str(e.value)
+    loose = max(lat for lat, *_ in _smallest(cm)) * 2
+    plan, _ = make_plan(planned_pkg, loose, 64, progress=False, headroom=0.2, name="hr")
+    assert plan.meta["latency_headroom"] == 0.2 and plan.meta["budget_ms"] == round(loose * 0.8, 3)
+    assert plan.meta["predicted"]["latency_ms"] <= loose * 0.8
+    with pytest.raises(WrxError, match="latency headroom 0.5 is outside"):
+        make_plan(planned_pkg, 1000, 64, progress=False, headroom=0.5)
 
 
 def test_draft_to_plan_drops_empty_layers():

@@ -180,13 +180,15 @@ def cmd_plan(a: argparse.Namespace) -> int:
         name=a.name,
         samples=a.samples,
         progress=not a.quiet,
+        headroom=a.headroom,
     )
     p = plan.meta["predicted"]
     shards = sum(len(lp.shards) for lp in plan.layers)
     print(
         f"{plan.name} ({a.planner}): {len(plan.layers)} layers, {shards} shards, "
         f"{len(plan.preload)} preloaded; "
-        f"predicted {p['latency_ms']:.2f} ms (T {a.target_ms:g}), memory "
+        f"predicted {p['latency_ms']:.2f} ms (T {a.target_ms:g}, planned for "
+        f"{plan.meta['budget_ms']:g} with {plan.meta['latency_headroom']:.0%} headroom), memory "
         f"{p['memory_bytes']['total'] / (1 << 20):.2f} MB (M {a.memory_mb:g}), weights "
         f"{p['weight_bytes'] / (1 << 20):.2f} MB; calib accuracy {p['calib_accuracy'] * 100:.2f}%"
     )
@@ -290,6 +292,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--memory-mb", type=float, required=True, help="memory budget M (MiB): weights + activations"
     )
     s.add_argument("--planner", default="wrx", choices=["wrx", "sti"])
+    s.add_argument(
+        "--headroom",
+        type=float,
+        help="fraction of T kept free against run-to-run noise: plans are predicted at most "
+        "T x (1 - headroom) (default planner.latency_headroom in configs/wrx.yaml)",
+    )
     s.add_argument("--name", help="plan name (default <planner>-t<T>-m<M>); written to OUT/plans/<name>.json")
     s.add_argument("--samples", type=int, default=128, help="importance calibration rows (cached)")
     s.add_argument("-q", "--quiet", action="store_true")

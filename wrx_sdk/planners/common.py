@@ -107,13 +107,20 @@ def smallest_plans(cm: CostModel) -> list[tuple[float, int, Knobs, int]]:
     return out
 
 
-def infeasible_message(cm: CostModel, target_ms: float, memory_mb: float) -> str:
+def min_target_ms(latency_ms: float, headroom: float) -> float:
+    """The smallest T whose planning budget, T x (1 - headroom), admits a plan predicted at
+    ``latency_ms``."""
+    return latency_ms / (1.0 - headroom)
+
+
+def infeasible_message(cm: CostModel, target_ms: float, memory_mb: float, headroom: float = 0.0) -> str:
     small = smallest_plans(cm)
+    budget_ms = target_ms * (1.0 - headroom)
     fit_m = [lat for lat, mem, _, _ in small if mem <= memory_mb * MIB]
-    fit_t = [mem for lat, mem, _, _ in small if lat <= target_ms]
+    fit_t = [mem for lat, mem, _, _ in small if lat <= budget_ms]
     parts = [f"no plan meets {target_ms:g} ms within {memory_mb:g} MB on this device"]
     parts.append(
-        f"the minimum feasible T for {memory_mb:g} MB is {min(fit_m):.1f} ms"
+        f"the minimum feasible T for {memory_mb:g} MB is {min_target_ms(min(fit_m), headroom):.1f} ms"
         if fit_m
         else f"nothing fits {memory_mb:g} MB at any T"
     )
@@ -123,5 +130,7 @@ def infeasible_message(cm: CostModel, target_ms: float, memory_mb: float) -> str
         else f"nothing meets {target_ms:g} ms at any M"
     )
     mins = min(small, key=lambda s: s[1])
-    parts.append(f"(the smallest plan of all needs {mins[1] / MIB:.2f} MB and runs in {mins[0]:.1f} ms)")
-    return "; ".join(parts[:3]) + " " + parts[3]
+    parts.append(f"(the smallest plan of all needs {mins[1] / MIB:.2f} MB and runs in {mins[0]:.1f} ms")
+    if headroom:
+        parts[-1] += f"; plans keep {headroom:.0%} of T as headroom, planner.latency_headroom"
+    return "; ".join(parts[:3]) + " " + parts[3] + ")"
