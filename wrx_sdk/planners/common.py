@@ -132,5 +132,5 @@ def infeasible_message(cm: CostModel, target_ms: float, memory_mb: float, headro
     mins = min(small, key=lambda s: s[1])
     parts.append(f"(the smallest plan of all needs {mins[1] / MIB:.2f} MB and runs in {mins[0]:.1f} ms")
     if headroom:
-        parts[-1] += f"; plans keep {headroom:.0%} of T as headroom, planner.latency_headroom"
+        parts[-1] += f", and plans keep {headroom:.0%} of T as headroom, set by planner.latency_headroom"
     return "; ".join(parts[:3]) + " " + parts[3] + ")"
