@@ -39,7 +39,7 @@ from wrx_sdk.errors import PlanError  # noqa: E402
 from wrx_sdk.importance import importance  # noqa: E402
 from wrx_sdk.manifest import open_package  # noqa: E402
 from wrx_sdk.planners import Confirmer, make_plan  # noqa: E402
-from wrx_sdk.planners.common import MIB, min_target_ms, smallest_plans  # noqa: E402
+from wrx_sdk.planners.common import MIB, latency_headroom, min_target_ms, smallest_plans  # noqa: E402
 from wrx_sdk.predict import CostModel  # noqa: E402
 from wrx_sdk.profile import load_profile, profile_device  # noqa: E402
 
@@ -84,7 +84,7 @@ def main() -> None:
         small = smallest_plans(cm)
         confirm = Confirmer(pkg, int(config.defaults("planner")["confirm_rows"]))
         feasible = [lat for lat, mem, _, _ in small if mem <= max(MEMORIES) * MIB]
-        headroom = float(config.defaults("planner")["latency_headroom"])
+        headroom = latency_headroom()
         t_lo = min_target_ms(min(feasible), headroom) * 1.05
         targets = [round(float(t), 2) for t in np.geomspace(t_lo, t_hi, 5)]
         rows = []

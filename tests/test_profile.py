@@ -86,7 +86,7 @@ def test_calibration_brings_predictions_closer_to_the_runs_it_measured(host_buil
                 other = t.fixed_ms + embed_head + cm.words_ms + t.words_extra_ms
                 err[name]["other"] += (other - run["other_ms"] - run["embed_stall_ms"]) ** 2
             assert run["predicted_latency_ms"] == pytest.approx(
-                models["calibrated"].predict(plan, Knobs(**plan.pipeline)).latency_ms, rel=1e-3
+                models["calibrated"].predict(plan, kn).latency_ms, rel=1e-3
             )
     assert err["calibrated"]["compute"] < err["raw"]["compute"]
     assert err["calibrated"]["other"] < err["raw"]["other"]

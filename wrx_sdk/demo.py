@@ -19,7 +19,7 @@ from .importance import importance
 from .manifest import open_package
 from .package import package
 from .planners import Confirmer, make_plan
-from .planners.common import MIB, min_target_ms, smallest_plans
+from .planners.common import MIB, latency_headroom, min_target_ms, smallest_plans
 from .predict import CostModel
 from .profile import CALIBRATION_VERSION, load_profile, profile_device
 from .reports import load_runs, write_html
@@ -64,7 +64,7 @@ def _targets(out: Path, prof: Path, memory_mb: float, fractions: list[float]) ->
         raise PlanError(
             f"demo: nothing fits {memory_mb:g} MB", hint="raise demo.memory_mb in configs/wrx.yaml"
         )
-    lo = 1.1 * min_target_ms(min(feasible), float(defaults("planner")["latency_headroom"]))
+    lo = 1.1 * min_target_ms(min(feasible), latency_headroom())
     return sorted({round(max(lo, f * load_all), 1) for f in fractions}), load_all
 
 

@@ -29,7 +29,7 @@ from ..profile import load_profile
 from ..reference import ReferenceExecutor
 from ..tokenize import Encoded
 from . import sti, wrx
-from .common import MIB, Accuracy, Draft, infeasible_message
+from .common import MIB, Accuracy, Draft, infeasible_message, latency_headroom
 
 PLANNERS = ("wrx", "sti")
 # Bumped when the planners' choices change for the same inputs (search, confirmation
@@ -126,16 +126,11 @@ def make_plan(
         raise WrxError(f"unknown planner {planner!r}", hint=f"use one of {', '.join(PLANNERS)}")
     if target_ms <= 0 or memory_mb <= 0:
         raise WrxError("--target-ms and --memory-mb must be positive")
+    headroom = latency_headroom(headroom)
     t0 = time.time()
     prof_path, prof, imp = _context(out, profile, samples, progress)
     memory_bytes = int(memory_mb * MIB)
     cfg = defaults("planner")
-    headroom = float(cfg["latency_headroom"] if headroom is None else headroom)
-    if not 0.0 <= headroom < 0.5:
-        raise WrxError(
-            f"latency headroom {headroom:g} is outside [0, 0.5)",
-            hint="pass --headroom between 0 and 0.5, or fix planner.latency_headroom in configs/wrx.yaml",
-        )
     budget_ms = target_ms * (1.0 - headroom)
     confirm_top = int(confirm_top or cfg["confirm_top"])
     rows = confirm.rows if confirm else int(cfg["confirm_rows"])

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..config import defaults
+from ..errors import WrxError
 from ..planspec import LayerPlan, Plan
 from ..predict import CostModel, Knobs, Prediction
 
@@ -105,6 +106,17 @@ def smallest_plans(cm: CostModel) -> list[tuple[float, int, Knobs, int]]:
             p = evaluate(cm, d, knobs)
             out.append((p.latency_ms, p.memory_bytes, knobs, depth))
     return out
+
+
+def latency_headroom(value: float | None = None) -> float:
+    """The share of T the planners keep free: ``value``, or ``planner.latency_headroom``."""
+    h = float(defaults("planner")["latency_headroom"] if value is None else value)
+    if not 0.0 <= h < 0.5:
+        raise WrxError(
+            f"latency headroom {h:g} is outside [0, 0.5)",
+            hint="pass --headroom between 0 and 0.5, or fix planner.latency_headroom in configs/wrx.yaml",
+        )
+    return h
 
 
 def min_target_ms(latency_ms: float, headroom: float) -> float:
