@@ -26,14 +26,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from wrx_sdk import config, devdata  # noqa: E402
-from wrx_sdk.export import LAYER_INPUTS  # noqa: E402
-from wrx_sdk.finetune import finetune  # noqa: E402
-from wrx_sdk.manifest import open_package  # noqa: E402
-from wrx_sdk.models import bert  # noqa: E402
-from wrx_sdk.package import package  # noqa: E402
-from wrx_sdk.planspec import Plan  # noqa: E402
-from wrx_sdk.reference import ReferenceExecutor  # noqa: E402
+from wrx_sdk import config  # noqa: E402
+from wrx_sdk.build.export import LAYER_INPUTS  # noqa: E402
+from wrx_sdk.build.package import package  # noqa: E402
+from wrx_sdk.formats import devdata  # noqa: E402
+from wrx_sdk.formats.manifest import open_package  # noqa: E402
+from wrx_sdk.formats.plan import Plan  # noqa: E402
+from wrx_sdk.measure.reference import ReferenceExecutor  # noqa: E402
+from wrx_sdk.models.families import bert  # noqa: E402
+from wrx_sdk.models.finetune import finetune  # noqa: E402
 
 
 def loader_latency(out: Path, bits: int, rows: int, threads: int) -> tuple[float, dict]:

@@ -36,12 +36,13 @@ from _bench_common import bench_package, run_loader
 
 from wrx_sdk import config  # noqa: E402
 from wrx_sdk.errors import PlanError  # noqa: E402
-from wrx_sdk.importance import importance  # noqa: E402
-from wrx_sdk.manifest import open_package  # noqa: E402
-from wrx_sdk.planners import Confirmer, make_plan  # noqa: E402
-from wrx_sdk.planners.common import MIB, latency_headroom, min_target_ms, smallest_plans  # noqa: E402
-from wrx_sdk.predict import CostModel  # noqa: E402
-from wrx_sdk.profile import load_profile, profile_device  # noqa: E402
+from wrx_sdk.formats.device_profile import load_profile  # noqa: E402
+from wrx_sdk.formats.manifest import open_package  # noqa: E402
+from wrx_sdk.measure.importance import importance  # noqa: E402
+from wrx_sdk.planning.calibration import profile_device  # noqa: E402
+from wrx_sdk.planning.common import MIB, latency_headroom, min_target_ms, smallest_plans  # noqa: E402
+from wrx_sdk.planning.cost_model import CostModel  # noqa: E402
+from wrx_sdk.planning.planner import Confirmer, make_plan  # noqa: E402
 
 BASELINES = [  # (label, mode, loader args)
     ("load-all fp32", "load-all", ["--bits", "32"]),

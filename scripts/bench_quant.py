@@ -19,12 +19,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from wrx_sdk import config  # noqa: E402
-from wrx_sdk import storefmt as F  # noqa: E402
-from wrx_sdk.evaluate import evaluate  # noqa: E402
-from wrx_sdk.finetune import finetune  # noqa: E402
-from wrx_sdk.manifest import open_package  # noqa: E402
-from wrx_sdk.package import package  # noqa: E402
-from wrx_sdk.reference import ReferenceExecutor  # noqa: E402
+from wrx_sdk.build.package import package  # noqa: E402
+from wrx_sdk.formats import store_layout as F  # noqa: E402
+from wrx_sdk.formats.manifest import open_package  # noqa: E402
+from wrx_sdk.measure.evaluate import evaluate  # noqa: E402
+from wrx_sdk.measure.reference import ReferenceExecutor  # noqa: E402
+from wrx_sdk.models.finetune import finetune  # noqa: E402
 
 
 def main() -> None:

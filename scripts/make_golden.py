@@ -19,8 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from wrx_sdk import storefmt as F  # noqa: E402
-from wrx_sdk.fixtures import golden_package  # noqa: E402
+from tests.fixtures import golden_package  # noqa: E402
+from wrx_sdk.formats import store_layout as F  # noqa: E402
 
 GOLDEN = ROOT / "tests" / "golden"
 
@@ -55,7 +55,9 @@ def write_decode_vectors(path: Path) -> None:
     (cols % 8 == 0) and the staged path."""
     import numpy as np
 
-    from wrx_sdk.quant import QuantScheme, decode, encode_all
+    from wrx_sdk.build.quant import encode_all
+    from wrx_sdk.formats.codebook import decode
+    from wrx_sdk.formats.quant_scheme import QuantScheme
 
     rng = np.random.default_rng(11)
     out = bytearray()

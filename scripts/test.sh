@@ -13,5 +13,7 @@ export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 echo "==> ruff"
 .venv/bin/ruff check wrx_sdk tests scripts
 .venv/bin/ruff format --check wrx_sdk tests scripts
+echo "==> import layering (lint-imports; contracts in pyproject.toml)"
+.venv/bin/lint-imports --no-cache
 echo "==> pytest"
 exec .venv/bin/python -m pytest -q --durations=10 "$@"

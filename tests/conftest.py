@@ -18,8 +18,8 @@ GOLDEN = ROOT / "tests" / "golden"
 @pytest.fixture(scope="session")
 def tiny_pkg(tmp_path_factory) -> Path:
     """A tiny random BERT (4 heads, 2 layers) packaged with every bitwidth."""
-    from wrx_sdk.fixtures import write_tiny_checkpoint, write_tiny_task
-    from wrx_sdk.package import package
+    from tests.fixtures import write_tiny_checkpoint, write_tiny_task
+    from wrx_sdk.build.package import package
 
     d = tmp_path_factory.mktemp("tiny")
     ck = write_tiny_checkpoint(d / "ckpt")
@@ -40,7 +40,7 @@ def tiny_copy(tiny_pkg, tmp_path) -> Path:
 def minilm_ckpt() -> Path:
     """The real all-MiniLM-L6-v2 fine-tuned on rt-polarity with default steps (cached)."""
     from wrx_sdk import config
-    from wrx_sdk.finetune import finetune
+    from wrx_sdk.models.finetune import finetune
 
     out = config.cache_dir() / "test-minilm-rt"
     finetune("minilm-l6", "rt-polarity", out, progress=False)
@@ -52,7 +52,7 @@ def minilm_pkg(minilm_ckpt, tmp_path_factory) -> tuple[Path, float]:
     """(package dir, packaging seconds) for the fine-tuned MiniLM."""
     import time
 
-    from wrx_sdk.package import package
+    from wrx_sdk.build.package import package
 
     out = tmp_path_factory.mktemp("minilm") / "pkg"
     t = time.time()

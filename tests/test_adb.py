@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from wrx_sdk.deploy import bundle_for_abi, deploy, pull_reports
 from wrx_sdk.devices.adb import AdbDevice
+from wrx_sdk.devices.deploy import bundle_for_abi, deploy, pull_reports
+from wrx_sdk.devices.run import run
 from wrx_sdk.errors import WrxError
-from wrx_sdk.run import run
 
 
 def wrx(*args: str) -> subprocess.CompletedProcess:

@@ -12,8 +12,8 @@ import zlib
 import pytest
 
 from wrx_sdk.errors import CODES, WrxError
-from wrx_sdk.manifest import open_package
-from wrx_sdk.store import Store
+from wrx_sdk.formats.manifest import open_package
+from wrx_sdk.formats.store_reader import Store
 
 from .conftest import GOLDEN
 
@@ -77,7 +77,7 @@ def test_golden_head8_entry_bytes():
 
 def test_writer_reproduces_golden_bytes(tmp_path):
     """The writer is deterministic: re-packaging the golden model gives the same bytes."""
-    from wrx_sdk.fixtures import golden_package
+    from tests.fixtures import golden_package
 
     golden_package(tmp_path / "work", tmp_path / "pkg")
     assert (tmp_path / "pkg" / "store.wrx").read_bytes() == (GOLDEN / "pkg" / "store.wrx").read_bytes()

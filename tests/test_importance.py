@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from wrx_sdk.importance import importance
+from wrx_sdk.measure.importance import importance
 
 
 def test_importance_table(tiny_pkg):

@@ -11,10 +11,10 @@ import subprocess
 import numpy as np
 import pytest
 
-from wrx_sdk.evaluate import evaluate
-from wrx_sdk.manifest import open_package
-from wrx_sdk.planspec import LayerPlan, Plan
-from wrx_sdk.reference import ReferenceExecutor
+from wrx_sdk.formats.manifest import open_package
+from wrx_sdk.formats.plan import LayerPlan, Plan
+from wrx_sdk.measure.evaluate import evaluate
+from wrx_sdk.measure.reference import ReferenceExecutor
 
 from .conftest import GOLDEN
 from .conftest import run_loader as _run_loader
@@ -185,9 +185,9 @@ def test_minilm_head8(host_build, minilm_pkg, tmp_path):
     """On the real MiniLM the 8-bit head is a quarter of the fp32 head's bytes, the loader
     streams exactly that much less, and its logits match the reference's 8-bit head; its
     dev predictions agree with the fp32 head's on nearly every row."""
-    from wrx_sdk import storefmt as F
-    from wrx_sdk.predict import align
-    from wrx_sdk.store import EntryKey
+    from wrx_sdk.formats import store_layout as F
+    from wrx_sdk.formats.store_layout import EntryKey
+    from wrx_sdk.planning.cost_model import align
 
     out, _ = minilm_pkg
     plan = Plan.uniform(6, 12, 32)
@@ -212,7 +212,7 @@ def test_minilm_head8(host_build, minilm_pkg, tmp_path):
 
 
 def test_wrx_run_local(host_build, tiny_pkg, tmp_path):
-    from wrx_sdk.run import run
+    from wrx_sdk.devices.run import run
 
     report, kept = run(tiny_pkg, bits=4, progress=False)
     assert kept.is_file() and kept.parent.name == "local"

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-from wrx_sdk import devdata
-from wrx_sdk.evaluate import evaluate
-from wrx_sdk.manifest import open_package
-from wrx_sdk.reference import ReferenceExecutor
+from wrx_sdk.formats import devdata
+from wrx_sdk.formats.manifest import open_package
+from wrx_sdk.measure.evaluate import evaluate
+from wrx_sdk.measure.reference import ReferenceExecutor
 
 
 @pytest.fixture(scope="module")

@@ -10,16 +10,16 @@ import numpy as np
 import pytest
 import torch
 
-from wrx_sdk import devdata
-from wrx_sdk import storefmt as F
+from tests.fixtures import write_tiny_checkpoint, write_tiny_task
+from wrx_sdk.build.shard import make_spec
 from wrx_sdk.errors import ManifestError, ModelError, PlanError, StoreError, WrxError
-from wrx_sdk.evaluate import evaluate
-from wrx_sdk.fixtures import write_tiny_checkpoint, write_tiny_task
-from wrx_sdk.manifest import open_package
-from wrx_sdk.planspec import LayerPlan, Plan
-from wrx_sdk.reference import ReferenceExecutor
-from wrx_sdk.shard import make_spec
-from wrx_sdk.store import EntryKey
+from wrx_sdk.formats import devdata
+from wrx_sdk.formats import store_layout as F
+from wrx_sdk.formats.manifest import open_package
+from wrx_sdk.formats.plan import LayerPlan, Plan
+from wrx_sdk.formats.store_layout import EntryKey
+from wrx_sdk.measure.evaluate import evaluate
+from wrx_sdk.measure.reference import ReferenceExecutor
 
 
 def hf_logits(ckpt, enc) -> np.ndarray:
@@ -158,7 +158,7 @@ def test_shard_count_validation(tmp_path):
 
 def test_two_shards_per_layer_matches_fp32(tmp_path):
     """M=2 (two heads per shard) is the same model at fp32."""
-    from wrx_sdk.package import package
+    from wrx_sdk.build.package import package
 
     ck = write_tiny_checkpoint(tmp_path / "ck")
     task = write_tiny_task(tmp_path / "t.jsonl", rows=200)
@@ -196,7 +196,7 @@ def test_model_errors(tmp_path):
 
 
 def test_base_encoder_is_refused_with_hint(tmp_path):
-    from wrx_sdk.package import package
+    from wrx_sdk.build.package import package
 
     task = write_tiny_task(tmp_path / "t.jsonl", rows=100)
     with pytest.raises(ModelError) as ei:

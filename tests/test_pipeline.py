@@ -11,9 +11,9 @@ import time
 import numpy as np
 import pytest
 
+from wrx_sdk.devices.run import run
 from wrx_sdk.errors import PlanError
-from wrx_sdk.planspec import LayerPlan, Plan
-from wrx_sdk.run import run
+from wrx_sdk.formats.plan import LayerPlan, Plan
 
 from .conftest import run_loader
 
@@ -195,9 +195,9 @@ def test_kill_mid_run_leaves_no_partial_report(host_build, minilm_pkg, tmp_path)
 def test_head8_matches_reference(host_build, tiny_pkg, tmp_path, resident):
     """The 8-bit head runs on its codes in C++ (never decoded) and gives the host
     reference's logits for the same head, streamed or resident; --head-bits overrides."""
-    from wrx_sdk.evaluate import evaluate
-    from wrx_sdk.manifest import open_package
-    from wrx_sdk.reference import ReferenceExecutor
+    from wrx_sdk.formats.manifest import open_package
+    from wrx_sdk.measure.evaluate import evaluate
+    from wrx_sdk.measure.reference import ReferenceExecutor
 
     plan = Plan("h8", [LayerPlan(0, [0, 1, 2, 3], [4, 4, 4, 4]), LayerPlan(1, [0, 1, 2, 3], [8, 8, 8, 8])])
     plan.pipeline = {"readahead_kb": 64, "chunk_kb": 400, "head_resident": resident, "head_bits": 8}
@@ -227,7 +227,7 @@ def _rewrite_head8(pkg, bits: int | None = None, payload=None) -> None:
     bytes), then make every checksum and the manifest agree, so only the change is wrong."""
     import zlib
 
-    from wrx_sdk import storefmt as F
+    from wrx_sdk.formats import store_layout as F
 
     raw = bytearray((pkg / "store.wrx").read_bytes())
     h = F.HEADER.unpack_from(raw)
@@ -273,9 +273,9 @@ def test_store_without_head8_is_a_clear_error(host_build, tiny_copy, tmp_path):
 def test_head8_outlier_outside_the_matrix_is_rejected(host_build, tiny_copy, tmp_path, resident):
     """The pooler's outlier indices are data the matvec indexes with: one past the matrix
     (checksums intact) is refused before use, whether the head is resident or streamed."""
-    from wrx_sdk import storefmt as F
-    from wrx_sdk.manifest import open_package
-    from wrx_sdk.store import EntryKey
+    from wrx_sdk.formats import store_layout as F
+    from wrx_sdk.formats.manifest import open_package
+    from wrx_sdk.formats.store_layout import EntryKey
 
     with open_package(tiny_copy) as pkg:
         t = pkg.store.entry(EntryKey(F.EntryKind.HEAD, bits=8)).tensors[0]

@@ -8,12 +8,13 @@ import pytest
 
 from wrx_sdk import config
 from wrx_sdk.errors import PlanError, WrxError
-from wrx_sdk.manifest import open_package
-from wrx_sdk.planners import choose, make_plan
-from wrx_sdk.planners.common import MIB, Draft, evaluate
-from wrx_sdk.planspec import Plan
-from wrx_sdk.predict import CostModel, Knobs
-from wrx_sdk.profile import load_profile, profile_device
+from wrx_sdk.formats.device_profile import load_profile
+from wrx_sdk.formats.manifest import open_package
+from wrx_sdk.formats.plan import Knobs, Plan
+from wrx_sdk.planning.calibration import profile_device
+from wrx_sdk.planning.common import MIB, Draft, evaluate
+from wrx_sdk.planning.cost_model import CostModel
+from wrx_sdk.planning.planner import choose, make_plan
 
 from .conftest import run_loader
 
@@ -21,7 +22,7 @@ from .conftest import run_loader
 @pytest.fixture(scope="module")
 def planned_pkg(host_build, tiny_pkg):
     """The tiny package with a device profile (IO capped at 20 MB/s) and importance."""
-    from wrx_sdk.importance import importance
+    from wrx_sdk.measure.importance import importance
 
     profile_device(tiny_pkg, "local", io_bandwidth=20, progress=False)
     importance(tiny_pkg, samples=16, workers=2, progress=False)
@@ -117,7 +118,7 @@ def test_choose_prefers_low_kl_but_never_less_accurate_than_sti():
 
 
 def _smallest(cm):
-    from wrx_sdk.planners.common import smallest_plans
+    from wrx_sdk.planning.common import smallest_plans
 
     return smallest_plans(cm)
 
@@ -136,7 +137,7 @@ def test_infeasible_target_names_the_minimums(planned_pkg):
 def test_headroom_shrinks_the_budget_and_raises_the_minimum_target(planned_pkg):
     """With headroom h a plan is predicted within T x (1 - h), and the error for an
     infeasible T names the minimum T over (1 - h), not the fastest plan's latency."""
-    from wrx_sdk.planners.common import min_target_ms
+    from wrx_sdk.planning.common import min_target_ms
 
     cm = _cost_model(planned_pkg)
     t_min = min(lat for lat, mem, *_ in _smallest(cm) if mem <= 64 * MIB)
@@ -194,7 +195,7 @@ def test_preload_fill_never_breaks_m(planned_pkg):
     """Preloading a shard can shrink a read so that more reads share the read-ahead budget:
     the peak grows. The fill must give shards back until the whole plan fits M again.
     (Found by a random search on this package: a 24 KB read-ahead over mixed bitwidths.)"""
-    from wrx_sdk.planners.wrx import _fill_preload
+    from wrx_sdk.planning.wrx import _fill_preload
 
     cm = _cost_model(planned_pkg)
     knobs = Knobs(24, 64, False)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wrx_sdk import storefmt as F
 from wrx_sdk.config import defaults
 from wrx_sdk.errors import WrxError
-from wrx_sdk.manifest import open_package
-from wrx_sdk.predict import align
-from wrx_sdk.profile import _bounded_lstsq, load_profile, profile_device
-from wrx_sdk.store import EntryKey
+from wrx_sdk.formats import store_layout as F
+from wrx_sdk.formats.device_profile import load_profile
+from wrx_sdk.formats.manifest import open_package
+from wrx_sdk.formats.store_layout import EntryKey
+from wrx_sdk.planning.calibration import _bounded_lstsq, profile_device
+from wrx_sdk.planning.cost_model import align
 
 
 def test_profile_has_every_measurement(host_build, tiny_pkg, tmp_path):
@@ -66,9 +67,9 @@ def test_calibration_brings_predictions_closer_to_the_runs_it_measured(host_buil
     (Latency as a whole is the bench's check, on MiniLM: on the tiny model at 20 MB/s it
     is all emulated reads, whose small bias the uncalibrated model's missing word-row wait
     happens to cancel about half the time.)"""
-    from wrx_sdk.manifest import open_package
-    from wrx_sdk.planspec import Plan
-    from wrx_sdk.predict import CostModel, Knobs
+    from wrx_sdk.formats.manifest import open_package
+    from wrx_sdk.formats.plan import Knobs, Plan
+    from wrx_sdk.planning.cost_model import CostModel
 
     p = load_profile(profile_device(tiny_copy, "local", io_bandwidth=20, progress=False))
     err = {name: {"compute": 0.0, "other": 0.0} for name in ("raw", "calibrated")}
@@ -113,7 +114,7 @@ def test_profile_missing_file_is_clear(tmp_path):
 def test_bad_calibration_config_is_a_clear_error(
     host_build, tiny_pkg, tmp_path, monkeypatch, field, value, want
 ):
-    import wrx_sdk.profile as prof
+    import wrx_sdk.planning.calibration as prof
 
     real = prof.defaults
     monkeypatch.setattr(prof, "defaults", lambda s: {**real(s), field: value})

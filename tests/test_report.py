@@ -11,9 +11,9 @@ import pytest
 
 from wrx_sdk.cli import main as wrx_main
 from wrx_sdk.errors import WrxError
-from wrx_sdk.planners import make_plan
-from wrx_sdk.planspec import Plan
-from wrx_sdk.profile import profile_device
+from wrx_sdk.formats.plan import Plan
+from wrx_sdk.planning.calibration import profile_device
+from wrx_sdk.planning.planner import make_plan
 from wrx_sdk.reports import load_runs, write_html
 from wrx_sdk.reports.browser import check_page, screenshot
 from wrx_sdk.reports.load import read_report
@@ -25,12 +25,12 @@ SECTIONS = ("header", "summary", "timeline", "latency", "accuracy", "memory", "p
 def runs(host_build, tiny_pkg, tmp_path_factory):
     """(package, report paths): load-all fp32, stdpl 4-bit, and wrx and sti plans at two
     targets, all run by the real loader with IO capped at 20 MB/s."""
-    from wrx_sdk.importance import importance
-    from wrx_sdk.manifest import open_package
-    from wrx_sdk.planners.common import smallest_plans
-    from wrx_sdk.predict import CostModel
-    from wrx_sdk.profile import load_profile
-    from wrx_sdk.run import run
+    from wrx_sdk.devices.run import run
+    from wrx_sdk.formats.device_profile import load_profile
+    from wrx_sdk.formats.manifest import open_package
+    from wrx_sdk.measure.importance import importance
+    from wrx_sdk.planning.common import smallest_plans
+    from wrx_sdk.planning.cost_model import CostModel
 
     pkg = tmp_path_factory.mktemp("report") / "pkg"
     shutil.copytree(tiny_pkg, pkg)
@@ -173,7 +173,7 @@ def test_chromium_renders_every_figure_without_console_errors(runs, tmp_path):
 def test_the_browser_check_catches_a_broken_page(tmp_path):
     """The check above could fail: the report's own figure counter on a page with an
     undecodable figure, a script error and a console message."""
-    from wrx_sdk.reports.html import SCRIPT
+    from wrx_sdk.reports.page import SCRIPT
 
     bad = tmp_path / "bad.html"
     bad.write_text(

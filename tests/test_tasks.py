@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from wrx_sdk.errors import DataError
-from wrx_sdk.tasks import load_task
-from wrx_sdk.tokenize import encode, load_tokenizer
+from wrx_sdk.models.tasks import load_task
+from wrx_sdk.models.tokenizer import encode, load_tokenizer
 
 
 def test_rt_polarity_splits_are_fixed_and_disjoint():

@@ -10,14 +10,14 @@ import time
 import traceback
 from pathlib import Path
 
-from .errors import WrxError
+from wrx_sdk.errors import WrxError
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def cmd_finetune(a: argparse.Namespace) -> int:
-    from .finetune import finetune
+    from wrx_sdk.models.finetune import finetune
 
     stamp = finetune(
         a.model,
@@ -32,7 +32,7 @@ def cmd_finetune(a: argparse.Namespace) -> int:
 
 
 def cmd_package(a: argparse.Namespace) -> int:
-    from .package import package
+    from wrx_sdk.build.package import package
 
     m = package(
         a.model_dir,
@@ -51,14 +51,14 @@ def cmd_package(a: argparse.Namespace) -> int:
 
 
 def cmd_inspect(a: argparse.Namespace) -> int:
-    from .inspect import describe
+    from wrx_sdk.build.describe import describe
 
     print(describe(Path(a.out), entries=a.entries))
     return 0
 
 
 def cmd_eval(a: argparse.Namespace) -> int:
-    from .evaluate import evaluate
+    from wrx_sdk.measure.evaluate import evaluate
 
     r = evaluate(a.out, bits=a.bits, plan=a.plan, split=a.split, progress=not a.json)
     if a.logits:
@@ -73,7 +73,7 @@ def cmd_eval(a: argparse.Namespace) -> int:
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    from .run import run, summary
+    from wrx_sdk.devices.run import run, summary
 
     report, kept = run(
         a.out,
@@ -94,7 +94,7 @@ def cmd_run(a: argparse.Namespace) -> int:
 
 
 def cmd_deploy(a: argparse.Namespace) -> int:
-    from .deploy import deploy
+    from wrx_sdk.devices.deploy import deploy
 
     s = deploy(a.out, a.device, remote_dir=a.remote_dir, key=a.adb_key, progress=not a.quiet)
     if s["pushed"] == 0:
@@ -111,7 +111,7 @@ def cmd_deploy(a: argparse.Namespace) -> int:
 
 
 def cmd_pull(a: argparse.Namespace) -> int:
-    from .deploy import pull_reports
+    from wrx_sdk.devices.deploy import pull_reports
 
     got = pull_reports(Path(a.out), a.device, a.remote_dir, a.adb_key)
     for p in got:
@@ -121,7 +121,7 @@ def cmd_pull(a: argparse.Namespace) -> int:
 
 
 def cmd_devices(a: argparse.Namespace) -> int:
-    from .devices import list_devices
+    from wrx_sdk.devices import list_devices
 
     for d in list_devices(a.adb_key):
         print(f"{d['device']:<28} {d['status']:<12} {d.get('detail', '')}")
@@ -129,7 +129,8 @@ def cmd_devices(a: argparse.Namespace) -> int:
 
 
 def cmd_profile(a: argparse.Namespace) -> int:
-    from .profile import load_profile, profile_device
+    from wrx_sdk.formats.device_profile import load_profile
+    from wrx_sdk.planning.calibration import profile_device
 
     path = profile_device(
         a.out,
@@ -155,7 +156,7 @@ def cmd_profile(a: argparse.Namespace) -> int:
 def cmd_importance(a: argparse.Namespace) -> int:
     import numpy as np
 
-    from .importance import importance
+    from wrx_sdk.measure.importance import importance
 
     r = importance(
         a.out, samples=a.samples, workers=a.workers, progress=not a.quiet, use_cache=not a.no_cache
@@ -169,7 +170,7 @@ def cmd_importance(a: argparse.Namespace) -> int:
 
 
 def cmd_plan(a: argparse.Namespace) -> int:
-    from .planners import make_plan
+    from wrx_sdk.planning.planner import make_plan
 
     plan, path = make_plan(
         a.out,
@@ -197,7 +198,7 @@ def cmd_plan(a: argparse.Namespace) -> int:
 
 
 def cmd_report(a: argparse.Namespace) -> int:
-    from .reports import write_html, write_markdown
+    from wrx_sdk.reports import write_html, write_markdown
 
     if a.format == "md":
         print(write_markdown(a.reports), end="")
@@ -208,7 +209,7 @@ def cmd_report(a: argparse.Namespace) -> int:
 
 
 def cmd_demo(a: argparse.Namespace) -> int:
-    from .demo import demo
+    from wrx_sdk.demo import demo
 
     demo(Path(a.workdir), steps=a.steps)
     return 0

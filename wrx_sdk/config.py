@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from .errors import WrxError
+from wrx_sdk.errors import WrxError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = Path(os.environ.get("WRX_CONFIG_DIR", REPO_ROOT / "configs"))

@@ -12,19 +12,20 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .config import defaults
-from .errors import PlanError, WrxError
-from .finetune import finetune
-from .importance import importance
-from .manifest import open_package
-from .package import package
-from .planners import Confirmer, make_plan
-from .planners.common import MIB, latency_headroom, min_target_ms, smallest_plans
-from .predict import CostModel
-from .profile import CALIBRATION_VERSION, load_profile, profile_device
-from .reports import load_runs, write_html
-from .reports.tables import short_table
-from .run import run
+from wrx_sdk.build.package import package
+from wrx_sdk.config import defaults
+from wrx_sdk.devices.run import run
+from wrx_sdk.errors import PlanError, WrxError
+from wrx_sdk.formats.device_profile import load_profile
+from wrx_sdk.formats.manifest import open_package
+from wrx_sdk.measure.importance import importance
+from wrx_sdk.models.finetune import finetune
+from wrx_sdk.planning.calibration import CALIBRATION_VERSION, profile_device
+from wrx_sdk.planning.common import MIB, latency_headroom, min_target_ms, smallest_plans
+from wrx_sdk.planning.cost_model import CostModel
+from wrx_sdk.planning.planner import Confirmer, make_plan
+from wrx_sdk.reports import load_runs, write_html
+from wrx_sdk.reports.tables import short_table
 
 BASELINES = (("load-all", 32), ("stdpl", 8), ("stdpl", 4))  # (mode, bits); load-all fp32 first
 STEPS = 8

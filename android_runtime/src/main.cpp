@@ -31,16 +31,16 @@ options:
                                        plan order through a bounded read-ahead
   --preload-layers L   with --bits: preload the first L layers (elastic)
   --readahead-kb N     elastic: raw bytes in flight ahead of compute (default: the
-                       plan's pipeline.readahead_kb, else 2048)
+                       plan's pipeline.readahead_kb, else %d)
   --chunk-kb N         elastic: decoded fp32 bytes per program call (default: the
-                       plan's pipeline.chunk_kb, else 400)
+                       plan's pipeline.chunk_kb, else %d)
   --head-resident      elastic: keep the pooler and classifier resident instead of
                        streaming them per inference (default: the plan's choice, else off)
   --head-bits B        elastic: run the fp32 head (32) or the one whose pooler is stored
-                       at 8 bits (8) (default: the plan's pipeline.head_bits, else 32)
+                       at 8 bits (8) (default: the plan's pipeline.head_bits, else %d)
   --lanes N            elastic: deal each layer half's chunks to N threads, each running
                        its own programs single-threaded (default: the plan's
-                       pipeline.lanes, else 1); with N > 1 XNNPACK gets 1 thread
+                       pipeline.lanes, else %d); with N > 1 XNNPACK gets 1 thread
   --trace-rows N       per-layer timelines for the first N rows only (default: all)
   --profile            measure this device for the planner instead of running the dev
                        set: read bandwidth per request size, compute per program and
@@ -53,6 +53,7 @@ options:
   --io-bandwidth MBPS  cap store reads at MBPS (emulates a slower device class)
   --no-direct          buffered reads + fadvise(DONTNEED) instead of O_DIRECT
   --quiet              no progress lines on stderr
+  --print-defaults     print the pipeline knobs' defaults and ranges as JSON and exit
   --version            print the version and exit
   --help               this text
 
@@ -78,7 +79,10 @@ int main(int argc, char** argv) {
     };
     const char* v = nullptr;
     if (a == "--help" || a == "-h") {
-      std::fputs(kHelp, stdout);
+      std::printf(kHelp, wrx::knobs::kReadaheadKb, wrx::knobs::kChunkKb, wrx::knobs::kHeadBits, wrx::knobs::kLanes);
+      return 0;
+    } else if (a == "--print-defaults") {
+      std::printf("%s\n", wrx::knob_defaults_json().c_str());
       return 0;
     } else if (a == "--version") {
       std::printf("wrx-loader %s (executorch %s, %s, %s)\n", wrx::kLoaderVersion, wrx::kExecutorchVersion, wrx::kTarget,

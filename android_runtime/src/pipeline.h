@@ -45,10 +45,10 @@ struct Trace {
 
 struct PipelineOptions {
   std::string mode = "load-all";
-  size_t readahead_bytes = 2048 << 10;  // elastic: raw bytes in flight ahead of compute
-  size_t chunk_bytes = 400 << 10;       // elastic: decoded fp32 bytes per program call
-  bool head_resident = false;           // elastic: the head stays resident instead of streaming
-  int lanes = 1;                        // elastic: chunks of a layer half run on this many threads
+  size_t readahead_bytes = size_t{knobs::kReadaheadKb} << 10;  // elastic: raw bytes in flight ahead of compute
+  size_t chunk_bytes = size_t{knobs::kChunkKb} << 10;          // elastic: decoded fp32 bytes per program call
+  bool head_resident = knobs::kHeadResident;  // elastic: the head stays resident instead of streaming
+  int lanes = knobs::kLanes;                  // elastic: chunks of a layer half run on this many threads
 };
 
 class Executor {

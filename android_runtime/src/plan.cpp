@@ -3,6 +3,7 @@
 #include <set>
 
 #include "json.h"
+#include "report.h"
 
 namespace wrx {
 
@@ -77,15 +78,19 @@ Result<Plan> load_plan(const std::string& path) {
     const json::Value* ra = pipe->get("readahead_kb");
     const json::Value* ck = pipe->get("chunk_kb");
     const json::Value* hr = pipe->get("head_resident");
-    if (ra == nullptr || !ra->as_int(&n) || n < 4 || n > (1 << 22)) return bad("field pipeline.readahead_kb must be 4..4194304");
+    const std::string kb_range = std::to_string(knobs::kMinKb) + ".." + std::to_string(knobs::kMaxKb);
+    if (ra == nullptr || !ra->as_int(&n) || n < knobs::kMinKb || n > knobs::kMaxKb)
+      return bad("field pipeline.readahead_kb must be " + kb_range);
     p.readahead_kb = static_cast<size_t>(n);
-    if (ck == nullptr || !ck->as_int(&n) || n < 4 || n > (1 << 22)) return bad("field pipeline.chunk_kb must be 4..4194304");
+    if (ck == nullptr || !ck->as_int(&n) || n < knobs::kMinKb || n > knobs::kMaxKb)
+      return bad("field pipeline.chunk_kb must be " + kb_range);
     p.chunk_kb = static_cast<size_t>(n);
     if (hr == nullptr || !hr->is_bool()) return bad("field pipeline.head_resident must be true or false");
     p.head_resident = hr->boolean() ? 1 : 0;
     if (const json::Value* ln = pipe->get("lanes"); ln != nullptr) {
-      if (!ln->as_int(&n) || n < 1 || n > kMaxLanes)
-        return bad("field pipeline.lanes must be 1.." + std::to_string(kMaxLanes));
+      if (!ln->as_int(&n) || n < knobs::kMinLanes || n > knobs::kMaxLanes)
+        return bad("field pipeline.lanes must be " + std::to_string(knobs::kMinLanes) + ".." +
+                   std::to_string(knobs::kMaxLanes));
       p.lanes = static_cast<int>(n);
     }
     if (const json::Value* hb = pipe->get("head_bits"); hb != nullptr) {
@@ -144,6 +149,18 @@ std::string plan_to_json(const Plan& plan) {
     s += (i ? ", " : "") + std::string("[") + std::to_string(plan.preload[i].first) + ", " +
          std::to_string(plan.preload[i].second) + "]";
   return s + "]}";
+}
+
+std::string knob_defaults_json() {
+  JsonObject o;
+  o.integer("readahead_kb", knobs::kReadaheadKb)
+      .integer("chunk_kb", knobs::kChunkKb)
+      .boolean("head_resident", knobs::kHeadResident)
+      .integer("lanes", knobs::kLanes)
+      .integer("head_bits", knobs::kHeadBits)
+      .raw("kb_range", "[" + std::to_string(knobs::kMinKb) + ", " + std::to_string(knobs::kMaxKb) + "]")
+      .raw("lanes_range", "[" + std::to_string(knobs::kMinLanes) + ", " + std::to_string(knobs::kMaxLanes) + "]");
+  return o.text();
 }
 
 }  // namespace wrx

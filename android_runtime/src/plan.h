@@ -16,8 +16,21 @@ struct LayerPlan {
   std::vector<int> bits;  // per shard
 };
 
-// Upper bound of pipeline.lanes and --lanes (docs/FORMAT.md, plan).
-constexpr int kMaxLanes = 8;
+// The pipeline knobs' defaults and ranges (docs/FORMAT.md, "Plan", pipeline). The one
+// definition on this side: the Python side's is wrx_sdk.formats.plan.Knobs, and
+// tests/test_layout.py compares the two through `wrx-loader --print-defaults`.
+namespace knobs {
+constexpr int kReadaheadKb = 2048;   // raw bytes in flight ahead of compute
+constexpr int kChunkKb = 400;        // decoded fp32 bytes per program call
+constexpr bool kHeadResident = false;
+constexpr int kLanes = 1;
+constexpr int kHeadBits = 32;
+constexpr int kMinKb = 4, kMaxKb = 1 << 22;  // readahead_kb and chunk_kb
+constexpr int kMinLanes = 1, kMaxLanes = 8;
+}  // namespace knobs
+constexpr int kMaxLanes = knobs::kMaxLanes;
+// The defaults and ranges above as one JSON object (wrx-loader --print-defaults).
+std::string knob_defaults_json();
 
 struct Plan {
   std::string name;

@@ -5,59 +5,30 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Protocol
+from wrx_sdk.devices.base import Device, RunResult
+from wrx_sdk.errors import WrxError
 
-from ..errors import WrxError
-
-
-@dataclass
-class RunResult:
-    returncode: int
-    report: dict
-    stderr_tail: list[str] = field(default_factory=list)
-
-
-class Device(Protocol):
-    name: str
-
-    def run_loader(self, out: Path, args: list[str], progress: bool = True) -> RunResult: ...
-
-
-class _AdbRunner:
-    def __init__(self, spec: str, key: str | None, remote_dir: str | None):
-        from .adb import AdbDevice
-
-        self.dev = AdbDevice(spec, key)
-        self.name = self.dev.name
-        self.remote_dir = remote_dir
-
-    def run_loader(self, out: Path, args: list[str], progress: bool = True) -> RunResult:
-        from .adb import run_loader
-
-        try:
-            return run_loader(self.dev, out, args, progress, self.remote_dir)
-        finally:
-            self.dev.close()
+__all__ = ["Device", "RunResult", "get_device", "list_devices"]
 
 
 def get_device(spec: str, key: str | None = None, remote_dir: str | None = None) -> Device:
     """``local``, ``adb:HOST:PORT`` or ``adb-usb[:SERIAL]``."""
     if spec == "local":
-        from .local import LocalDevice
+        from wrx_sdk.devices.local import LocalDevice
 
         return LocalDevice()
     if spec.startswith("adb:") or spec == "adb-usb" or spec.startswith("adb-usb:"):
-        return _AdbRunner(spec, key, remote_dir)
+        from wrx_sdk.devices.adb_runner import AdbRunner
+
+        return AdbRunner(spec, key, remote_dir)
     raise WrxError(f"unknown device {spec!r}", hint="use local, adb:HOST:PORT or adb-usb[:SERIAL]")
 
 
 def list_devices(key: str | None = None) -> list[dict]:
     """``local``, every device in configs/devices.yaml (``adb:`` entries are probed), and
     USB devices when the usb extra is installed."""
-    from .. import config
-    from .local import loader_path
+    from wrx_sdk import config
+    from wrx_sdk.devices.local import loader_path
 
     out = []
     try:
@@ -70,7 +41,7 @@ def list_devices(key: str | None = None) -> list[dict]:
     except WrxError:
         configured = []
     for spec in configured:
-        from .adb import AdbDevice
+        from wrx_sdk.devices.adb import AdbDevice
 
         dev = AdbDevice(str(spec), key)
         try:

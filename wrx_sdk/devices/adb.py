@@ -16,7 +16,7 @@ import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from ..errors import WrxError
+from wrx_sdk.errors import WrxError
 
 MARK = "__WRX_RC="
 CONNECT_TIMEOUT_S = 10.0
@@ -72,7 +72,7 @@ class AdbDevice:
             from adb_shell.adb_device import AdbDevice as _Dev
         except ImportError as e:
             raise WrxError("adb devices need the adb-shell package", hint="run scripts/setup.sh") from e
-        from .adbkeys import load_signer
+        from wrx_sdk.devices.adb_keys import load_signer
 
         signer = load_signer(self._key)
         if self.spec.startswith("adb-usb"):
@@ -146,7 +146,7 @@ class AdbDevice:
     def sh(self, cmd: str, timeout_s: float = 120.0) -> tuple[int, str]:
         """Run a shell command; returns (exit status, output)."""
         out = "".join(self.stream(cmd, timeout_s))
-        return _split_rc(out)
+        return split_rc(out)
 
     def stream(self, cmd: str, read_timeout_s: float = RUN_READ_TIMEOUT_S) -> Iterator[str]:
         dev = self.connect()
@@ -233,7 +233,7 @@ def _plain_tcp():
     return TcpTransport
 
 
-def _split_rc(out: str) -> tuple[int, str]:
+def split_rc(out: str) -> tuple[int, str]:
     i = out.rfind(MARK)
     if i < 0:
         return 255, out
@@ -247,71 +247,3 @@ def _split_rc(out: str) -> tuple[int, str]:
 
 def q(path: str) -> str:
     return shlex.quote(path)
-
-
-def run_loader(
-    dev: AdbDevice, out: Path, args: list[str], progress: bool = True, remote_dir: str | None = None
-):
-    """Run wrx-loader in the deployed package dir; stream its log; pull its report."""
-    import json
-    import sys
-    import time
-    from collections import deque
-
-    from tqdm import tqdm
-
-    from ..deploy import deployed_dir
-    from . import RunResult
-
-    remote = deployed_dir(out, dev.spec, remote_dir)
-    args = list(args)
-    if "--plan" in args:  # the plan must be on the device: plans/ is deployed, others are pushed
-        i = args.index("--plan") + 1
-        local = Path(args[i])
-        rel = f"plans/{local.name}"
-        dev.push(local, f"{remote}/{rel}.wrx-partial")
-        dev.sh(f"mv -f {q(remote + '/' + rel + '.wrx-partial')} {q(remote + '/' + rel)}")
-        args[i] = rel
-    name = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.json"
-    cmd = (
-        f"cd {q(remote)} && ./bin/wrx-loader --package . --report reports/{name} "
-        + " ".join(q(a) for a in args)
-        + " 2>&1"
-    )
-    tail: deque[str] = deque(maxlen=40)
-    bar = None
-    buf = ""
-    rc = 255
-    for chunk in dev.stream(cmd, read_timeout_s=RUN_READ_TIMEOUT_S):
-        buf += chunk
-        *lines, buf = buf.split("\n")
-        for line in lines:
-            if line.startswith("PROGRESS "):
-                i, n = (int(x) for x in line.split()[1:3])
-                if bar is None:
-                    bar = tqdm(total=n, desc=f"wrx-loader on {dev.spec}", unit="row", disable=not progress)
-                bar.update(i - bar.n)
-            elif line.startswith(MARK):
-                rc, _ = _split_rc(line)
-            elif line.strip():
-                tail.append(line)
-                if "executorch:" not in line:
-                    print(f"[{dev.spec}] {line}", file=sys.stderr)
-    if bar is not None:
-        bar.close()
-    if MARK in buf:
-        rc, _ = _split_rc(buf)
-    local = out / "reports" / dev.name / name
-    code, listing = dev.sh(f"ls {q(remote)}/reports/{name} 2>/dev/null")
-    if code != 0:
-        raise WrxError(
-            f"{dev.spec}: wrx-loader exited with status {rc} and wrote no report; its last output:\n"
-            + "\n".join(tail),
-            hint=f"re-deploy (wrx deploy {out} --device {dev.spec}) and re-run",
-        )
-    dev.pull(f"{remote}/reports/{name}", local)
-    report = json.loads(local.read_text())
-    local.unlink()  # wrx run keeps it under a readable name; remember it was fetched
-    with open(local.parent / ".pulled", "a") as f:
-        f.write(name + "\n")
-    return RunResult(rc, report, list(tail))

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..config import REPO_ROOT
-from ..errors import WrxError
-from . import RunResult
+from wrx_sdk.config import REPO_ROOT
+from wrx_sdk.devices.base import RunResult
+from wrx_sdk.errors import WrxError
 
 
 def loader_path() -> Path:

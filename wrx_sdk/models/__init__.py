@@ -1,57 +1,20 @@
-"""Model families and checkpoint loading.
-
-A family is one module in this package that knows one Hugging Face architecture: how to
-read its config and state dict into canonical ``Weights``, how to write them back, and
-how to run its layers in torch. Adding a family means adding one file and one line in
-``_FAMILY_MODULES``.
-"""
+"""Checkpoint loading: a built-in model name or a Hugging Face checkpoint directory
+becomes canonical ``Weights`` through its family (``wrx_sdk.models.families``)."""
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from .. import config
-from ..errors import ModelError
-from .weights import Geometry, Weights
-
-_FAMILY_MODULES = {"bert": "wrx_sdk.models.bert"}
-
-
-class Family(Protocol):
-    NAME: str
-    MODEL_TYPES: tuple[str, ...]
-
-    def geometry_from_config(self, cfg: dict[str, Any]) -> Geometry: ...
-    def weights_from_state_dict(self, sd: dict[str, np.ndarray], geom: Geometry) -> Weights: ...
-    def state_dict_from_weights(self, w: Weights) -> dict[str, np.ndarray]: ...
-    def hf_config(self, geom: Geometry, labels: list[str], base: dict[str, Any]) -> dict: ...
-
-
-def family(name: str) -> Family:
-    try:
-        return importlib.import_module(_FAMILY_MODULES[name])  # type: ignore[return-value]
-    except KeyError:
-        raise ModelError(f"unknown model family {name!r}; known: {sorted(_FAMILY_MODULES)}") from None
-
-
-def family_for_config(cfg: dict[str, Any], where: Path) -> Family:
-    mt = cfg.get("model_type")
-    for name in _FAMILY_MODULES:
-        fam = family(name)
-        if mt in fam.MODEL_TYPES:
-            return fam
-    raise ModelError(
-        f"{where}/config.json: model_type {mt!r} is not supported; wrx knows "
-        f"{sorted(t for n in _FAMILY_MODULES for t in family(n).MODEL_TYPES)}",
-        hint="add a family module under wrx_sdk/models/ (see docs/FAMILIES.md)",
-    )
+from wrx_sdk import config
+from wrx_sdk.errors import ModelError
+from wrx_sdk.models.families import Family, family, family_for_config
+from wrx_sdk.models.weights import Weights
 
 
 def builtin_names() -> dict[str, dict]:
@@ -136,4 +99,4 @@ def load_checkpoint(name_or_dir: str | Path) -> Checkpoint:
     return Checkpoint(d, fam, cfg, weights, labels)
 
 
-__all__ = ["Checkpoint", "Geometry", "Weights", "family", "load_checkpoint", "resolve"]
+__all__ = ["Checkpoint", "Weights", "family", "load_checkpoint", "resolve"]

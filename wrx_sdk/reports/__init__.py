@@ -8,21 +8,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..fsutil import atomic_open
-from .load import Run, load_runs
-from .tables import markdown
+from wrx_sdk.formats.files import atomic_open
+from wrx_sdk.reports.load import Run, load_runs
+from wrx_sdk.reports.tables import markdown
 
 
 def write_html(reports: list[str | Path] | list[Run], out: str | Path, title: str = "WRX report") -> Path:
     """Render the reports (paths, or runs already loaded) into ``out`` atomically and
     return its path."""
-    from . import figures, html  # matplotlib is imported only when a page is drawn
+    from wrx_sdk.reports import figures, page  # matplotlib is imported only when a page is drawn
 
     runs = reports if reports and all(isinstance(r, Run) for r in reports) else load_runs(reports)
-    page = html.render(runs, figures.all_figures(runs), title)
+    text = page.render(runs, figures.all_figures(runs), title)
     out = Path(out)
     with atomic_open(out, "w") as f:
-        f.write(page)
+        f.write(text)
     return out
 
 

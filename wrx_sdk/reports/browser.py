@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import WrxError
+from wrx_sdk.errors import WrxError
 
 FLAGS = (
     "--headless",

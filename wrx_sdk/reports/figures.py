@@ -16,8 +16,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from ..config import defaults  # noqa: E402
-from .load import Run, fp32_reference  # noqa: E402
+from wrx_sdk.config import defaults  # noqa: E402
+from wrx_sdk.reports.load import Run, fp32_reference  # noqa: E402
 
 COLORS = {"io": "#4C78A8", "decode": "#F58518", "compute": "#54A24B", "stall": "#E45756"}
 KIND_COLORS = {"wrx": "#1f77b4", "sti": "#ff7f0e", "elastic": "#9467bd", "baseline": "#7f7f7f"}

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import WrxError
+from wrx_sdk.errors import WrxError
 
 REPORT_VERSIONS = (1,)
 HINT_RUN = "wrx run OUT --plan NAME writes one under OUT/reports/<device>/"

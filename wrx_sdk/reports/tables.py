@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .load import Run, fp32_reference
+from wrx_sdk.reports.load import Run, fp32_reference
 
 MB = 1 << 20
 

@@ -1,0 +1,103 @@
+"""Run wrx-loader on a package deployed to an adb device, and bring its report back.
+
+Where a package lives on a device is recorded by ``wrx deploy`` (OUT/.deploy/<device>.json);
+this module reads that record, so deploying and running share it without importing each
+other's transport code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections import deque
+from pathlib import Path
+
+from tqdm import tqdm
+
+from wrx_sdk.devices.adb import MARK, RUN_READ_TIMEOUT_S, AdbDevice, q, split_rc
+from wrx_sdk.devices.base import RunResult
+from wrx_sdk.errors import WrxError
+
+
+def deployed_dir(out: Path, device: str, remote_dir: str | None) -> str:
+    if remote_dir:
+        return remote_dir
+    state = out / ".deploy" / f"{AdbDevice(device).name}.json"
+    if state.is_file():
+        return json.loads(state.read_text())["remote_dir"]
+    raise WrxError(f"{out} has not been deployed to {device}", hint=f"wrx deploy {out} --device {device}")
+
+
+class AdbRunner:
+    """A ``Device`` over adb: one connection per loader run, closed after it."""
+
+    def __init__(self, spec: str, key: str | None, remote_dir: str | None):
+        self.dev = AdbDevice(spec, key)
+        self.name = self.dev.name
+        self.remote_dir = remote_dir
+
+    def run_loader(self, out: Path, args: list[str], progress: bool = True) -> RunResult:
+        try:
+            return run_loader(self.dev, out, args, progress, self.remote_dir)
+        finally:
+            self.dev.close()
+
+
+def run_loader(
+    dev: AdbDevice, out: Path, args: list[str], progress: bool = True, remote_dir: str | None = None
+):
+    """Run wrx-loader in the deployed package dir; stream its log; pull its report."""
+    remote = deployed_dir(out, dev.spec, remote_dir)
+    args = list(args)
+    if "--plan" in args:  # the plan must be on the device: plans/ is deployed, others are pushed
+        i = args.index("--plan") + 1
+        local = Path(args[i])
+        rel = f"plans/{local.name}"
+        dev.push(local, f"{remote}/{rel}.wrx-partial")
+        dev.sh(f"mv -f {q(remote + '/' + rel + '.wrx-partial')} {q(remote + '/' + rel)}")
+        args[i] = rel
+    name = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.json"
+    cmd = (
+        f"cd {q(remote)} && ./bin/wrx-loader --package . --report reports/{name} "
+        + " ".join(q(a) for a in args)
+        + " 2>&1"
+    )
+    tail: deque[str] = deque(maxlen=40)
+    bar = None
+    buf = ""
+    rc = 255
+    for chunk in dev.stream(cmd, read_timeout_s=RUN_READ_TIMEOUT_S):
+        buf += chunk
+        *lines, buf = buf.split("\n")
+        for line in lines:
+            if line.startswith("PROGRESS "):
+                i, n = (int(x) for x in line.split()[1:3])
+                if bar is None:
+                    bar = tqdm(total=n, desc=f"wrx-loader on {dev.spec}", unit="row", disable=not progress)
+                bar.update(i - bar.n)
+            elif line.startswith(MARK):
+                rc, _ = split_rc(line)
+            elif line.strip():
+                tail.append(line)
+                if "executorch:" not in line:
+                    print(f"[{dev.spec}] {line}", file=sys.stderr)
+    if bar is not None:
+        bar.close()
+    if MARK in buf:
+        rc, _ = split_rc(buf)
+    local = out / "reports" / dev.name / name
+    code, listing = dev.sh(f"ls {q(remote)}/reports/{name} 2>/dev/null")
+    if code != 0:
+        raise WrxError(
+            f"{dev.spec}: wrx-loader exited with status {rc} and wrote no report; its last output:\n"
+            + "\n".join(tail),
+            hint=f"re-deploy (wrx deploy {out} --device {dev.spec}) and re-run",
+        )
+    dev.pull(f"{remote}/reports/{name}", local)
+    report = json.loads(local.read_text())
+    local.unlink()  # wrx run keeps it under a readable name; remember it was fetched
+    with open(local.parent / ".pulled", "a") as f:
+        f.write(name + "\n")
+    return RunResult(rc, report, list(tail))

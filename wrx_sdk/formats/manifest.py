@@ -1,0 +1,204 @@
+"""``manifest.json``: what a package holds and how to read it (FORMAT.md, "Manifest").
+
+``open_package`` is the one entry point for reading a package: it validates the manifest,
+opens the store and checks that the two describe the same bytes, so a manifest from
+another build or another version is rejected before anything runs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from wrx_sdk.errors import ManifestError
+from wrx_sdk.formats import store_layout as F
+from wrx_sdk.formats.geometry import Geometry, ShardSpec
+from wrx_sdk.formats.quant_scheme import QuantScheme
+from wrx_sdk.formats.store_layout import EntryKey
+from wrx_sdk.formats.store_reader import Store
+
+FORMAT = "wrx-manifest"
+VERSION = 1
+REPACKAGE = "re-package: wrx package MODEL_DIR --task TASK -o OUT"
+
+
+def store_section(store: Store) -> dict:
+    h = store.header
+    return {
+        "file": store.path.name,
+        "format_version": h.version,
+        "file_bytes": h.file_bytes,
+        "n_entries": h.n_entries,
+        "n_tensors": h.n_tensors,
+        "table_crc32": h.table_crc32,
+        "header_crc32": h.header_crc32,
+    }
+
+
+@dataclass
+class Package:
+    root: Path
+    manifest: dict[str, Any]
+    store: Store
+    geometry: Geometry
+    spec: ShardSpec
+    scheme: QuantScheme
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.manifest["task"]["labels"])
+
+    @property
+    def max_seq_len(self) -> int:
+        return int(self.manifest["tokenizer"]["max_seq_len"])
+
+    def data_path(self, split: str) -> Path:
+        try:
+            return self.root / self.manifest["data"][split]["file"]
+        except KeyError:
+            raise ManifestError(
+                f"{self.root}/manifest.json: field data.{split} is missing",
+                hint=REPACKAGE,
+                code="MANIFEST_FIELD",
+            ) from None
+
+    def program_path(self, name: str = "layer") -> Path:
+        """The program file, checked against the manifest's sha256."""
+        from wrx_sdk.formats.files import sha256_file
+
+        path = self.root / "manifest.json"
+        rec = self.manifest.get("programs", {}).get(name)
+        if rec is None:
+            raise ManifestError(
+                f"{path}: field programs.{name} is missing (packaged without export?)",
+                hint=REPACKAGE,
+                code="MANIFEST_FIELD",
+            )
+        p = self.root / rec["file"]
+        if not p.is_file():
+            raise ManifestError(
+                f"{path}: field programs.{name}.file names {p}, which does not exist",
+                hint=REPACKAGE,
+                code="MISSING_FILE",
+            )
+        if sha256_file(p) != rec["sha256"]:
+            raise ManifestError(
+                f"{p}: sha256 differs from manifest field programs.{name}.sha256",
+                hint=REPACKAGE,
+                code="MANIFEST_MISMATCH",
+            )
+        return p
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Package:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _need(d: dict, key: str, where: str, path: Path) -> Any:
+    if not isinstance(d, dict) or key not in d:
+        raise ManifestError(f"{path}: field {where}{key} is missing", hint=REPACKAGE, code="MANIFEST_FIELD")
+    return d[key]
+
+
+def read_manifest(root: Path) -> dict:
+    path = root / "manifest.json"
+    if not root.exists():
+        raise ManifestError(f"package directory {root} does not exist", hint=REPACKAGE, code="IO")
+    try:
+        m = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ManifestError(
+            f"{path} does not exist: {root} is not a wrx package", hint=REPACKAGE, code="IO"
+        ) from None
+    except json.JSONDecodeError as e:
+        raise ManifestError(
+            f"{path}: not valid JSON ({e.msg} at line {e.lineno})", hint=REPACKAGE, code="MANIFEST_FIELD"
+        ) from None
+    if _need(m, "format", "", path) != FORMAT:
+        raise ManifestError(
+            f"{path}: field format is {m['format']!r}, expected {FORMAT!r}", code="MANIFEST_FIELD"
+        )
+    v = _need(m, "format_version", "", path)
+    if v != VERSION:
+        newer = isinstance(v, int) and v > VERSION
+        raise ManifestError(
+            f"{path}: field format_version is {v}; this wrx reads version {VERSION}",
+            hint="upgrade wrx-sdk" if newer else REPACKAGE,
+            code="UNSUPPORTED_VERSION",
+        )
+    for k in ("model", "sharding", "quant", "tokenizer", "task", "store", "entries", "data"):
+        _need(m, k, "", path)
+    return m
+
+
+def open_package(root: str | Path) -> Package:
+    root = Path(root)
+    m = read_manifest(root)
+    path = root / "manifest.json"
+    geom = Geometry.from_json(_need(m["model"], "geometry", "model.", path))
+    sh = m["sharding"]
+    spec = ShardSpec(
+        int(sh["shards_per_layer"]),
+        int(sh["heads_per_shard"]),
+        int(sh["head_dim"]),
+        int(sh["ffn_per_shard"]),
+    )
+    scheme = QuantScheme.from_json(m["quant"])
+    store = Store(root / _need(m["store"], "file", "store.", path))
+    try:
+        _check_matches(path, m, store, geom, spec, scheme)
+    except BaseException:
+        store.close()
+        raise
+    return Package(root, m, store, geom, spec, scheme)
+
+
+def _check_matches(
+    path: Path, m: dict, store: Store, geom: Geometry, spec: ShardSpec, scheme: QuantScheme
+) -> None:
+    actual = store_section(store)
+    for k, v in m["store"].items():
+        if actual.get(k) != v:
+            raise ManifestError(
+                f"{path}: field store.{k} is {v!r} but {store.path} has {actual.get(k)!r}: "
+                "the manifest does not match its store (mixed files from two builds?)",
+                hint=REPACKAGE,
+                code="MANIFEST_MISMATCH",
+            )
+    if len(m["entries"]) != len(store.entries):
+        raise ManifestError(
+            f"{path}: lists {len(m['entries'])} entries, store has {len(store.entries)}",
+            hint=REPACKAGE,
+            code="MANIFEST_MISMATCH",
+        )
+    for i, (me, se) in enumerate(zip(m["entries"], store.entries, strict=True)):
+        if me != se.to_json():
+            raise ManifestError(
+                f"{path}: entries[{i}] {me} disagrees with the store's {se.to_json()}",
+                hint=REPACKAGE,
+                code="MANIFEST_MISMATCH",
+            )
+    m_shards = m["sharding"]["shards_per_layer"]
+    for layer in range(geom.layers):
+        keys = [EntryKey(F.EntryKind.LAYER_SHARED, layer)]
+        keys += [
+            EntryKey(kind, layer, j, bits)
+            for bits in scheme.all_bits
+            for kind in F.SHARD_KINDS
+            for j in range(spec.shards_per_layer)
+        ]
+        for key in keys:
+            if key not in store.index:
+                raise ManifestError(
+                    f"{path}: field sharding.shards_per_layer ({m_shards}) and quant.bitwidths name "
+                    f"{key.describe()}, but {store.path} has no entry for {key.describe()}",
+                    hint=REPACKAGE,
+                    code="MISSING_ENTRY",
+                )

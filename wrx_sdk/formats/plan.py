@@ -1,0 +1,186 @@
+"""Execution plans (FORMAT.md, "Plan"): which layers run, which shards each, at which bits.
+
+A plan is data, shared by the host reference executor and the device loader. Layers not
+listed are skipped (the submodel is shallower); a listed layer runs with the listed
+shards, each at its own bitwidth.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wrx_sdk.errors import PlanError
+from wrx_sdk.formats.files import write_json
+from wrx_sdk.formats.store_layout import HEAD_CODEBOOK_BITS
+
+FORMAT = "wrx-plan"
+VERSION = 2  # 2 added the optional `pipeline` knobs; version 1 plans still load
+READS = (1, 2)
+PIPELINE_KEYS = ("readahead_kb", "chunk_kb", "head_resident")
+HEAD_BITS = (32, HEAD_CODEBOOK_BITS)
+KB_RANGE = (4, 1 << 22)  # readahead_kb and chunk_kb
+LANES_RANGE = (1, 8)
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """The elastic pipeline's knobs, with their defaults: the one definition (FORMAT.md,
+    ``pipeline``). The C++ loader's defaults (``wrx-loader --print-defaults``) are checked
+    against these by tests/test_layout.py."""
+
+    readahead_kb: int = 2048
+    chunk_kb: int = 400
+    head_resident: bool = False
+    lanes: int = 1  # threads a layer half's chunks are dealt to (FORMAT.md, pipeline.lanes)
+    head_bits: int = 32  # which stored head runs: fp32, or the pooler at 8 bits (pipeline.head_bits)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class LayerPlan:
+    layer: int
+    shards: list[int]
+    bits: list[int]
+
+
+@dataclass
+class Plan:
+    name: str
+    layers: list[LayerPlan]
+    preload: list[tuple[int, int]] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+    # Elastic knobs the plan's memory was sized for: readahead_kb, chunk_kb, head_resident,
+    # and optionally lanes.
+    pipeline: dict[str, Any] | None = None
+
+    @property
+    def head_bits(self) -> int:
+        """Which stored head the plan runs: 32, or 8 (FORMAT.md, ``pipeline.head_bits``)."""
+        return int((self.pipeline or {}).get("head_bits", Knobs.head_bits))
+
+    @property
+    def knobs(self) -> Knobs:
+        """The plan's knobs, defaults filled in where a plan predates a field."""
+        return Knobs(**(self.pipeline or {}))
+
+    @classmethod
+    def uniform(cls, n_layers: int, shards_per_layer: int, bits: int, preload_layers: int = 0) -> Plan:
+        layers = [
+            LayerPlan(i, list(range(shards_per_layer)), [bits] * shards_per_layer) for i in range(n_layers)
+        ]
+        pre = [(i, j) for i in range(min(preload_layers, n_layers)) for j in range(shards_per_layer)]
+        name = f"uniform-{bits}" + (f"-pre{preload_layers}" if preload_layers else "")
+        return cls(name, layers, pre)
+
+    def to_json(self) -> dict:
+        d = {
+            "format": FORMAT,
+            "format_version": VERSION,
+            "name": self.name,
+            "layers": [{"layer": lp.layer, "shards": lp.shards, "bits": lp.bits} for lp in self.layers],
+            "preload": [list(p) for p in self.preload],
+        }
+        if self.pipeline is not None:
+            d["pipeline"] = dict(self.pipeline)
+        d["meta"] = self.meta
+        return d
+
+    def save(self, path: str | os.PathLike) -> Path:
+        write_json(Path(path), self.to_json())
+        return Path(path)
+
+    @classmethod
+    def from_json(cls, d: dict, where: str = "plan") -> Plan:
+        def need(obj: dict, k: str, ctx: str) -> Any:
+            if not isinstance(obj, dict) or k not in obj:
+                raise PlanError(f"{where}: field {ctx}{k} is missing")
+            return obj[k]
+
+        if need(d, "format", "") != FORMAT:
+            raise PlanError(f"{where}: field format is {d['format']!r}, expected {FORMAT!r}")
+        if need(d, "format_version", "") not in READS:
+            raise PlanError(f"{where}: format_version {d['format_version']}, this wrx reads {list(READS)}")
+        pipeline = d.get("pipeline")
+        if pipeline is not None:
+            if d["format_version"] < 2 or not isinstance(pipeline, dict):
+                raise PlanError(f"{where}: field pipeline needs format_version 2 and must be an object")
+            for k in PIPELINE_KEYS:
+                need(pipeline, k, "pipeline.")
+            for k in ("readahead_kb", "chunk_kb"):
+                if not isinstance(pipeline[k], int) or not KB_RANGE[0] <= pipeline[k] <= KB_RANGE[1]:
+                    raise PlanError(
+                        f"{where}: field pipeline.{k} must be an integer in {KB_RANGE[0]}..{KB_RANGE[1]}"
+                    )
+            if not isinstance(pipeline["head_resident"], bool):
+                raise PlanError(f"{where}: field pipeline.head_resident must be true or false")
+            lanes = pipeline.get("lanes", Knobs.lanes)  # optional: older version-2 plans have one lane
+            lo, hi = LANES_RANGE
+            if not isinstance(lanes, int) or isinstance(lanes, bool) or not lo <= lanes <= hi:
+                raise PlanError(f"{where}: field pipeline.lanes must be an integer in {lo}..{hi}")
+            head_bits = pipeline.get("head_bits", Knobs.head_bits)  # optional: older plans run the fp32 head
+            if head_bits not in HEAD_BITS or isinstance(head_bits, bool):
+                raise PlanError(f"{where}: field pipeline.head_bits must be one of {list(HEAD_BITS)}")
+        layers = []
+        for i, lp in enumerate(need(d, "layers", "")):
+            shards, bits = need(lp, "shards", f"layers[{i}]."), need(lp, "bits", f"layers[{i}].")
+            if len(shards) != len(bits):
+                raise PlanError(f"{where}: layers[{i}]: {len(shards)} shards but {len(bits)} bits")
+            layers.append(
+                LayerPlan(
+                    int(need(lp, "layer", f"layers[{i}].")),
+                    [int(s) for s in shards],
+                    [int(b) for b in bits],
+                )
+            )
+        pre = [(int(p[0]), int(p[1])) for p in d.get("preload", [])]
+        return cls(str(need(d, "name", "")), layers, pre, dict(d.get("meta", {})), pipeline)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Plan:
+        p = Path(path)
+        try:
+            return cls.from_json(json.loads(p.read_text()), str(p))
+        except FileNotFoundError:
+            raise PlanError(f"plan file {p} does not exist") from None
+        except json.JSONDecodeError as e:
+            raise PlanError(f"plan file {p}: not valid JSON ({e.msg})") from None
+
+    def validate(self, n_layers: int, shards_per_layer: int, stored_bits: tuple[int, ...]) -> None:
+        """Reject anything the package cannot serve, naming the offending field."""
+        seen = set()
+        if not self.layers:
+            raise PlanError(f"plan {self.name}: no layers")
+        prev = -1
+        for i, lp in enumerate(self.layers):
+            if not 0 <= lp.layer < n_layers:
+                raise PlanError(f"plan {self.name}: layers[{i}].layer {lp.layer} is not in 0..{n_layers - 1}")
+            if lp.layer <= prev:
+                raise PlanError(f"plan {self.name}: layers must be listed in increasing order")
+            prev = lp.layer
+            if not lp.shards:
+                raise PlanError(
+                    f"plan {self.name}: layer {lp.layer} lists no shards (omit the layer to skip it)"
+                )
+            if len(set(lp.shards)) != len(lp.shards):
+                raise PlanError(f"plan {self.name}: layer {lp.layer} lists a shard twice")
+            for s, b in zip(lp.shards, lp.bits, strict=True):
+                if not 0 <= s < shards_per_layer:
+                    raise PlanError(
+                        f"plan {self.name}: layer {lp.layer} shard {s} does not exist "
+                        f"(the package has {shards_per_layer} shards per layer)"
+                    )
+                if b not in stored_bits:
+                    raise PlanError(
+                        f"plan {self.name}: layer {lp.layer} shard {s} at {b} bits is "
+                        f"not in the store (stored: {list(stored_bits)})"
+                    )
+                seen.add((lp.layer, s))
+        for p in self.preload:
+            if p not in seen:
+                raise PlanError(f"plan {self.name}: preload {list(p)} is not a shard the plan runs")

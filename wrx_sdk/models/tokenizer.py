@@ -1,0 +1,40 @@
+"""Tokenization with the checkpoint's own tokenizer (HF ``tokenizers``), padded to a fixed length."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from wrx_sdk.errors import ModelError
+from wrx_sdk.formats.devdata import Encoded
+
+
+def load_tokenizer(d: Path) -> Tokenizer:
+    """``tokenizer.json`` if present, else a BERT WordPiece tokenizer from ``vocab.txt``."""
+    tj, vocab = d / "tokenizer.json", d / "vocab.txt"
+    if tj.is_file():
+        return Tokenizer.from_file(str(tj))
+    if vocab.is_file():
+        from tokenizers.implementations import BertWordPieceTokenizer
+
+        lower = True
+        tc = d / "tokenizer_config.json"
+        if tc.is_file():
+            lower = bool(json.loads(tc.read_text()).get("do_lower_case", True))
+        return BertWordPieceTokenizer(str(vocab), lowercase=lower)._tokenizer
+    raise ModelError(f"{d} has neither tokenizer.json nor vocab.txt")
+
+
+def encode(tok: Tokenizer, texts: list[str], pairs: list[str] | None, max_len: int) -> Encoded:
+    tok.enable_truncation(max_len)
+    pad_id = tok.token_to_id("[PAD]")
+    tok.enable_padding(length=max_len, pad_id=0 if pad_id is None else pad_id)
+    batch = list(zip(texts, pairs, strict=True)) if pairs is not None else texts
+    enc = tok.encode_batch(batch)
+    ids = np.array([e.ids for e in enc], dtype=np.int32).reshape(len(enc), max_len)
+    types = np.array([e.type_ids for e in enc], dtype=np.int32).reshape(len(enc), max_len)
+    lengths = np.array([sum(e.attention_mask) for e in enc], dtype=np.int32)
+    return Encoded(ids, types, lengths)
