@@ -1,5 +1,5 @@
 // Binary layout of store.wrx, version 1. docs/FORMAT.md is normative; this mirrors
-// wrx_sdk/storefmt.py. Enum values are part of the format: never renumber.
+// wrx_sdk/formats/store_layout.py. Enum values are part of the format: never renumber.
 #pragma once
 
 #include <cstdint>
