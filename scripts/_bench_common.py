@@ -14,7 +14,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from wrx_sdk import config  # noqa: E402
-from wrx_sdk.build.package import package  # noqa: E402
+from wrx_sdk.builder.package import package  # noqa: E402
 from wrx_sdk.models.finetune import finetune  # noqa: E402
 
 LOADER = ROOT / "build/host/bundle/wrx-loader"

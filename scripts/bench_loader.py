@@ -27,8 +27,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from wrx_sdk import config  # noqa: E402
-from wrx_sdk.build.export import LAYER_INPUTS  # noqa: E402
-from wrx_sdk.build.package import package  # noqa: E402
+from wrx_sdk.builder.export import LAYER_INPUTS  # noqa: E402
+from wrx_sdk.builder.package import package  # noqa: E402
 from wrx_sdk.formats import devdata  # noqa: E402
 from wrx_sdk.formats.manifest import open_package  # noqa: E402
 from wrx_sdk.formats.plan import Plan  # noqa: E402

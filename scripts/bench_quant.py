@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from wrx_sdk import config  # noqa: E402
-from wrx_sdk.build.package import package  # noqa: E402
+from wrx_sdk.builder.package import package  # noqa: E402
 from wrx_sdk.formats import store_layout as F  # noqa: E402
 from wrx_sdk.formats.manifest import open_package  # noqa: E402
 from wrx_sdk.measure.evaluate import evaluate  # noqa: E402

@@ -55,7 +55,7 @@ def write_decode_vectors(path: Path) -> None:
     (cols % 8 == 0) and the staged path."""
     import numpy as np
 
-    from wrx_sdk.build.quant import encode_all
+    from wrx_sdk.builder.quant import encode_all
     from wrx_sdk.formats.codebook import decode
     from wrx_sdk.formats.quant_scheme import QuantScheme
 

@@ -19,7 +19,7 @@ GOLDEN = ROOT / "tests" / "golden"
 def tiny_pkg(tmp_path_factory) -> Path:
     """A tiny random BERT (4 heads, 2 layers) packaged with every bitwidth."""
     from tests.fixtures import write_tiny_checkpoint, write_tiny_task
-    from wrx_sdk.build.package import package
+    from wrx_sdk.builder.package import package
 
     d = tmp_path_factory.mktemp("tiny")
     ck = write_tiny_checkpoint(d / "ckpt")
@@ -52,7 +52,7 @@ def minilm_pkg(minilm_ckpt, tmp_path_factory) -> tuple[Path, float]:
     """(package dir, packaging seconds) for the fine-tuned MiniLM."""
     import time
 
-    from wrx_sdk.build.package import package
+    from wrx_sdk.builder.package import package
 
     out = tmp_path_factory.mktemp("minilm") / "pkg"
     t = time.time()

@@ -131,7 +131,7 @@ GOLDEN_SCHEME = {"bitwidths": [2, 4], "outlier_sigma": 2.0, "kmeans_iters": 25}
 
 def golden_package(work: Path, out: Path) -> dict:
     """The tiny package in tests/golden/pkg: deterministic bytes, small enough to commit."""
-    from wrx_sdk.build.package import package
+    from wrx_sdk.builder.package import package
     from wrx_sdk.formats.quant_scheme import QuantScheme
 
     ck = write_tiny_checkpoint(

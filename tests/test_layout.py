@@ -92,3 +92,34 @@ def test_readme_links_only_to_files_in_the_repository():
     assert outside == [], "someone who clones the repository does not have these"
     missing = [t for t in targets if not t.startswith("http") and not (ROOT / t).exists()]
     assert missing == []
+
+
+def test_no_source_file_is_ignored_by_git_or_ruff():
+    """A package directory named like a build output (``build/``) is skipped by .gitignore
+    and by ruff's default excludes: a clean clone would lack its files, and lint would
+    silently skip them."""
+    srcs = [
+        str(p.relative_to(ROOT)) for d in ("wrx_sdk", "tests", "scripts") for p in (ROOT / d).rglob("*.py")
+    ]
+    srcs = [s for s in srcs if "__pycache__" not in s]
+    ignored = subprocess.run(
+        ["git", "check-ignore", "--no-index", *srcs], cwd=ROOT, capture_output=True, text=True
+    ).stdout.split()
+    assert ignored == []
+    linted = subprocess.run(
+        [
+            str(ROOT / ".venv" / "bin" / "ruff"),
+            "check",
+            "--no-cache",
+            "--show-files",
+            "wrx_sdk",
+            "tests",
+            "scripts",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    skipped = [s for s in srcs if s not in linted]
+    assert skipped == []

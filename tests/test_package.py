@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from tests.fixtures import write_tiny_checkpoint, write_tiny_task
-from wrx_sdk.build.shard import make_spec
+from wrx_sdk.builder.shard import make_spec
 from wrx_sdk.errors import ManifestError, ModelError, PlanError, StoreError, WrxError
 from wrx_sdk.formats import devdata
 from wrx_sdk.formats import store_layout as F
@@ -158,7 +158,7 @@ def test_shard_count_validation(tmp_path):
 
 def test_two_shards_per_layer_matches_fp32(tmp_path):
     """M=2 (two heads per shard) is the same model at fp32."""
-    from wrx_sdk.build.package import package
+    from wrx_sdk.builder.package import package
 
     ck = write_tiny_checkpoint(tmp_path / "ck")
     task = write_tiny_task(tmp_path / "t.jsonl", rows=200)
@@ -196,7 +196,7 @@ def test_model_errors(tmp_path):
 
 
 def test_base_encoder_is_refused_with_hint(tmp_path):
-    from wrx_sdk.build.package import package
+    from wrx_sdk.builder.package import package
 
     task = write_tiny_task(tmp_path / "t.jsonl", rows=100)
     with pytest.raises(ModelError) as ei:

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from wrx_sdk.build.quant import encode_all, kmeans_1d
+from wrx_sdk.builder.quant import encode_all, kmeans_1d
 from wrx_sdk.errors import WrxError
 from wrx_sdk.formats.codebook import decode, pack_codes, unpack_codes
 from wrx_sdk.formats.quant_scheme import QuantScheme

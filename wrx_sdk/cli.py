@@ -32,7 +32,7 @@ def cmd_finetune(a: argparse.Namespace) -> int:
 
 
 def cmd_package(a: argparse.Namespace) -> int:
-    from wrx_sdk.build.package import package
+    from wrx_sdk.builder.package import package
 
     m = package(
         a.model_dir,
@@ -51,7 +51,7 @@ def cmd_package(a: argparse.Namespace) -> int:
 
 
 def cmd_inspect(a: argparse.Namespace) -> int:
-    from wrx_sdk.build.describe import describe
+    from wrx_sdk.builder.describe import describe
 
     print(describe(Path(a.out), entries=a.entries))
     return 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from wrx_sdk.build.package import package
+from wrx_sdk.builder.package import package
 from wrx_sdk.config import defaults
 from wrx_sdk.devices.run import run
 from wrx_sdk.errors import PlanError, WrxError

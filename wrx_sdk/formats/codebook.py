@@ -3,7 +3,7 @@
 A matrix at ``b`` bits is 2^b fp32 centroids, the Gaussian outliers as (index, value)
 pairs kept exactly, and the codes packed as a little-endian bitstream, so 8 codes take
 exactly ``b`` bytes for every b; the C++ decoder unpacks one 8-code group per step. The
-encoder that fits the centroids lives in ``wrx_sdk.build.quant``.
+encoder that fits the centroids lives in ``wrx_sdk.builder.quant``.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import os
 import numpy as np
 import torch
 
-from wrx_sdk.build.shard import assemble
+from wrx_sdk.builder.shard import assemble
 from wrx_sdk.formats import store_layout as F
 from wrx_sdk.formats.codebook import CodebookTensor, decode
 from wrx_sdk.formats.devdata import Encoded

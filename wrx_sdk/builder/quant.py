@@ -12,7 +12,6 @@ Everything is vectorized numpy and deterministic: no random init, ties broken by
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from wrx_sdk.formats.codebook import CodebookTensor, pack_codes

@@ -19,15 +19,15 @@ import numpy as np
 from tqdm import tqdm
 
 from wrx_sdk import __version__, config, models
+from wrx_sdk.builder.quant import encode_all
+from wrx_sdk.builder.shard import SHARED, make_spec, shard_of
+from wrx_sdk.errors import ModelError
 from wrx_sdk.formats import devdata
 from wrx_sdk.formats import store_layout as F
-from wrx_sdk.errors import ModelError
 from wrx_sdk.formats.files import sha256_file, write_json
+from wrx_sdk.formats.geometry import ShardSpec
 from wrx_sdk.formats.manifest import FORMAT, VERSION, store_section
 from wrx_sdk.formats.quant_scheme import QuantScheme
-from wrx_sdk.build.quant import encode_all
-from wrx_sdk.build.shard import SHARED, make_spec, shard_of
-from wrx_sdk.formats.geometry import ShardSpec
 from wrx_sdk.formats.store_layout import EntryKey
 from wrx_sdk.formats.store_writer import StoreWriter
 from wrx_sdk.models.tasks import load_task
@@ -174,7 +174,7 @@ def package(
 
     programs = {}
     if export:
-        from wrx_sdk.build.export import export_programs
+        from wrx_sdk.builder.export import export_programs
 
         programs = export_programs(geom, spec, seq, out)
 

@@ -25,8 +25,7 @@ import torch
 
 from wrx_sdk import config
 from wrx_sdk.formats.files import atomic_open
-from wrx_sdk.formats.geometry import LAYER_KEYS, Geometry
-from wrx_sdk.formats.geometry import ShardSpec
+from wrx_sdk.formats.geometry import LAYER_KEYS, Geometry, ShardSpec
 
 LAYER_INPUTS = ("x", "bias", *LAYER_KEYS)  # the layer weights in canonical order
 ATTN_INPUTS = ("x", "bias", "q_w", "q_b", "k_w", "k_b", "v_w", "v_b", "o_w")

@@ -1,0 +1,1 @@
+"""Turn a checkpoint into a package: shard, quantize, write the store, export programs."""
