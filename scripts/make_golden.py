@@ -76,7 +76,6 @@ def main() -> None:
         pkg = GOLDEN / "pkg"
         shutil.rmtree(pkg, ignore_errors=True)
         golden_package(Path(tmp), pkg)
-    (pkg / "tokenizer.json").unlink(missing_ok=True)
     store = (pkg / "store.wrx").read_bytes()
     manifest = json.loads((pkg / "manifest.json").read_text())
     broken = GOLDEN / "broken"

@@ -36,11 +36,15 @@ step "installing wrx-sdk (editable)"
 "${PIP[@]}" --no-deps -e .
 
 # Debian packages: the cross toolchain and user-mode emulator for the aarch64 bundle and its
-# tests, and Chromium for the report's browser test and the README screenshot.
+# tests, Chromium for the report's browser test and the README screenshot, RapidJSON
+# (header-only) for libwrx, and a JDK with JUnit 5 for the Java binding and its tests.
 APT=()
 command -v aarch64-linux-gnu-g++ >/dev/null || APT+=(g++-aarch64-linux-gnu)
 command -v qemu-aarch64 >/dev/null || APT+=(qemu-user)
 command -v chromium >/dev/null || APT+=(chromium)
+[ -f /usr/include/rapidjson/reader.h ] || APT+=(rapidjson-dev)  # the loader's JSON reader (header-only)
+command -v javac >/dev/null || APT+=(openjdk-17-jdk-headless)  # the Java binding and its tests
+[ -f /usr/share/java/junit-platform-console-standalone.jar ] || APT+=(junit5)
 if [ ${#APT[@]} -gt 0 ]; then
   step "installing ${APT[*]} (apt)"
   if [ "$(id -u)" = 0 ]; then SUDO=(); else SUDO=(sudo); fi

@@ -26,12 +26,14 @@ def test_cross_toolchain_present():
 
 
 def test_bundle_is_aarch64(aarch64_build):
-    out = subprocess.run(
-        ["file", str(aarch64_build / "bundle" / "wrx-loader")], capture_output=True, text=True
-    ).stdout
-    assert "ARM aarch64" in out
+    for tool in ("wrx-loader", "wrx-query"):
+        out = subprocess.run(
+            ["file", str(aarch64_build / "bundle" / tool)], capture_output=True, text=True
+        ).stdout
+        assert "ARM aarch64" in out, tool
     libs = sorted(p.name for p in (aarch64_build / "bundle" / "lib").iterdir())
-    assert libs == ["libexecutorch.so", "libexecutorch_backend_xnnpack.so", "libexecutorch_threadpool.so"]
+    et = ["libexecutorch.so", "libexecutorch_backend_xnnpack.so", "libexecutorch_threadpool.so"]
+    assert libs == [*et, "libwrx.so"]  # no JNI library: a plain aarch64 build has no JVM
     r = subprocess.run(
         ["readelf", "-d", str(aarch64_build / "bundle" / "wrx-loader")], capture_output=True, text=True
     )

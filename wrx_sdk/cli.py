@@ -197,6 +197,48 @@ def cmd_plan(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_query(a: argparse.Namespace) -> int:
+    from wrx_sdk.devices.query import DEFAULT_PLAN, describe, open_query, queries
+
+    if a.pair is not None and a.text is None:
+        raise WrxError("--pair needs the query text", hint='wrx query OUT "text" --pair "second text"')
+    with open_query(
+        a.out,
+        a.device,
+        plan=a.plan,
+        threads=a.threads,
+        io_bandwidth=a.io_bandwidth,
+        key=a.adb_key,
+        remote_dir=a.remote_dir,
+    ) as session:
+        plan = session.ready["plan"]
+        if not a.json:
+            note = " (the default; choose one with --plan)" if a.plan is None and plan == DEFAULT_PLAN else ""
+            print(f"plan: {plan}{note}", file=sys.stderr)
+
+        def show(answer: dict) -> None:
+            if a.json:
+                print(json.dumps({**answer, "plan": plan}, ensure_ascii=False), flush=True)
+            else:
+                print(describe(answer), flush=True)
+
+        if a.text is not None:
+            answer = session.ask(a.text, a.pair)
+            show(answer)
+            return 0 if answer.get("ok") else 2
+        failed = 0
+        for q in queries(sys.stdin):
+            if isinstance(q, WrxError):
+                err = {"code": "INVALID_ARGUMENT", "message": q.message, "hint": q.hint, "user_error": True}
+                show({"ok": False, "error": err})
+                failed += 1
+                continue
+            answer = session.ask(*q)
+            failed += not answer.get("ok")
+            show(answer)
+        return 0 if failed == 0 else 2
+
+
 def cmd_report(a: argparse.Namespace) -> int:
     from wrx_sdk.reports import write_html, write_markdown
 
@@ -266,6 +308,30 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--remote-dir", help="package directory on the device (default: where wrx deploy put it)")
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(fn=cmd_run)
+
+    s = sub.add_parser(
+        "query",
+        help="classify text on a device with a libwrx session: the label, the scores, the token ids",
+        description="Without TEXT, reads one query per stdin line (a JSON object "
+        '{"text": ..., "pair": ...} or a plain line) and answers each as it comes, with one session.',
+    )
+    s.add_argument("out", help="package directory")
+    s.add_argument("text", nargs="?", help="the query (UTF-8); omit to read queries from stdin")
+    s.add_argument("--pair", help="the second text of a text-pair query")
+    s.add_argument(
+        "--plan",
+        help="plan JSON file, a plan name in OUT/plans/, or a preset uniform-B[-preL] "
+        "(default: uniform-4-pre1; the answer says which plan answered)",
+    )
+    s.add_argument("--device", default="local", help="local (default), adb:HOST:PORT or adb-usb[:SERIAL]")
+    s.add_argument(
+        "--json", action="store_true", help="one JSON object per answer (label, scores, token_ids, ...)"
+    )
+    s.add_argument("--threads", type=int, default=2)
+    s.add_argument("--io-bandwidth", type=float, default=0.0, metavar="MBPS", help="emulated read cap")
+    s.add_argument("--adb-key", help="ADB private key (default ~/.android/adbkey)")
+    s.add_argument("--remote-dir", help="package directory on the device (default: where wrx deploy put it)")
+    s.set_defaults(fn=cmd_query)
 
     s = sub.add_parser("profile-device", help="measure a device for the planner (wrx-loader --profile)")
     s.add_argument("out", help="package directory (compute is timed with its programs)")

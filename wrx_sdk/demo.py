@@ -35,7 +35,7 @@ def _step(k: int, text: str) -> None:
     print(f"[{k}/{STEPS}] {text}", flush=True)
 
 
-def _profile(out: Path, cap: float, crc: int) -> Path:
+def cached_profile(out: Path, cap: float, crc: int) -> Path:
     """The device profile, re-measured only when the package or the cap changed."""
     path = out / "profiles" / "local.yaml"
     try:
@@ -49,7 +49,9 @@ def _profile(out: Path, cap: float, crc: int) -> Path:
     return profile_device(out, "local", io_bandwidth=cap)
 
 
-def _targets(out: Path, prof: Path, memory_mb: float, fractions: list[float]) -> tuple[list[float], float]:
+def plan_targets(
+    out: Path, prof: Path, memory_mb: float, fractions: list[float]
+) -> tuple[list[float], float]:
     """Targets as fractions of the load-all fp32 latency (what does streaming cost at,
     below and above the speed of holding everything), each raised to just above the
     minimum feasible latency at M. The load-all latency is the profile's (its whole-layer
@@ -85,7 +87,7 @@ def demo(workdir: Path, steps: int | None = None) -> Path:
     _step(3, f"importance of every (layer, shard, bits) on {cfg['importance_samples']} calib rows (cached)")
     importance(out, samples=int(cfg["importance_samples"]))
     _step(4, f"profile the local device, eMMC emulated at {cap:g} MB/s (cached per package)")
-    prof = _profile(out, cap, m["store"]["table_crc32"])
+    prof = cached_profile(out, cap, m["store"]["table_crc32"])
     extra = ["--trace-rows", str(cfg["trace_rows"])]
     _step(
         5,
@@ -94,7 +96,7 @@ def demo(workdir: Path, steps: int | None = None) -> Path:
     reports = []
     for mode, bits in BASELINES:
         reports.append(run(out, mode=mode, bits=bits, io_bandwidth=cap, limit=rows, extra=extra)[1])
-    targets, load_all = _targets(out, prof, memory_mb, [float(f) for f in cfg["target_fractions"]])
+    targets, load_all = plan_targets(out, prof, memory_mb, [float(f) for f in cfg["target_fractions"]])
     print(f"      load-all fp32 from the profile's layer timings: {load_all:.2f} ms")
     _step(
         6, f"plan T = {', '.join(f'{t:g}' for t in targets)} ms at M = {memory_mb:g} MB, wrx and sti (cached)"

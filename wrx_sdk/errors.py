@@ -28,6 +28,7 @@ CODES = (
     "BAD_PLAN",
     "BAD_DATA",
     "MISSING_FILE",
+    "BAD_TOKENIZER",
 )
 
 

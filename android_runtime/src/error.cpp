@@ -25,6 +25,11 @@ const char* error_name(Error e) {
     case Error::kRuntime: return "RUNTIME";
     case Error::kOutOfMemory: return "OUT_OF_MEMORY";
     case Error::kUsage: return "USAGE";
+    case Error::kBadTokenizer: return "BAD_TOKENIZER";
+    case Error::kInvalidUtf8: return "INVALID_UTF8";
+    case Error::kInvalidArgument: return "INVALID_ARGUMENT";
+    case Error::kCancelled: return "CANCELLED";
+    case Error::kClosed: return "CLOSED";
   }
   return "UNKNOWN";
 }

@@ -31,6 +31,12 @@ enum class Error : int {
   kRuntime,
   kOutOfMemory,
   kUsage,
+  // The app-facing session (appended; the C API's wrx_status mirrors the whole list).
+  kBadTokenizer,     // tokenizer.json uses something the device tokenizer cannot reproduce
+  kInvalidUtf8,      // query text is not valid UTF-8
+  kInvalidArgument,  // a null pointer or an option out of range
+  kCancelled,        // wrx_cancel stopped the call; the session stays usable
+  kClosed,           // the session was closed
 };
 
 const char* error_name(Error e);

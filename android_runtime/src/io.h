@@ -88,25 +88,5 @@ double now_s();  // monotonic seconds
 
 // A few persistent threads that run fn(0..n-1) together with the caller: used to keep
 // several small random reads in flight at once.
-class TaskPool {
- public:
-  explicit TaskPool(int threads);
-  ~TaskPool();
-  TaskPool(const TaskPool&) = delete;
-  TaskPool& operator=(const TaskPool&) = delete;
-  Status run(size_t n, const std::function<Status(size_t)>& fn);  // first error wins
-
- private:
-  void work();
-  void drain();
-  std::vector<std::thread> threads_;
-  std::mutex mu_;
-  std::condition_variable cv_, done_cv_;
-  const std::function<Status(size_t)>* fn_ = nullptr;
-  size_t n_ = 0, next_ = 0, finished_ = 0;
-  uint64_t generation_ = 0;
-  bool quit_ = false;
-  Status err_;
-};
 
 }  // namespace wrx

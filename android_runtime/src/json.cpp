@@ -1,10 +1,26 @@
+// The JSON reader is RapidJSON's SAX reader (Debian's rapidjson-dev, header-only, so the
+// host, aarch64 and Android builds share it): iterative parsing (the call stack does not
+// grow with nesting), UTF-8 validation, no exceptions, exact error offsets. This file adds
+// what RFC 8259 leaves to the reader and WRX requires: duplicate keys, NUL in strings,
+// lone surrogates (RapidJSON 1.1 lets an escaped low surrogate through) and nesting
+// deeper than kMaxDepth are rejected, each with the byte offset and the field's path.
 #include "json.h"
 
-#include <cctype>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
+#include <limits>
+#include <set>
+
+// RapidJSON asserts on API misuse only; a reader fed any bytes never reaches one. Make a
+// violated one a clean trap instead of a dependency on NDEBUG.
+#define RAPIDJSON_ASSERT(x) \
+  do {                      \
+    if (!(x)) __builtin_trap(); \
+  } while (0)
+#include <rapidjson/error/en.h>
+#include <rapidjson/reader.h>
+
+#include "utf8.h"
 
 namespace wrx::json {
 
@@ -31,8 +47,18 @@ Value Value::make_number(double d, bool integral) {
   Value v;
   v.type_ = Type::kNumber;
   v.num_ = d;
-  v.integral_ = integral;
-  v.int_ = integral ? static_cast<int64_t>(d) : 0;
+  // Only integers exactly representable as int64 count as integral (no out-of-range cast).
+  v.integral_ = integral && std::isfinite(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0 &&
+                d == std::floor(d);
+  v.int_ = v.integral_ ? static_cast<int64_t>(d) : 0;
+  return v;
+}
+Value Value::make_int(int64_t i) {
+  Value v;
+  v.type_ = Type::kNumber;
+  v.num_ = static_cast<double>(i);
+  v.integral_ = true;
+  v.int_ = i;
   return v;
 }
 Value Value::make_string(std::string s) {
@@ -54,222 +80,118 @@ Value Value::make_object(std::vector<std::pair<std::string, Value>> m) {
   return v;
 }
 
-class Parser {
+namespace {
+
+// Builds the Value tree with an explicit stack, so neither parsing nor building recurses.
+class Builder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Builder> {
  public:
-  explicit Parser(const std::string& s) : s_(s) {}
-
-  Status run(Value* out) {
-    WRX_TRY(value(out, 0));
-    ws();
-    if (i_ != s_.size()) return err("trailing characters");
-    return Status::Ok();
+  bool Null() { return put(Value::make_null()); }
+  bool Bool(bool b) { return put(Value::make_bool(b)); }
+  bool Int(int i) { return put(Value::make_int(i)); }
+  bool Uint(unsigned u) { return put(Value::make_int(u)); }
+  bool Int64(int64_t i) { return put(Value::make_int(i)); }
+  bool Uint64(uint64_t u) {
+    if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+      return put(Value::make_number(static_cast<double>(u), false));
+    return put(Value::make_int(static_cast<int64_t>(u)));
   }
-
- private:
-  static constexpr int kMaxDepth = 64;
-  const std::string& s_;
-  size_t i_ = 0;
-
-  Status err(const std::string& what) const {
-    return fail(Error::kManifestField, "invalid JSON at byte " + std::to_string(i_) + ": " + what);
+  bool Double(double d) {
+    if (!std::isfinite(d)) return stop("number out of range");
+    return put(Value::make_number(d, false));
   }
-  void ws() {
-    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r')) ++i_;
+  bool String(const char* s, rapidjson::SizeType n, bool) {
+    if (!check_text(s, n, "string")) return false;
+    return put(Value::make_string(std::string(s, n)));
   }
-  bool lit(const char* w) {
-    size_t n = 0;
-    while (w[n]) ++n;
-    if (s_.compare(i_, n, w) != 0) return false;
-    i_ += n;
+  bool StartObject() { return open(true); }
+  bool Key(const char* s, rapidjson::SizeType n, bool) {
+    if (!check_text(s, n, "key")) return false;
+    Frame& f = stack_.back();
+    std::string key(s, n);
+    if (!f.keys.insert(key).second) return stop("duplicate key \"" + key + "\"");
+    f.key = std::move(key);
     return true;
   }
+  bool EndObject(rapidjson::SizeType) { return close(); }
+  bool StartArray() { return open(false); }
+  bool EndArray(rapidjson::SizeType) { return close(); }
 
-  Status value(Value* out, int depth) {
-    if (depth > kMaxDepth) return err("nesting too deep");
-    ws();
-    if (i_ >= s_.size()) return err("unexpected end");
-    const char c = s_[i_];
-    if (c == '{') return object(out, depth);
-    if (c == '[') return array(out, depth);
-    if (c == '"') {
-      std::string str;
-      WRX_TRY(string(&str));
-      *out = Value::make_string(std::move(str));
-      return Status::Ok();
-    }
-    if (lit("true")) { *out = Value::make_bool(true); return Status::Ok(); }
-    if (lit("false")) { *out = Value::make_bool(false); return Status::Ok(); }
-    if (lit("null")) { *out = Value(); return Status::Ok(); }
-    return number(out);
-  }
+  Value root;
+  std::string error;  // set when the handler stopped the parse
 
-  Status number(Value* out) {
-    const size_t start = i_;
-    bool integral = true;
-    if (i_ < s_.size() && s_[i_] == '-') ++i_;
-    if (i_ >= s_.size() || !isdigit(static_cast<unsigned char>(s_[i_]))) return err("expected a value");
-    while (i_ < s_.size() && isdigit(static_cast<unsigned char>(s_[i_]))) ++i_;
-    if (i_ < s_.size() && s_[i_] == '.') {
-      integral = false;
-      ++i_;
-      if (i_ >= s_.size() || !isdigit(static_cast<unsigned char>(s_[i_]))) return err("bad number");
-      while (i_ < s_.size() && isdigit(static_cast<unsigned char>(s_[i_]))) ++i_;
-    }
-    if (i_ < s_.size() && (s_[i_] == 'e' || s_[i_] == 'E')) {
-      integral = false;
-      ++i_;
-      if (i_ < s_.size() && (s_[i_] == '+' || s_[i_] == '-')) ++i_;
-      if (i_ >= s_.size() || !isdigit(static_cast<unsigned char>(s_[i_]))) return err("bad exponent");
-      while (i_ < s_.size() && isdigit(static_cast<unsigned char>(s_[i_]))) ++i_;
-    }
-    const std::string tok = s_.substr(start, i_ - start);
-    if (integral) {
-      errno = 0;
-      char* end = nullptr;
-      const long long v = std::strtoll(tok.c_str(), &end, 10);
-      if (errno == 0) {
-        Value n = Value::make_number(static_cast<double>(v), true);
-        n.int_ = v;
-        *out = n;
-        return Status::Ok();
-      }
-    }
-    *out = Value::make_number(std::strtod(tok.c_str(), nullptr), false);
-    return Status::Ok();
-  }
-
-  static void utf8(uint32_t cp, std::string* o) {
-    if (cp < 0x80) {
-      o->push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-      o->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-      o->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-      o->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-      o->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      o->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-      o->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-      o->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-      o->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      o->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
-  }
-
-  Status hex4(uint32_t* cp) {
-    if (i_ + 4 > s_.size()) return err("bad \\u escape");
-    uint32_t v = 0;
-    for (int k = 0; k < 4; ++k) {
-      const char h = s_[i_++];
-      v <<= 4;
-      if (h >= '0' && h <= '9') v |= h - '0';
-      else if (h >= 'a' && h <= 'f') v |= h - 'a' + 10;
-      else if (h >= 'A' && h <= 'F') v |= h - 'A' + 10;
-      else return err("bad \\u escape");
-    }
-    *cp = v;
-    return Status::Ok();
-  }
-
-  Status string(std::string* out) {
-    ++i_;  // opening quote
-    while (true) {
-      if (i_ >= s_.size()) return err("unterminated string");
-      const char c = s_[i_++];
-      if (c == '"') return Status::Ok();
-      if (static_cast<unsigned char>(c) < 0x20) return err("control character in string");
-      if (c != '\\') {
-        out->push_back(c);
-        continue;
-      }
-      if (i_ >= s_.size()) return err("unterminated escape");
-      const char e = s_[i_++];
-      switch (e) {
-        case '"': out->push_back('"'); break;
-        case '\\': out->push_back('\\'); break;
-        case '/': out->push_back('/'); break;
-        case 'b': out->push_back('\b'); break;
-        case 'f': out->push_back('\f'); break;
-        case 'n': out->push_back('\n'); break;
-        case 'r': out->push_back('\r'); break;
-        case 't': out->push_back('\t'); break;
-        case 'u': {
-          uint32_t cp = 0;
-          WRX_TRY(hex4(&cp));
-          if (cp >= 0xD800 && cp < 0xDC00 && i_ + 1 < s_.size() && s_[i_] == '\\' && s_[i_ + 1] == 'u') {
-            i_ += 2;
-            uint32_t lo = 0;
-            WRX_TRY(hex4(&lo));
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-          }
-          utf8(cp, out);
-          break;
-        }
-        default: return err("bad escape");
-      }
-    }
-  }
-
-  Status array(Value* out, int depth) {
-    ++i_;
+ private:
+  struct Frame {
+    bool object = false;
     std::vector<Value> items;
-    ws();
-    if (i_ < s_.size() && s_[i_] == ']') {
-      ++i_;
-      *out = Value::make_array(std::move(items));
-      return Status::Ok();
-    }
-    while (true) {
-      Value v;
-      WRX_TRY(value(&v, depth + 1));
-      items.push_back(std::move(v));
-      ws();
-      if (i_ >= s_.size()) return err("unterminated array");
-      if (s_[i_] == ',') { ++i_; continue; }
-      if (s_[i_] == ']') { ++i_; break; }
-      return err("expected ',' or ']'");
-    }
-    *out = Value::make_array(std::move(items));
-    return Status::Ok();
-  }
+    std::vector<std::pair<std::string, Value>> members;
+    std::set<std::string> keys;
+    std::string key;
+  };
+  std::vector<Frame> stack_;
 
-  Status object(Value* out, int depth) {
-    ++i_;
-    std::vector<std::pair<std::string, Value>> m;
-    ws();
-    if (i_ < s_.size() && s_[i_] == '}') {
-      ++i_;
-      *out = Value::make_object(std::move(m));
-      return Status::Ok();
+  bool stop(const std::string& why) {
+    error = why + " at " + path();
+    return false;
+  }
+  bool check_text(const char* s, size_t n, const char* what) {
+    const size_t bad = utf8::first_invalid(s, n);
+    if (bad != n) return stop(std::string(what) + " is not valid UTF-8 (byte " + std::to_string(bad) + " of it)");
+    for (size_t i = 0; i < n; ++i)
+      if (s[i] == '\0') return stop(std::string(what) + " contains U+0000");
+    return true;
+  }
+  bool put(Value v) {
+    if (stack_.empty()) {
+      root = std::move(v);
+      return true;
     }
-    while (true) {
-      ws();
-      if (i_ >= s_.size() || s_[i_] != '"') return err("expected a key");
-      std::string key;
-      WRX_TRY(string(&key));
-      ws();
-      if (i_ >= s_.size() || s_[i_] != ':') return err("expected ':'");
-      ++i_;
-      Value v;
-      WRX_TRY(value(&v, depth + 1));
-      m.emplace_back(std::move(key), std::move(v));
-      ws();
-      if (i_ >= s_.size()) return err("unterminated object");
-      if (s_[i_] == ',') { ++i_; continue; }
-      if (s_[i_] == '}') { ++i_; break; }
-      return err("expected ',' or '}'");
+    Frame& f = stack_.back();
+    if (f.object)
+      f.members.emplace_back(std::move(f.key), std::move(v));
+    else
+      f.items.push_back(std::move(v));
+    return true;
+  }
+  bool open(bool object) {
+    if (stack_.size() >= static_cast<size_t>(kMaxDepth)) return stop("nesting deeper than " + std::to_string(kMaxDepth));
+    stack_.emplace_back();
+    stack_.back().object = object;
+    return true;
+  }
+  bool close() {
+    Frame f = std::move(stack_.back());
+    stack_.pop_back();
+    return put(f.object ? Value::make_object(std::move(f.members)) : Value::make_array(std::move(f.items)));
+  }
+  std::string path() const {
+    std::string p;
+    for (const Frame& f : stack_) {
+      if (f.object) {
+        if (!f.key.empty()) p += (p.empty() ? "" : ".") + f.key;
+      } else {
+        p += "[" + std::to_string(f.items.size()) + "]";
+      }
     }
-    *out = Value::make_object(std::move(m));
-    return Status::Ok();
+    return p.empty() ? "the top level" : p;
   }
 };
 
-Result<Value> parse(const std::string& text) {
-  Value v;
-  Parser p(text);
-  Status st = p.run(&v);
-  if (!st.ok()) return st;
-  return v;
+}  // namespace
+
+Result<Value> parse(const std::string& text, Error code) {
+  constexpr unsigned kFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
+  Builder b;
+  rapidjson::Reader reader;
+  rapidjson::StringStream in(text.c_str());
+  const rapidjson::ParseResult r = reader.Parse<kFlags>(in, b);
+  // StringStream stops at a NUL byte: the text must end where the parse did.
+  if (r && in.Tell() != text.size())
+    return fail(code, "invalid JSON at byte " + std::to_string(in.Tell()) + ": a NUL byte outside a string");
+  if (!r) {
+    const std::string why = b.error.empty() ? rapidjson::GetParseError_En(r.Code()) : b.error;
+    return fail(code, "invalid JSON at byte " + std::to_string(r.Offset()) + ": " + why);
+  }
+  return std::move(b.root);
 }
 
 std::string quote(const std::string& s) {
@@ -284,7 +206,7 @@ std::string quote(const std::string& s) {
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+          std::snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
           o += buf;
         } else {
           o.push_back(c);

@@ -1,5 +1,7 @@
-// A small JSON reader and writer for the manifest, plans and the report. Strict (RFC 8259),
-// depth-limited, no exceptions: parse() returns an error with the byte offset.
+// JSON for the manifest, plans, evaluation metadata and tokenizer.json: a strict reader on
+// RapidJSON (RFC 8259 plus: no duplicate keys, no NUL or invalid UTF-8 in strings, numbers
+// finite, nesting bounded) and a string quoter for the report. No exceptions: parse()
+// returns an error with the byte offset and the path of the field.
 #pragma once
 
 #include <cstdint>
@@ -37,6 +39,7 @@ class Value {
   static Value make_null() { return Value(); }
   static Value make_bool(bool b);
   static Value make_number(double d, bool integral);
+  static Value make_int(int64_t i);
   static Value make_string(std::string s);
   static Value make_array(std::vector<Value> v);
   static Value make_object(std::vector<std::pair<std::string, Value>> m);
@@ -50,10 +53,14 @@ class Value {
   std::string str_;
   std::vector<Value> arr_;
   std::vector<std::pair<std::string, Value>> obj_;
-  friend class Parser;
 };
 
-Result<Value> parse(const std::string& text);
+// Deepest nesting of arrays and objects a file may have.
+constexpr int kMaxDepth = 64;
+
+// `code` is the error a failure is reported as (the caller's format: a manifest field, a
+// bad plan, bad data).
+Result<Value> parse(const std::string& text, Error code = Error::kManifestField);
 
 // Escape a string for JSON output (quotes included).
 std::string quote(const std::string& s);

@@ -149,6 +149,13 @@ Result<std::unique_ptr<Package>> open_package(const std::string& root, bool try_
     pkg->bitwidths.push_back(static_cast<int>(v));
   }
   WRX_TRY(r.i32(*tok, "tokenizer.", "max_seq_len", &pkg->max_seq_len, 1, 65536));
+  if (const json::Value* tf = tok->get("file"); tf != nullptr && !tf->is_null()) {
+    // A plain file name in the package directory: never a path that leaves it.
+    if (!tf->is_string() || tf->str().empty() || tf->str().find('/') != std::string::npos || tf->str() == "." ||
+        tf->str() == "..")
+      return r.missing("tokenizer.file");
+    pkg->tokenizer_file = root + "/" + tf->str();
+  }
   WRX_TRY(r.str(*task, "task.", "name", &pkg->task_name));
   const json::Value* labels = nullptr;
   WRX_TRY(r.get(*task, "task.", "labels", &labels));

@@ -31,6 +31,7 @@ struct Package {
   std::vector<std::string> labels;
   std::string model_name, task_name;
   std::string dev_file, calib_file;
+  std::string tokenizer_file;  // root/<tokenizer.file>; empty when the manifest has none (older packages)
   // Program paths: the whole encoder layer, and its attention and FFN halves.
   std::string layer_program, attn_program, ffn_program;
   std::unique_ptr<Store> store;

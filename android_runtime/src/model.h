@@ -8,6 +8,7 @@
 #include <mutex>
 #include <vector>
 
+#include "concurrency.h"
 #include "error.h"
 #include "io.h"
 #include "manifest.h"

@@ -1,5 +1,7 @@
 #include "pipeline.h"
 
+#include "concurrency.h"
+
 #include <algorithm>
 #include <condition_variable>
 #include <cstring>
@@ -36,6 +38,12 @@ class Base : public Executor {
   size_t activation_bytes() const override { return (x_.size() + bias_.size()) * sizeof(float); }
 
  protected:
+  // A cancelled call stops at the next layer (half) boundary with Error::kCancelled.
+  Status check_cancel() const {
+    if (cancel_ != nullptr && cancel_->load(std::memory_order_relaxed))
+      return fail(Error::kCancelled, "the call was cancelled", "call again; cancel only stops the call in flight");
+    return Status::Ok();
+  }
   Trace fresh_trace() const {
     Trace t;
     for (const auto& lp : plan_.layers) {
@@ -57,6 +65,7 @@ class Base : public Executor {
     fill_bias(m_->seq(), length, bias_.data());
     WRX_TRY(m_->embed(ids, types, rows, x_.data()));
     for (size_t i = 0; i < weights.size(); ++i) {
+      WRX_TRY(check_cancel());
       LayerTrace& lt = tr->layers[i];
       lt.compute_start_ms = ms(now_s(), t0);
       WRX_TRY(m_->run_layer(weights[i], bias_.data(), x_.data()));
@@ -126,6 +135,7 @@ class LoadThenExec : public Base {
     tr->bytes_read = rows.bytes;
     std::vector<Weights> weights(plan_.layers.size());
     for (size_t i = 0; i < plan_.layers.size(); ++i) {
+      WRX_TRY(check_cancel());
       LayerTrace& lt = tr->layers[i];
       RawEntries raw;
       lt.io_start_ms = ms(now_s(), t0);
@@ -140,67 +150,6 @@ class LoadThenExec : public Base {
     }
     return run_whole(ids, types, length, rows, weights, logits, tr, t0);
   }
-};
-
-// A single-producer single-consumer queue with an IO-side error channel.
-template <typename T>
-class Channel {
- public:
-  void push(T v) {
-    std::lock_guard<std::mutex> g(mu_);
-    q_.push_back(std::move(v));
-    cv_.notify_all();
-  }
-  void fail(Status s) {
-    std::lock_guard<std::mutex> g(mu_);
-    err_ = std::move(s);
-    cv_.notify_all();
-  }
-  // Blocks; false with *err set if the producer failed first.
-  bool pop(T* out, Status* err) {
-    std::unique_lock<std::mutex> g(mu_);
-    cv_.wait(g, [&] { return !q_.empty() || !err_.ok(); });
-    if (q_.empty()) {
-      *err = err_;
-      return false;
-    }
-    *out = std::move(q_.front());
-    q_.pop_front();
-    return true;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<T> q_;
-  Status err_;
-};
-
-// A byte budget the IO thread acquires before reading and compute releases after use.
-class Budget {
- public:
-  explicit Budget(size_t cap) : cap_(cap) {}
-  bool acquire(size_t n, const bool* stop) {
-    std::unique_lock<std::mutex> g(mu_);
-    cv_.wait(g, [&] { return used_ == 0 || used_ + n <= cap_ || *stop; });
-    if (*stop) return false;
-    used_ += n;
-    return true;
-  }
-  void release(size_t n) {
-    std::lock_guard<std::mutex> g(mu_);
-    used_ -= std::min(used_, n);
-    cv_.notify_all();
-  }
-  void wake() {
-    std::lock_guard<std::mutex> g(mu_);
-    cv_.notify_all();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  size_t cap_, used_ = 0;
 };
 
 uint64_t run_bytes(const std::vector<const Entry*>& es) {
@@ -224,7 +173,6 @@ class StdPL : public Base {
     Channel<int> words;
     Channel<size_t> ready;
     Budget slots(2);  // two whole-layer weight slots: one computing, one being filled
-    bool stop = false;
     std::thread io([&] {
       const double te = now_s();
       Status s = m_->read_word_rows(ids, &rows);
@@ -232,7 +180,7 @@ class StdPL : public Base {
       if (!s.ok()) return words.fail(s);
       words.push(0);
       for (size_t i = 0; i < n; ++i) {
-        if (!slots.acquire(1, &stop)) return;
+        if (!slots.acquire(1)) return;
         LayerTrace& lt = tr->layers[i];
         RawEntries raw;
         lt.io_start_ms = ms(now_s(), t0);
@@ -254,6 +202,7 @@ class StdPL : public Base {
       WRX_TRY(embed_when_read(words, ids, types, length, rows, tr));
       double tw = 0;
       for (size_t i = 0; i < n; ++i) {
+        WRX_TRY(check_cancel());
         size_t got = 0;
         tw = now_s();
         if (!ready.pop(&got, &err)) return err;
@@ -269,8 +218,7 @@ class StdPL : public Base {
       return Status::Ok();
     };
     const Status st = compute();
-    stop = true;
-    slots.wake();
+    slots.stop();
     io.join();
     pool_.clear();
     slot_[0].buf.release();
@@ -284,68 +232,6 @@ class StdPL : public Base {
  private:
   BufferPool pool_;
   Weights slot_[2];
-};
-
-// Runs job(lane) for lanes 1..n-1 on helper threads while the caller runs job(0); the
-// helpers live as long as the crew, so a layer half costs a wake-up, not a thread start.
-class Crew {
- public:
-  explicit Crew(int lanes) : results_(size_t(std::max(1, lanes))) {
-    for (int l = 1; l < lanes; ++l) threads_.emplace_back([this, l] { loop(l); });
-  }
-  ~Crew() {
-    {
-      std::lock_guard<std::mutex> g(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    for (auto& t : threads_) t.join();
-  }
-  // Every lane's job, concurrently; the first failing lane's status.
-  Status run(const std::function<Status(int)>& job) {
-    if (threads_.empty()) return job(0);
-    {
-      std::lock_guard<std::mutex> g(mu_);
-      job_ = &job;
-      pending_ = static_cast<int>(threads_.size());
-      ++gen_;
-    }
-    cv_.notify_all();
-    results_[0] = job(0);
-    std::unique_lock<std::mutex> g(mu_);
-    done_.wait(g, [&] { return pending_ == 0; });
-    job_ = nullptr;
-    for (const Status& s : results_)
-      if (!s.ok()) return s;
-    return Status::Ok();
-  }
-
- private:
-  void loop(int lane) {
-    uint64_t seen = 0;
-    for (;;) {
-      const std::function<Status(int)>* job = nullptr;
-      {
-        std::unique_lock<std::mutex> g(mu_);
-        cv_.wait(g, [&] { return stop_ || gen_ != seen; });
-        if (stop_) return;
-        seen = gen_;
-        job = job_;
-      }
-      Status s = (*job)(lane);
-      std::lock_guard<std::mutex> g(mu_);
-      results_[size_t(lane)] = std::move(s);
-      if (--pending_ == 0) done_.notify_all();
-    }
-  }
-  std::mutex mu_;
-  std::condition_variable cv_, done_;
-  const std::function<Status(int)>* job_ = nullptr;
-  uint64_t gen_ = 0;
-  int pending_ = 0;
-  bool stop_ = false;
-  std::vector<Status> results_;
-  std::vector<std::thread> threads_;
 };
 
 // ---------------------------------------------------------------- elastic
@@ -395,9 +281,9 @@ class Elastic : public Base {
     return Status::Ok();
   }
 
-  uint64_t preload_bytes() const {
-    uint64_t n = 0;
-    for (const auto& r : preload_.runs) n += r.capacity();
+  int64_t preload_bytes() const override {
+    int64_t n = 0;
+    for (const auto& r : preload_.runs) n += static_cast<int64_t>(r.capacity());
     return n;
   }
 
@@ -415,12 +301,11 @@ class Elastic : public Base {
     Channel<Item> parts;
     Budget budget(opt_.readahead_bytes);
     uint64_t embed_bytes = 0, head_bytes = 0, word_budget = 0;
-    bool stop = false;
     std::thread io([&] {
       // Everything streamed shares one byte budget: the word rows, the layer halves, the head.
       const double te = now_s();
       word_budget = m_->word_rows_bytes(ids);
-      if (!budget.acquire(word_budget, &stop)) return;
+      if (!budget.acquire(word_budget)) return;
       Status s = m_->read_word_rows(ids, &rows);
       tr->embed_io_ms = ms(now_s(), te);
       if (!s.ok()) return words.fail(s);
@@ -434,7 +319,7 @@ class Elastic : public Base {
         const auto& es = p < 2 * n ? streamed_[p] : head;
         if (!es.empty()) {
           it.budget = run_bytes(es);
-          if (!budget.acquire(it.budget, &stop)) return;
+          if (!budget.acquire(it.budget)) return;
           const double ts = now_s();
           s = m_->read_entries(es, it.raw.get(), nullptr);  // no pool: live bytes = budgeted bytes
           if (!s.ok()) return parts.fail(s);
@@ -462,6 +347,7 @@ class Elastic : public Base {
         const LayerPlan& lp = plan_.layers[i];
         LayerTrace& lt = tr->layers[i];
         for (int half = 0; half < 2; ++half) {
+          WRX_TRY(check_cancel());
           Item it;
           tw = now_s();
           if (!parts.pop(&it, &err)) return err;
@@ -519,8 +405,7 @@ class Elastic : public Base {
       return Status::Ok();
     };
     const Status st = compute();
-    stop = true;
-    budget.wake();
+    budget.stop();
     io.join();
     // Between inferences only the preload buffer (and the always-resident tensors) stay.
     for (Weights& w : chunk_) w.buf.release();
@@ -542,6 +427,27 @@ class Elastic : public Base {
 };
 
 }  // namespace
+
+ResolvedKnobs resolve_knobs(const std::string& mode, const Plan& plan, const KnobOverrides& o) {
+  ResolvedKnobs k;
+  k.po.mode = mode;
+  const bool elastic = mode == "elastic";
+  k.readahead_kb = o.readahead_kb   ? o.readahead_kb
+                   : plan.readahead_kb ? plan.readahead_kb
+                                       : static_cast<size_t>(knobs::kReadaheadKb);
+  k.chunk_kb = o.chunk_kb      ? o.chunk_kb
+               : plan.chunk_kb ? plan.chunk_kb
+                               : static_cast<size_t>(knobs::kChunkKb);
+  k.po.readahead_bytes = k.readahead_kb << 10;
+  k.po.chunk_bytes = k.chunk_kb << 10;
+  k.po.head_resident = !elastic || (o.head_resident >= 0      ? o.head_resident == 1
+                                    : plan.head_resident >= 0 ? plan.head_resident == 1
+                                                              : knobs::kHeadResident);
+  k.po.lanes = !elastic ? 1 : o.lanes > 0 ? o.lanes : plan.lanes > 0 ? plan.lanes : knobs::kLanes;
+  // The other modes measure the model as trained: fp32 head.
+  k.head_bits = !elastic ? 32 : o.head_bits > 0 ? o.head_bits : plan.head_bits > 0 ? plan.head_bits : knobs::kHeadBits;
+  return k;
+}
 
 Result<std::unique_ptr<Executor>> Executor::create(const PipelineOptions& opt, Model* model, const Plan& plan) {
   std::unique_ptr<Executor> e;

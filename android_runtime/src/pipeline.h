@@ -13,6 +13,7 @@
 //                   few cores this beats splitting every small operator across threads
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -51,6 +52,20 @@ struct PipelineOptions {
   int lanes = knobs::kLanes;                  // elastic: chunks of a layer half run on this many threads
 };
 
+// Knobs given on the command line or by an app; 0 / -1 = the plan's value, else the default.
+struct KnobOverrides {
+  size_t readahead_kb = 0, chunk_kb = 0;
+  int head_resident = -1, lanes = 0, head_bits = 0;
+};
+struct ResolvedKnobs {
+  PipelineOptions po;
+  size_t readahead_kb = 0, chunk_kb = 0;
+  int head_bits = 32;
+};
+// The pipeline options for a mode and plan: the overrides, else the plan's `pipeline`,
+// else the defaults (plan.h, knobs). Modes other than elastic run the fp32 head, resident.
+ResolvedKnobs resolve_knobs(const std::string& mode, const Plan& plan, const KnobOverrides& o);
+
 class Executor {
  public:
   virtual ~Executor() = default;
@@ -61,6 +76,13 @@ class Executor {
   virtual std::pair<int, int> chunk_shards() const { return {0, 0}; }
   // Activation buffers the executor owns (hidden state, accumulators, mask), in bytes.
   virtual size_t activation_bytes() const = 0;
+  // Bytes of the preload buffer (elastic; 0 otherwise).
+  virtual int64_t preload_bytes() const { return 0; }
+  // While *flag is true, infer() returns Error::kCancelled at its next layer boundary.
+  void set_cancel_flag(const std::atomic<bool>* flag) { cancel_ = flag; }
+
+ protected:
+  const std::atomic<bool>* cancel_ = nullptr;
 };
 
 }  // namespace wrx

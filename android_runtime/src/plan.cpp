@@ -1,5 +1,6 @@
 #include "plan.h"
 
+#include <cstdio>
 #include <set>
 
 #include "json.h"
@@ -27,8 +28,8 @@ Plan uniform_plan(const Package& pkg, int bits, int preload_layers) {
 Result<Plan> load_plan(const std::string& path) {
   auto text = read_file(path);
   if (!text.ok()) return fail(Error::kMissingFile, "plan file " + path + " does not exist", "check the --plan path");
-  auto parsed = json::parse(text.value());
-  if (!parsed.ok()) return fail(Error::kBadPlan, "plan " + path + ": " + parsed.status().message);
+  auto parsed = json::parse(text.value(), Error::kBadPlan);
+  if (!parsed.ok()) return fail(Error::kBadPlan, "plan " + path + ": " + parsed.status().message, "re-write the plan (wrx plan)");
   const json::Value& v = parsed.value();
   auto bad = [&](const std::string& why) { return fail(Error::kBadPlan, "plan " + path + ": " + why); };
   const json::Value* f = v.get("format");
@@ -149,6 +150,35 @@ std::string plan_to_json(const Plan& plan) {
     s += (i ? ", " : "") + std::string("[") + std::to_string(plan.preload[i].first) + ", " +
          std::to_string(plan.preload[i].second) + "]";
   return s + "]}";
+}
+
+Result<Plan> resolve_plan(const Package& pkg, const std::string& spec) {
+  int bits = 0, pre = 0;
+  char tail = 0;
+  const bool preset = std::sscanf(spec.c_str(), "uniform-%d-pre%d%c", &bits, &pre, &tail) == 2 ||
+                      (std::sscanf(spec.c_str(), "uniform-%d%c", &bits, &tail) == 1 && (pre = 0, true));
+  if (preset && spec.rfind("uniform-", 0) == 0) {
+    if (!pkg.has_bits(bits))
+      return fail(Error::kBadPlan, "plan " + spec + ": " + std::to_string(bits) + " bits are not stored in this package",
+                  "wrx inspect OUT lists the stored bitwidths");
+    if (pre < 0 || pre > pkg.geom.layers)
+      return fail(Error::kBadPlan, "plan " + spec + ": cannot preload " + std::to_string(pre) + " of " +
+                                       std::to_string(pkg.geom.layers) + " layers");
+    return uniform_plan(pkg, bits, pre);
+  }
+  if (FILE* f = std::fopen(spec.c_str(), "rb")) {
+    std::fclose(f);
+    return load_plan(spec);
+  }
+  if (spec.find('/') == std::string::npos && spec.find('\0') == std::string::npos && !spec.empty() && spec[0] != '.') {
+    const std::string named = pkg.root + "/plans/" + spec + ".json";
+    if (FILE* f = std::fopen(named.c_str(), "rb")) {
+      std::fclose(f);
+      return load_plan(named);
+    }
+  }
+  return fail(Error::kBadPlan, "plan '" + spec + "' is neither a preset, a plan file, nor a plan in " + pkg.root + "/plans",
+              "use uniform-B or uniform-B-preL (e.g. uniform-4-pre1), a plan file, or a name from wrx plan");
 }
 
 std::string knob_defaults_json() {

@@ -47,6 +47,9 @@ struct Plan {
 // Preset: every shard at `bits`; the first `preload_layers` layers in the preload buffer.
 Plan uniform_plan(const Package& pkg, int bits, int preload_layers = 0);
 Result<Plan> load_plan(const std::string& path);
+// A plan named the way `wrx run --plan` and the session options name one: a preset
+// (uniform-B or uniform-B-preL), a plan file, or a plan name in <package>/plans/.
+Result<Plan> resolve_plan(const Package& pkg, const std::string& spec);
 // Rejects layers, shards or bitwidths the package does not hold (Error::kBadPlan).
 Status validate_plan(const Plan& plan, const Package& pkg);
 std::string plan_to_json(const Plan& plan);

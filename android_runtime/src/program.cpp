@@ -73,7 +73,10 @@ struct Program::Impl {
   std::vector<std::vector<uint8_t>> planned;
   std::vector<et::Span<uint8_t>> spans;
   std::unique_ptr<et::HierarchicalAllocator> planned_alloc;
-  std::vector<uint8_t> method_pool, temp_pool;
+  // Bump-allocator pools, sized for the largest method, allocated but not written: only the
+  // pages load_method and execute really touch become resident (a zero-filled vector made
+  // all 5 MB per program resident, most of an idle session's RSS).
+  std::unique_ptr<uint8_t[]> method_pool, temp_pool;
   std::unique_ptr<et::MemoryAllocator> method_alloc, temp_alloc;
   std::unique_ptr<et::MemoryManager> mm;
   std::unique_ptr<et::Method> method;
@@ -145,10 +148,11 @@ Result<std::unique_ptr<Program>> Program::load(const std::string& path, size_t n
     m.spans.emplace_back(m.planned.back().data(), n);
   }
   m.planned_alloc = std::make_unique<et::HierarchicalAllocator>(et::Span<et::Span<uint8_t>>(m.spans.data(), m.spans.size()));
-  m.method_pool.resize(4 << 20);
-  m.temp_pool.resize(1 << 20);
-  m.method_alloc = std::make_unique<et::MemoryAllocator>(static_cast<uint32_t>(m.method_pool.size()), m.method_pool.data());
-  m.temp_alloc = std::make_unique<et::MemoryAllocator>(static_cast<uint32_t>(m.temp_pool.size()), m.temp_pool.data());
+  constexpr uint32_t kMethodPool = 4u << 20, kTempPool = 1u << 20;
+  m.method_pool.reset(new uint8_t[kMethodPool]);  // default-initialised: untouched pages
+  m.temp_pool.reset(new uint8_t[kTempPool]);
+  m.method_alloc = std::make_unique<et::MemoryAllocator>(kMethodPool, m.method_pool.get());
+  m.temp_alloc = std::make_unique<et::MemoryAllocator>(kTempPool, m.temp_pool.get());
   m.mm = std::make_unique<et::MemoryManager>(m.method_alloc.get(), m.planned_alloc.get(), m.temp_alloc.get());
   auto method = m.program->load_method("forward", m.mm.get());
   if (!method.ok())

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -53,6 +54,47 @@ void test_json() {
     check(!json::parse(bad).ok(), std::string("json rejects ") + bad);
   std::string deep(100, '[');
   check(!json::parse(deep).ok(), "json depth limit");
+  // What RFC 8259 leaves open and WRX rejects, each with the offset and the field's path.
+  struct Bad {
+    std::string text, want;
+  };
+  const Bad bads[] = {
+      {"[01]", "byte 2"},
+      {"[-00]", "byte 3"},
+      {"[1e999]", "byte 1"},
+      {"[NaN]", "byte 1"},
+      {R"({"a": 1, "a": 2})", "duplicate key \"a\" at the top level"},
+      {R"({"x": {"b": [0, {"c": 1, "c": 1}]}})", "duplicate key \"c\" at x.b[1]"},
+      {R"(["\ud800"])", "byte"},
+      {R"(["\ud800\u0041"])", "byte"},
+      {R"(["\udc00"])", "string is not valid UTF-8 (byte 0 of it) at [0]"},
+      {R"({"p": "a\u0000b"})", "string contains U+0000 at p"},
+      {"[\"\xc3\x28\"]", "byte 2"},
+      {"[\"\xed\xa0\x80\"]", "byte"},
+      {std::string("[1]\0", 4), "NUL byte outside a string"},
+      {std::string(65, '[') + std::string(65, ']'), "nesting deeper than 64"},
+  };
+  for (const Bad& b : bads) {
+    auto r = json::parse(b.text, Error::kBadPlan);
+    check(!r.ok() && r.status().code == Error::kBadPlan, "json rejects " + b.text);
+    check(r.status().message.find(b.want) != std::string::npos,
+          "json error for " + b.text + " names '" + b.want + "': " + r.status().message);
+  }
+  // Integers: exact in int64, never a float-to-int cast out of range.
+  int64_t big = 0;
+  auto mx = json::parse("[9223372036854775807, 9223372036854775808, -9223372036854775808, 1e300, 2.0]");
+  check(mx.ok(), "json big numbers parse");
+  if (mx.ok()) {
+    const auto& it = mx.value().items();
+    check(it[0].as_int(&big) && big == INT64_MAX, "json int64 max is exact");
+    check(!it[1].as_int(&big), "json 2^63 is not an int64");
+    check(it[2].as_int(&big) && big == INT64_MIN, "json int64 min is exact");
+    check(!it[3].as_int(&big) && !it[4].as_int(&big), "json floats are not ints");
+  }
+  auto deep_ok = json::parse(std::string(64, '[') + std::string(64, ']'));
+  check(deep_ok.ok(), "json nesting of exactly 64 parses");
+  auto u = json::parse(R"(["\ud83d\ude00", "\u00e9"])");
+  check(u.ok() && u.value().items()[0].str() == "\xf0\x9f\x98\x80", "json surrogate pair decodes");
 }
 
 void test_decode(const fs::path& golden) {

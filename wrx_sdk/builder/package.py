@@ -7,8 +7,8 @@ plan needs are one contiguous read on the device, and so are their FFN halves.
 
 from __future__ import annotations
 
+import json
 import os
-import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
@@ -30,6 +30,7 @@ from wrx_sdk.formats.manifest import FORMAT, VERSION, store_section
 from wrx_sdk.formats.quant_scheme import QuantScheme
 from wrx_sdk.formats.store_layout import EntryKey
 from wrx_sdk.formats.store_writer import StoreWriter
+from wrx_sdk.formats.tokenizer_json import check_device_tokenizer
 from wrx_sdk.models.tasks import load_task
 from wrx_sdk.models.tokenizer import encode, load_tokenizer
 
@@ -103,8 +104,11 @@ def package(
     spec = shards if isinstance(shards, ShardSpec) else make_spec(geom, shards)
     M, bits_all = spec.shards_per_layer, scheme.all_bits
 
-    out.mkdir(parents=True, exist_ok=True)
     tok = load_tokenizer(ckpt.path)
+    # The device tokenizes with this file: refuse what it cannot reproduce before any work.
+    tok_json = json.loads(tok.to_str())
+    check_device_tokenizer(tok_json, f"{ckpt.path}/tokenizer.json")
+    out.mkdir(parents=True, exist_ok=True)
     data = {}
     for split in ("dev", "calib"):
         ex = task.splits[split]
@@ -112,8 +116,11 @@ def package(
         p = out / "data" / f"{split}.bin"
         devdata.write(p, enc, ex.labels, len(task.labels))
         data[split] = {"file": f"data/{split}.bin", "rows": len(ex), "sha256": sha256_file(p)}
-    if (ckpt.path / "tokenizer.json").is_file():
-        shutil.copy2(ckpt.path / "tokenizer.json", out / "tokenizer.json")
+    # Every package holds a tokenizer.json, written from the tokenizer the data was encoded
+    # with (a vocab.txt-only checkpoint gets the equivalent file); padding and truncation
+    # settings are left out: the device pads nothing and truncates to max_seq_len itself.
+    tok_json["truncation"], tok_json["padding"] = None, None
+    write_json(out / "tokenizer.json", tok_json)
 
     n_entries = 3 + geom.layers * (1 + 2 * M * len(bits_all)) + 2
     n_shard_tensors = len(F.ATTN_ROLES) + len(F.FFN_ROLES)
@@ -195,7 +202,8 @@ def package(
             "sharding": spec.to_json(),
             "quant": scheme.to_json(),
             "tokenizer": {
-                "file": "tokenizer.json" if (out / "tokenizer.json").is_file() else None,
+                "file": "tokenizer.json",
+                "sha256": sha256_file(out / "tokenizer.json"),
                 "max_seq_len": seq,
             },
             "task": task.info(),

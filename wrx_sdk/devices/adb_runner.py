@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from wrx_sdk.devices.adb import MARK, RUN_READ_TIMEOUT_S, AdbDevice, q, split_rc
+from wrx_sdk.devices.adb import MARK, RUN_READ_TIMEOUT_S, TRANSPORT_TIMEOUT_S, AdbDevice, q, split_rc
 from wrx_sdk.devices.base import RunResult
 from wrx_sdk.errors import WrxError
 
@@ -101,3 +101,95 @@ def run_loader(
     with open(local.parent / ".pulled", "a") as f:
         f.write(name + "\n")
     return RunResult(rc, report, list(tail))
+
+
+class AdbQuery:
+    """``wrx-query`` running on an adb device: one session for a whole stream of queries.
+
+    The shell service's raw mode forwards what we write to the process's stdin, so each
+    query is one write and each answer one line back; adb-shell has no public call for a
+    two-way stream, so this speaks the protocol's OPEN/WRTE/OKAY/CLSE packets through its
+    connection directly.
+    """
+
+    def __init__(
+        self, out: Path, device: str, args: list[str], key: str | None = None, remote_dir: str | None = None
+    ):
+        from adb_shell import constants
+        from adb_shell.adb_message import AdbMessage
+
+        self._c, self._msg = constants, AdbMessage
+        self.dev = AdbDevice(device, key)
+        remote = deployed_dir(out, device, remote_dir)
+        args = list(args)
+        if "--plan" in args:  # a plan file must be on the device; names and presets pass as is
+            i = args.index("--plan") + 1
+            local = Path(args[i])
+            if local.is_file():
+                rel = f"plans/{local.name}"
+                self.dev.push(local, f"{remote}/{rel}.wrx-partial")
+                self.dev.sh(f"mv -f {q(remote + '/' + rel + '.wrx-partial')} {q(remote + '/' + rel)}")
+                args[i] = rel
+        cmd = f"cd {q(remote)} && exec ./bin/wrx-query --package . {' '.join(q(a) for a in args)} 2>/dev/null"
+        d = self.dev.connect()
+        try:
+            self.info = d._open(b"shell:" + cmd.encode(), TRANSPORT_TIMEOUT_S, RUN_READ_TIMEOUT_S, None)
+        except Exception as e:  # noqa: BLE001 - adb-shell's own exception types
+            self.dev._lost(e)
+        self.buf = b""
+        self.ready = self._line()
+        if not self.ready or not self.ready.get("ready"):
+            self.close()
+            err = (self.ready or {}).get("error") or {}
+            code, message = err.get("code", "no answer"), err.get("message", "")
+            raise WrxError(
+                f"{device}: the session did not open: {code}: {message}",
+                hint=err.get("hint") or f"re-deploy (wrx deploy {out} --device {device}) and re-run",
+            )
+
+    def _line(self) -> dict | None:
+        d, c = self.dev.connect(), self._c
+        try:
+            while b"\n" not in self.buf:
+                cmd, _, _, data = d._io_manager.read([c.WRTE, c.CLSE, c.OKAY], self.info, allow_zeros=True)
+                if cmd == c.WRTE:
+                    d._okay(self.info)
+                    self.buf += data
+                elif cmd == c.CLSE:
+                    return None
+        except Exception as e:  # noqa: BLE001
+            self.dev._lost(e)
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line.decode("utf-8", "replace"))
+
+    def ask(self, text: str, pair: str | None = None) -> dict:
+        q_ = {"text": text} if pair is None else {"text": text, "pair": pair}
+        data = (json.dumps(q_, ensure_ascii=False) + "\n").encode("utf-8", "surrogateescape")
+        d = self.dev.connect()
+        try:
+            d._io_manager.send(
+                self._msg(self._c.WRTE, self.info.local_id, self.info.remote_id, data), self.info
+            )
+        except Exception as e:  # noqa: BLE001
+            self.dev._lost(e)
+        a = self._line()
+        if a is None:
+            raise WrxError(f"{self.dev.spec}: wrx-query ended mid-stream", hint="re-run; check the device")
+        return a
+
+    def close(self) -> None:
+        try:
+            if self.dev._dev is not None:
+                d = self.dev._dev
+                d._io_manager.send(
+                    self._msg(self._c.CLSE, self.info.local_id, self.info.remote_id), self.info
+                )
+        except Exception:  # noqa: BLE001 - closing a stream that may already be gone
+            pass
+        self.dev.close_quietly()
+
+    def __enter__(self) -> AdbQuery:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

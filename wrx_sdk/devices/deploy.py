@@ -23,6 +23,7 @@ from wrx_sdk.formats.manifest import read_manifest
 # Device ABI -> bundle target (scripts/build_runtime.sh --target ...)
 ABI_TARGETS = {"arm64-v8a": "android-arm64", "aarch64": "aarch64-linux", "x86_64": "host"}
 PARTIAL = ".wrx-partial"
+TOOLS = ("wrx-loader", "wrx-query")  # the device tools of a bundle
 
 
 def bundle_for_abi(abi: str) -> Path:
@@ -45,9 +46,12 @@ def default_remote_dir(out: Path) -> str:
 
 def files_to_deploy(out: Path, bundle: Path) -> list[tuple[Path, str, int]]:
     """(local file, path relative to the remote dir, mode)."""
-    files = [(bundle / "wrx-loader", "bin/wrx-loader", 0o755)]
+    tools = [t for t in TOOLS if (bundle / t).is_file()]  # bundles built before wrx-query lack it
+    files = [(bundle / t, f"bin/{t}", 0o755) for t in tools]
     files += [(p, f"bin/lib/{p.name}", 0o644) for p in sorted((bundle / "lib").glob("*.so*"))]
     files += [(out / name, name, 0o644) for name in ("manifest.json", "store.wrx")]
+    if (out / "tokenizer.json").is_file():
+        files.append((out / "tokenizer.json", "tokenizer.json", 0o644))
     for sub in ("programs", "data", "plans"):
         files += [(p, f"{sub}/{p.name}", 0o644) for p in sorted((out / sub).glob("*")) if p.is_file()]
     return files

@@ -69,24 +69,16 @@ Status run(const RunOptions& opt, std::string* report) {
     plan = uniform_plan(*pkg, opt.bits, opt.preload_layers);
   }
   WRX_TRY(validate_plan(plan, *pkg));
-  // Elastic knobs: the command line, else the plan's `pipeline`, else the defaults.
-  const size_t readahead_kb = opt.readahead_kb ? opt.readahead_kb
-                              : plan.readahead_kb ? plan.readahead_kb
-                                                  : static_cast<size_t>(knobs::kReadaheadKb);
-  const size_t chunk_kb = opt.chunk_kb      ? opt.chunk_kb
-                          : plan.chunk_kb ? plan.chunk_kb
-                                          : static_cast<size_t>(knobs::kChunkKb);
-  po.readahead_bytes = readahead_kb << 10;
-  po.chunk_bytes = chunk_kb << 10;
-  po.head_resident = opt.mode != "elastic" || (opt.head_resident >= 0   ? opt.head_resident == 1
-                                                 : plan.head_resident >= 0 ? plan.head_resident == 1
-                                                                           : knobs::kHeadResident);
-  po.lanes = opt.mode != "elastic" ? 1 : opt.lanes > 0 ? opt.lanes : plan.lanes > 0 ? plan.lanes : knobs::kLanes;
-  // The other modes measure the model as trained: fp32 head.
-  const int head_bits = opt.mode != "elastic" ? 32
-                        : opt.head_bits > 0     ? opt.head_bits
-                        : plan.head_bits > 0    ? plan.head_bits
-                                                : knobs::kHeadBits;
+  KnobOverrides ov;
+  ov.readahead_kb = opt.readahead_kb;
+  ov.chunk_kb = opt.chunk_kb;
+  ov.head_resident = opt.head_resident;
+  ov.lanes = opt.lanes;
+  ov.head_bits = opt.head_bits;
+  const ResolvedKnobs rk = resolve_knobs(opt.mode, plan, ov);
+  po = rk.po;
+  const size_t readahead_kb = rk.readahead_kb, chunk_kb = rk.chunk_kb;
+  const int head_bits = rk.head_bits;
   // Lanes bring their own parallelism; XNNPACK splitting each small operator again on
   // top of them only adds hand-offs.
   const int xnn_threads = po.lanes > 1 ? 1 : opt.threads;
