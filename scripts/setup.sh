@@ -45,6 +45,7 @@ command -v chromium >/dev/null || APT+=(chromium)
 [ -f /usr/include/rapidjson/reader.h ] || APT+=(rapidjson-dev)  # the loader's JSON reader (header-only)
 command -v javac >/dev/null || APT+=(openjdk-17-jdk-headless)  # the Java binding and its tests
 [ -f /usr/share/java/junit-platform-console-standalone.jar ] || APT+=(junit5)
+command -v clang-format >/dev/null || APT+=(clang-format)  # the C++ style check in scripts/test.sh
 if [ ${#APT[@]} -gt 0 ]; then
   step "installing ${APT[*]} (apt)"
   if [ "$(id -u)" = 0 ]; then SUDO=(); else SUDO=(sudo); fi

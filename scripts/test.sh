@@ -13,6 +13,8 @@ export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 echo "==> ruff"
 .venv/bin/ruff check wrx_sdk tests scripts
 .venv/bin/ruff format --check wrx_sdk tests scripts
+echo "==> clang-format (.clang-format)"
+git ls-files 'android_runtime/*.cpp' 'android_runtime/*.h' 'android_runtime/*.c' | xargs clang-format --dry-run -Werror
 echo "==> import layering (lint-imports; contracts in pyproject.toml)"
 .venv/bin/lint-imports --no-cache
 echo "==> pytest"

@@ -39,7 +39,9 @@ void throw_illegal(JNIEnv* env, const char* cls, const char* msg) {
   if (c != nullptr) env->ThrowNew(c, msg);
 }
 
-wrx_session* handle_of(jlong h) { return reinterpret_cast<wrx_session*>(static_cast<uintptr_t>(h)); }
+wrx_session* handle_of(jlong h) {
+  return reinterpret_cast<wrx_session*>(static_cast<uintptr_t>(h));
+}
 
 std::vector<char> bytes_of(JNIEnv* env, jbyteArray a) {
   std::vector<char> v(static_cast<size_t>(env->GetArrayLength(a)));
@@ -111,7 +113,9 @@ jobject native_classify(JNIEnv* env, jclass, jlong h, jbyteArray text, jbyteArra
   return out;
 }
 
-void native_cancel(JNIEnv*, jclass, jlong h) { (void)wrx_cancel(handle_of(h)); }
+void native_cancel(JNIEnv*, jclass, jlong h) {
+  (void)wrx_cancel(handle_of(h));
+}
 
 jlongArray native_stats(JNIEnv* env, jclass, jlong h) {
   wrx_stats s{};

@@ -63,7 +63,8 @@ std::shared_ptr<wrx::Session> lookup(wrx_session* h) {
 }
 
 wrx_status closed(wrx_session* h) {
-  if (h == nullptr) return set_error(Error::kInvalidArgument, "the session handle is NULL", "pass the handle wrx_open gave");
+  if (h == nullptr)
+    return set_error(Error::kInvalidArgument, "the session handle is NULL", "pass the handle wrx_open gave");
   return set_error(Error::kClosed, "the session is closed (or the handle is not one wrx_open gave)",
                    "open a new session with wrx_open");
 }
@@ -96,19 +97,29 @@ struct ResultBox : wrx_result {
 
 extern "C" {
 
-uint32_t wrx_api_version(void) { return WRX_API_VERSION; }
+uint32_t wrx_api_version(void) {
+  return WRX_API_VERSION;
+}
 
-const char* wrx_version_string(void) { return wrx::kLoaderVersion; }
+const char* wrx_version_string(void) {
+  return wrx::kLoaderVersion;
+}
 
-const char* wrx_status_name(wrx_status status) { return wrx::error_name(static_cast<Error>(status)); }
+const char* wrx_status_name(wrx_status status) {
+  return wrx::error_name(static_cast<Error>(status));
+}
 
 int wrx_status_is_user_error(wrx_status status) {
   if (status < WRX_OK || status > WRX_ERR_CLOSED) return 0;
   return wrx::is_user_error(static_cast<Error>(status)) ? 1 : 0;
 }
 
-const char* wrx_last_error_message(void) { return t_message.c_str(); }
-const char* wrx_last_error_hint(void) { return t_hint.c_str(); }
+const char* wrx_last_error_message(void) {
+  return t_message.c_str();
+}
+const char* wrx_last_error_hint(void) {
+  return t_hint.c_str();
+}
 
 void wrx_options_init(wrx_options* o) {
   if (o == nullptr) return;

@@ -63,8 +63,7 @@ Status decode_impl(const CodebookView& v, float* dst, size_t stride) {
   for (uint32_t i = 0; i < v.n_outliers; ++i) {
     const uint32_t idx = v.outlier_idx[i];
     if (idx >= n)
-      return fail(Error::kBadData, "outlier index " + std::to_string(idx) + " >= " +
-                                       std::to_string(n) + " elements");
+      return fail(Error::kBadData, "outlier index " + std::to_string(idx) + " >= " + std::to_string(n) + " elements");
     dst[(idx / v.cols) * stride + idx % v.cols] = v.outlier_val[i];
   }
   return Status::Ok();
@@ -75,13 +74,20 @@ Status decode_impl(const CodebookView& v, float* dst, size_t stride) {
 Status decode_codebook(const CodebookView& v, float* dst, size_t dst_stride) {
   if (dst_stride < v.cols) return fail(Error::kRuntime, "decode: stride < cols");
   switch (v.bits) {
-    case 2: return decode_impl<2>(v, dst, dst_stride);
-    case 3: return decode_impl<3>(v, dst, dst_stride);
-    case 4: return decode_impl<4>(v, dst, dst_stride);
-    case 5: return decode_impl<5>(v, dst, dst_stride);
-    case 6: return decode_impl<6>(v, dst, dst_stride);
-    case 8: return decode_impl<8>(v, dst, dst_stride);
-    default: return fail(Error::kUnknownEnum, "decode: unsupported bitwidth " + std::to_string(v.bits));
+    case 2:
+      return decode_impl<2>(v, dst, dst_stride);
+    case 3:
+      return decode_impl<3>(v, dst, dst_stride);
+    case 4:
+      return decode_impl<4>(v, dst, dst_stride);
+    case 5:
+      return decode_impl<5>(v, dst, dst_stride);
+    case 6:
+      return decode_impl<6>(v, dst, dst_stride);
+    case 8:
+      return decode_impl<8>(v, dst, dst_stride);
+    default:
+      return fail(Error::kUnknownEnum, "decode: unsupported bitwidth " + std::to_string(v.bits));
   }
 }
 
@@ -90,8 +96,7 @@ void copy_f32(const float* src, uint32_t rows, uint32_t cols, float* dst, size_t
     std::memcpy(dst, src, size_t{rows} * cols * sizeof(float));
     return;
   }
-  for (uint32_t r = 0; r < rows; ++r)
-    std::memcpy(dst + r * dst_stride, src + size_t{r} * cols, cols * sizeof(float));
+  for (uint32_t r = 0; r < rows; ++r) std::memcpy(dst + r * dst_stride, src + size_t{r} * cols, cols * sizeof(float));
 }
 
 }  // namespace wrx

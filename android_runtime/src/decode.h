@@ -12,7 +12,7 @@ namespace wrx {
 struct CodebookView {
   uint32_t bits = 0;
   uint32_t rows = 0, cols = 0;
-  const float* codebook = nullptr;      // 2^bits entries
+  const float* codebook = nullptr;        // 2^bits entries
   const uint32_t* outlier_idx = nullptr;  // n_outliers flat indices
   const float* outlier_val = nullptr;
   uint32_t n_outliers = 0;

@@ -19,12 +19,15 @@ Result<DevData> load_devdata(const std::string& path, int vocab, int type_vocab)
   static_assert(sizeof(h) == 32, "data header");
   if (raw.size() < sizeof(h)) return fail(Error::kBadData, "data file " + path + ": shorter than its header", hint);
   std::memcpy(&h, raw.data(), sizeof(h));
-  if (std::memcmp(h.magic, "WRXDATA\0", 8) != 0) return fail(Error::kBadMagic, "data file " + path + ": bad magic", hint);
-  if (h.version != 1) return fail(Error::kUnsupportedVersion, "data file " + path + ": version " + std::to_string(h.version), hint);
+  if (std::memcmp(h.magic, "WRXDATA\0", 8) != 0)
+    return fail(Error::kBadMagic, "data file " + path + ": bad magic", hint);
+  if (h.version != 1)
+    return fail(Error::kUnsupportedVersion, "data file " + path + ": version " + std::to_string(h.version), hint);
   const uint64_t want = sizeof(h) + 4ull * (2ull * h.n + 2ull * uint64_t{h.n} * h.seq);
   if (raw.size() != want)
-    return fail(Error::kTruncated, "data file " + path + ": " + std::to_string(raw.size()) + " bytes, expected " +
-                                       std::to_string(want), hint);
+    return fail(Error::kTruncated,
+                "data file " + path + ": " + std::to_string(raw.size()) + " bytes, expected " + std::to_string(want),
+                hint);
   if (crc32(raw.data() + sizeof(h), raw.size() - sizeof(h)) != h.crc)
     return fail(Error::kBadData, "data file " + path + ": body checksum mismatch (corrupt)", hint);
   DevData d;
@@ -46,7 +49,8 @@ Result<DevData> load_devdata(const std::string& path, int vocab, int type_vocab)
       return fail(Error::kBadData, "data file " + path + ": row " + std::to_string(i) + " length out of range", hint);
   for (size_t i = 0; i < d.input_ids.size(); ++i)
     if (d.input_ids[i] < 0 || d.input_ids[i] >= vocab || d.token_types[i] < 0 || d.token_types[i] >= type_vocab)
-      return fail(Error::kBadData, "data file " + path + ": token " + std::to_string(i) + " is outside the vocabulary", hint);
+      return fail(Error::kBadData, "data file " + path + ": token " + std::to_string(i) + " is outside the vocabulary",
+                  hint);
   return d;
 }
 

@@ -59,7 +59,7 @@ inline Status fail(Error code, std::string message, std::string hint = {}) {
 template <typename T>
 class Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : value_(std::move(value)) {}          // NOLINT(google-explicit-constructor)
   Result(Status status) : status_(std::move(status)) {}  // NOLINT(google-explicit-constructor)
   bool ok() const { return status_.ok(); }
   const Status& status() const { return status_; }
@@ -72,10 +72,10 @@ class Result {
   Status status_;
 };
 
-#define WRX_TRY(expr)                  \
-  do {                                 \
-    ::wrx::Status _s = (expr);         \
-    if (!_s.ok()) return _s;           \
+#define WRX_TRY(expr)          \
+  do {                         \
+    ::wrx::Status _s = (expr); \
+    if (!_s.ok()) return _s;   \
   } while (0)
 
 }  // namespace wrx

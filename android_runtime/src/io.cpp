@@ -30,7 +30,9 @@ double now_s() {
   return duration<double>(steady_clock::now().time_since_epoch()).count();
 }
 
-AlignedBuffer::~AlignedBuffer() { release(); }
+AlignedBuffer::~AlignedBuffer() {
+  release();
+}
 
 AlignedBuffer::AlignedBuffer(AlignedBuffer&& o) noexcept : data_(o.data_), cap_(o.cap_) {
   o.data_ = nullptr;
@@ -70,9 +72,15 @@ void AlignedBuffer::release() {
   cap_ = 0;
 }
 
-int64_t AlignedBuffer::live_bytes() { return g_live.load(); }
-int64_t AlignedBuffer::peak_bytes() { return g_peak.load(); }
-void AlignedBuffer::reset_peak() { g_peak.store(g_live.load()); }
+int64_t AlignedBuffer::live_bytes() {
+  return g_live.load();
+}
+int64_t AlignedBuffer::peak_bytes() {
+  return g_peak.load();
+}
+void AlignedBuffer::reset_peak() {
+  g_peak.store(g_live.load());
+}
 
 BlockFile::~BlockFile() {
   if (fd_ >= 0) close(fd_);
@@ -113,9 +121,8 @@ Status BlockFile::read_start(uint64_t offset, uint64_t len, uint8_t* dst, double
   if (offset % kIoAlign != 0 || reinterpret_cast<uintptr_t>(dst) % kIoAlign != 0)
     return fail(Error::kRuntime, path_ + ": unaligned read request");
   if (offset > size_ || want > size_ - offset)
-    return fail(Error::kTruncated, path_ + ": read of " + std::to_string(want) + " bytes at " +
-                                       std::to_string(offset) + " runs past the end (" +
-                                       std::to_string(size_) + " bytes)");
+    return fail(Error::kTruncated, path_ + ": read of " + std::to_string(want) + " bytes at " + std::to_string(offset) +
+                                       " runs past the end (" + std::to_string(size_) + " bytes)");
   const double t0 = now_s();
   uint64_t done = 0;
   while (done < want) {
@@ -126,8 +133,7 @@ Status BlockFile::read_start(uint64_t offset, uint64_t len, uint8_t* dst, double
                                   (n < 0 ? std::strerror(errno) : "unexpected end of file"));
     done += static_cast<uint64_t>(n);
   }
-  if (!direct_)
-    posix_fadvise(fd_, static_cast<off_t>(offset), static_cast<off_t>(want), POSIX_FADV_DONTNEED);
+  if (!direct_) posix_fadvise(fd_, static_cast<off_t>(offset), static_cast<off_t>(want), POSIX_FADV_DONTNEED);
   std::lock_guard<std::mutex> g(mu_);
   bytes_read_ += want;
   *ready_at = 0;

@@ -2,9 +2,9 @@
 // posix_fadvise(DONTNEED) where the filesystem refuses O_DIRECT (e.g. tmpfs).
 #pragma once
 
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -18,7 +18,9 @@ namespace wrx {
 
 constexpr size_t kIoAlign = 4096;
 
-inline uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
+inline uint64_t align_up(uint64_t x, uint64_t a) {
+  return (x + a - 1) / a * a;
+}
 
 // A 4 KiB-aligned heap buffer. Its size is counted in the loader's resident-bytes tally.
 class AlignedBuffer {
@@ -79,8 +81,8 @@ class BlockFile {
   bool direct_ = false;
   std::string path_;
   double bw_ = 0;
-  std::mutex mu_;          // guards the two fields below (reads may come from two threads)
-  double bucket_t_ = 0;    // time (s, monotonic) when the emulated device is next idle
+  std::mutex mu_;        // guards the two fields below (reads may come from two threads)
+  double bucket_t_ = 0;  // time (s, monotonic) when the emulated device is next idle
   uint64_t bytes_read_ = 0;
 };
 

@@ -13,8 +13,8 @@
 
 // RapidJSON asserts on API misuse only; a reader fed any bytes never reaches one. Make a
 // violated one a clean trap instead of a dependency on NDEBUG.
-#define RAPIDJSON_ASSERT(x) \
-  do {                      \
+#define RAPIDJSON_ASSERT(x)     \
+  do {                          \
     if (!(x)) __builtin_trap(); \
   } while (0)
 #include <rapidjson/error/en.h>
@@ -48,8 +48,8 @@ Value Value::make_number(double d, bool integral) {
   v.type_ = Type::kNumber;
   v.num_ = d;
   // Only integers exactly representable as int64 count as integral (no out-of-range cast).
-  v.integral_ = integral && std::isfinite(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0 &&
-                d == std::floor(d);
+  v.integral_ =
+      integral && std::isfinite(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0 && d == std::floor(d);
   v.int_ = v.integral_ ? static_cast<int64_t>(d) : 0;
   return v;
 }
@@ -153,7 +153,8 @@ class Builder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Builder> 
     return true;
   }
   bool open(bool object) {
-    if (stack_.size() >= static_cast<size_t>(kMaxDepth)) return stop("nesting deeper than " + std::to_string(kMaxDepth));
+    if (stack_.size() >= static_cast<size_t>(kMaxDepth))
+      return stop("nesting deeper than " + std::to_string(kMaxDepth));
     stack_.emplace_back();
     stack_.back().object = object;
     return true;
@@ -198,11 +199,21 @@ std::string quote(const std::string& s) {
   std::string o = "\"";
   for (const char c : s) {
     switch (c) {
-      case '"': o += "\\\""; break;
-      case '\\': o += "\\\\"; break;
-      case '\n': o += "\\n"; break;
-      case '\r': o += "\\r"; break;
-      case '\t': o += "\\t"; break;
+      case '"':
+        o += "\\\"";
+        break;
+      case '\\':
+        o += "\\\\";
+        break;
+      case '\n':
+        o += "\\n";
+        break;
+      case '\r':
+        o += "\\r";
+        break;
+      case '\t':
+        o += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char buf[8];

@@ -34,8 +34,8 @@ struct Reader {
     WRX_TRY(i64(obj, field, key, &v));
     if (v < lo || v > hi)
       return fail(Error::kManifestField,
-                  path + ": field " + field + key + " = " + std::to_string(v) + " is outside " +
-                      std::to_string(lo) + ".." + std::to_string(hi),
+                  path + ": field " + field + key + " = " + std::to_string(v) + " is outside " + std::to_string(lo) +
+                      ".." + std::to_string(hi),
                   kRepackage);
     *out = static_cast<int>(v);
     return Status::Ok();
@@ -54,7 +54,9 @@ bool file_exists(const std::string& p) {
   return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
-std::string kind_json_name(fmt::EntryKind k) { return fmt::kind_name(k); }
+std::string kind_json_name(fmt::EntryKind k) {
+  return fmt::kind_name(k);
+}
 
 }  // namespace
 
@@ -94,7 +96,8 @@ Result<std::unique_ptr<Package>> open_package(const std::string& root, bool try_
   std::string format;
   WRX_TRY(r.str(m, "", "format", &format));
   if (format != "wrx-manifest")
-    return fail(Error::kManifestField, path + ": field format is '" + format + "', expected 'wrx-manifest'", kRepackage);
+    return fail(Error::kManifestField, path + ": field format is '" + format + "', expected 'wrx-manifest'",
+                kRepackage);
   int64_t version = 0;
   WRX_TRY(r.i64(m, "", "format_version", &version));
   if (version != 1)
@@ -104,8 +107,8 @@ Result<std::unique_ptr<Package>> open_package(const std::string& root, bool try_
 
   auto pkg = std::make_unique<Package>();
   pkg->root = root;
-  const json::Value *model = nullptr, *geom = nullptr, *sh = nullptr, *quant = nullptr, *tok = nullptr,
-                    *task = nullptr, *store = nullptr, *entries = nullptr, *data = nullptr;
+  const json::Value *model = nullptr, *geom = nullptr, *sh = nullptr, *quant = nullptr, *tok = nullptr, *task = nullptr,
+                    *store = nullptr, *entries = nullptr, *data = nullptr;
   WRX_TRY(r.get(m, "", "model", &model));
   WRX_TRY(r.get(*model, "model.", "geometry", &geom));
   WRX_TRY(r.get(m, "", "sharding", &sh));
@@ -120,7 +123,8 @@ Result<std::unique_ptr<Package>> open_package(const std::string& root, bool try_
   WRX_TRY(r.str(*model, "model.", "name", &pkg->model_name));
   WRX_TRY(r.str(*geom, "model.geometry.", "family", &g.family));
   if (g.family != "bert")
-    return fail(Error::kManifestField, path + ": field model.geometry.family '" + g.family + "' is not supported by this loader",
+    return fail(Error::kManifestField,
+                path + ": field model.geometry.family '" + g.family + "' is not supported by this loader",
                 "upgrade wrx-loader");
   constexpr int kBig = 1 << 20;
   WRX_TRY(r.i32(*geom, "model.geometry.", "hidden", &g.hidden, 1, 65536));
@@ -162,8 +166,10 @@ Result<std::unique_ptr<Package>> open_package(const std::string& root, bool try_
   if (!labels->is_array()) return r.missing("task.labels");
   for (const auto& l : labels->items()) pkg->labels.push_back(l.is_string() ? l.str() : "?");
   if (static_cast<int>(pkg->labels.size()) != g.num_labels)
-    return fail(Error::kManifestField, path + ": field task.labels has " + std::to_string(pkg->labels.size()) +
-                                           " labels, model.geometry.num_labels says " + std::to_string(g.num_labels), kRepackage);
+    return fail(Error::kManifestField,
+                path + ": field task.labels has " + std::to_string(pkg->labels.size()) +
+                    " labels, model.geometry.num_labels says " + std::to_string(g.num_labels),
+                kRepackage);
 
   const json::Value *dev = nullptr, *calib = nullptr;
   WRX_TRY(r.get(*data, "data.", "dev", &dev));
@@ -181,7 +187,8 @@ Result<std::unique_ptr<Package>> open_package(const std::string& root, bool try_
     const std::string field = std::string("programs.") + name;
     const json::Value* prog = programs ? programs->get(name) : nullptr;
     if (prog == nullptr)
-      return fail(Error::kManifestField, path + ": field " + field + " is missing (packaged without export, or by an older wrx?)", kRepackage);
+      return fail(Error::kManifestField,
+                  path + ": field " + field + " is missing (packaged without export, or by an older wrx?)", kRepackage);
     std::string file;
     WRX_TRY(r.str(*prog, field + ".", "file", &file));
     file = root + "/" + file;
@@ -191,8 +198,11 @@ Result<std::unique_ptr<Package>> open_package(const std::string& root, bool try_
     int seq = 0;
     WRX_TRY(r.i32(*prog, field + ".", "seq_len", &seq, 1, 65536));
     if (seq != pkg->max_seq_len)
-      return fail(Error::kManifestMismatch, path + ": field " + field + ".seq_len differs from tokenizer.max_seq_len", kRepackage);
-    (std::string(name) == "layer" ? pkg->layer_program : std::string(name) == "attn" ? pkg->attn_program : pkg->ffn_program) = file;
+      return fail(Error::kManifestMismatch, path + ": field " + field + ".seq_len differs from tokenizer.max_seq_len",
+                  kRepackage);
+    (std::string(name) == "layer"  ? pkg->layer_program
+     : std::string(name) == "attn" ? pkg->attn_program
+                                   : pkg->ffn_program) = file;
   }
 
   // Store: open (validates itself), then compare with the manifest.
@@ -202,9 +212,9 @@ Result<std::unique_ptr<Package>> open_package(const std::string& root, bool try_
   if (!st.ok()) return st.status();
   pkg->store = st.take();
   const fmt::Header& h = pkg->store->header();
-  const std::pair<const char*, uint64_t> fields[] = {
-      {"format_version", h.version}, {"file_bytes", h.file_bytes}, {"n_entries", h.n_entries},
-      {"n_tensors", h.n_tensors},   {"table_crc32", h.table_crc32}, {"header_crc32", h.header_crc32}};
+  const std::pair<const char*, uint64_t> fields[] = {{"format_version", h.version},  {"file_bytes", h.file_bytes},
+                                                     {"n_entries", h.n_entries},     {"n_tensors", h.n_tensors},
+                                                     {"table_crc32", h.table_crc32}, {"header_crc32", h.header_crc32}};
   for (const auto& [key, actual] : fields) {
     int64_t v = 0;
     WRX_TRY(r.i64(*store, "store.", key, &v));
@@ -215,8 +225,10 @@ Result<std::unique_ptr<Package>> open_package(const std::string& root, bool try_
                   kRepackage);
   }
   if (!entries->is_array() || entries->items().size() != pkg->store->entries().size())
-    return fail(Error::kManifestMismatch, path + ": field entries does not list the store's " +
-                                              std::to_string(pkg->store->entries().size()) + " entries", kRepackage);
+    return fail(
+        Error::kManifestMismatch,
+        path + ": field entries does not list the store's " + std::to_string(pkg->store->entries().size()) + " entries",
+        kRepackage);
   for (size_t i = 0; i < entries->items().size(); ++i) {
     const json::Value& je = entries->items()[i];
     const Entry& se = pkg->store->entries()[i];
@@ -230,8 +242,10 @@ Result<std::unique_ptr<Package>> open_package(const std::string& root, bool try_
     WRX_TRY(r.i64(je, f, "bits", &b));
     if (kind != kind_json_name(se.kind) || static_cast<uint64_t>(off) != se.offset ||
         static_cast<uint64_t>(len) != se.length || static_cast<uint32_t>(crc) != se.crc32 || b != se.bits)
-      return fail(Error::kManifestMismatch, path + ": field " + f.substr(0, f.size() - 1) + " disagrees with the store's " +
-                                                pkg->store->describe(se), kRepackage);
+      return fail(
+          Error::kManifestMismatch,
+          path + ": field " + f.substr(0, f.size() - 1) + " disagrees with the store's " + pkg->store->describe(se),
+          kRepackage);
   }
 
   // Every entry the sharding and bitwidths imply, then geometry consistency.
@@ -239,25 +253,31 @@ Result<std::unique_ptr<Package>> open_package(const std::string& root, bool try_
   all_bits.push_back(32);
   for (int l = 0; l < g.layers; ++l) {
     if (pkg->store->find(fmt::EntryKind::kLayerShared, l, -1, 32) == nullptr)
-      return fail(Error::kMissingEntry, path + ": the store has no layer_shared entry for layer " + std::to_string(l), kRepackage);
+      return fail(Error::kMissingEntry, path + ": the store has no layer_shared entry for layer " + std::to_string(l),
+                  kRepackage);
     for (int b : all_bits)
       for (auto kind : {fmt::EntryKind::kAttnShard, fmt::EntryKind::kFfnShard})
-      for (int j = 0; j < s.shards_per_layer; ++j)
-        if (pkg->store->find(kind, l, j, b) == nullptr) {
-          const std::string what = std::string(fmt::kind_name(kind)) + ", layer " + std::to_string(l) + ", shard " +
-                                   std::to_string(j) + ", " + (b == 32 ? std::string("fp32") : std::to_string(b) + "-bit");
-          return fail(Error::kMissingEntry,
-                      path + ": field sharding.shards_per_layer (" + std::to_string(s.shards_per_layer) +
-                          ") and quant.bitwidths name " + what + ", but " + pkg->store->path() + " has no entry for " + what,
-                      kRepackage);
-        }
+        for (int j = 0; j < s.shards_per_layer; ++j)
+          if (pkg->store->find(kind, l, j, b) == nullptr) {
+            const std::string what = std::string(fmt::kind_name(kind)) + ", layer " + std::to_string(l) + ", shard " +
+                                     std::to_string(j) + ", " +
+                                     (b == 32 ? std::string("fp32") : std::to_string(b) + "-bit");
+            return fail(Error::kMissingEntry,
+                        path + ": field sharding.shards_per_layer (" + std::to_string(s.shards_per_layer) +
+                            ") and quant.bitwidths name " + what + ", but " + pkg->store->path() +
+                            " has no entry for " + what,
+                        kRepackage);
+          }
   }
   if (s.heads_per_shard * s.shards_per_layer != g.heads || s.ffn_per_shard * s.shards_per_layer != g.intermediate ||
       s.head_dim * g.heads != g.hidden)
-    return fail(Error::kManifestField, path + ": fields sharding.* do not partition the model's heads and FFN", kRepackage);
-  for (auto k : {fmt::EntryKind::kEmbedWord, fmt::EntryKind::kEmbedWordCrc, fmt::EntryKind::kEmbedShared, fmt::EntryKind::kHead})
+    return fail(Error::kManifestField, path + ": fields sharding.* do not partition the model's heads and FFN",
+                kRepackage);
+  for (auto k :
+       {fmt::EntryKind::kEmbedWord, fmt::EntryKind::kEmbedWordCrc, fmt::EntryKind::kEmbedShared, fmt::EntryKind::kHead})
     if (pkg->store->find(k, -1, -1, 32) == nullptr)
-      return fail(Error::kMissingEntry, path + ": the store has no " + std::string(fmt::kind_name(k)) + " entry", kRepackage);
+      return fail(Error::kMissingEntry, path + ": the store has no " + std::string(fmt::kind_name(k)) + " entry",
+                  kRepackage);
   return pkg;
 }
 

@@ -46,7 +46,8 @@ AlignedBuffer BufferPool::take(size_t bytes) {
   // Best fit among free buffers that are large enough.
   size_t best = free_.size();
   for (size_t i = 0; i < free_.size(); ++i)
-    if (free_[i].capacity() >= bytes && (best == free_.size() || free_[i].capacity() < free_[best].capacity())) best = i;
+    if (free_[i].capacity() >= bytes && (best == free_.size() || free_[i].capacity() < free_[best].capacity()))
+      best = i;
   if (best == free_.size()) return AlignedBuffer();
   AlignedBuffer b = std::move(free_[best]);
   free_.erase(free_.begin() + static_cast<long>(best));
@@ -66,8 +67,10 @@ void BufferPool::clear() {
 
 void RawEntries::release(BufferPool* pool) {
   for (auto& r : runs) {
-    if (pool != nullptr) pool->give(std::move(r));
-    else r.release();
+    if (pool != nullptr)
+      pool->give(std::move(r));
+    else
+      r.release();
   }
   runs.clear();
   entries.clear();
@@ -81,9 +84,9 @@ Result<std::unique_ptr<Model>> Model::create(Package* pkg, bool word_table_resid
   m->seq_ = pkg->max_seq_len;
   m->head_bits_ = head_bits;
   if (m->head_entry() == nullptr)
-    return fail(Error::kMissingEntry, "store " + pkg->store->path() + " has no head entry at " +
-                                          std::to_string(head_bits) +
-                                          " bits (stores from before the 8-bit head have only the fp32 one)",
+    return fail(Error::kMissingEntry,
+                "store " + pkg->store->path() + " has no head entry at " + std::to_string(head_bits) +
+                    " bits (stores from before the 8-bit head have only the fp32 one)",
                 "re-package the model (wrx package), or run the fp32 head (--head-bits 32)");
   if (layer_program) {
     auto layer = Program::load(pkg->layer_program, 18);
@@ -117,7 +120,9 @@ Result<std::unique_ptr<Model>> Model::create(Package* pkg, bool word_table_resid
   return m;
 }
 
-size_t Model::program_planned_bytes() const { return (layer_ ? layer_->planned_bytes() : 0) + chunk_planned_bytes(); }
+size_t Model::program_planned_bytes() const {
+  return (layer_ ? layer_->planned_bytes() : 0) + chunk_planned_bytes();
+}
 
 size_t Model::chunk_planned_bytes() const {
   size_t n = 0;
@@ -125,7 +130,9 @@ size_t Model::chunk_planned_bytes() const {
   return n;
 }
 
-const Entry* Model::head_entry() const { return pkg_->store->find(fmt::EntryKind::kHead, -1, -1, head_bits_); }
+const Entry* Model::head_entry() const {
+  return pkg_->store->find(fmt::EntryKind::kHead, -1, -1, head_bits_);
+}
 
 Status Model::head_ptrs(const Entry& e, const uint8_t* payload, HeadPtrs* out) const {
   const Store& st = *pkg_->store;
@@ -161,8 +168,10 @@ Status Model::head_ptrs(const Entry& e, const uint8_t* payload, HeadPtrs* out) c
     out->n_out = t->n_outliers;
     for (uint32_t k = 0; k < out->n_out; ++k)
       if (out->out_idx[k] >= uint64_t{H} * H)
-        return fail(Error::kBadCounts, "store " + st.path() + ": " + st.describe(e) + ": pooler outlier index " +
-                                           std::to_string(out->out_idx[k]) + " is outside the matrix", kRepackage);
+        return fail(Error::kBadCounts,
+                    "store " + st.path() + ": " + st.describe(e) + ": pooler outlier index " +
+                        std::to_string(out->out_idx[k]) + " is outside the matrix",
+                    kRepackage);
   }
   return Status::Ok();
 }
@@ -181,8 +190,10 @@ Status Model::load_resident(bool head_resident) {
   auto tensor = [&](const Entry& e, const uint8_t* base, Role role, uint32_t rows, uint32_t cols, const float** out) {
     const fmt::TensorRec* t = st.tensor(e, role);
     if (t == nullptr || t->encoding != uint8_t(fmt::Encoding::kF32) || t->rows != rows || t->cols != cols)
-      return fail(Error::kBadCounts, "store " + st.path() + ": " + st.describe(e) + " lacks a " + std::to_string(rows) + "x" +
-                                         std::to_string(cols) + " fp32 tensor of role " + std::to_string(int(role)), kRepackage);
+      return fail(Error::kBadCounts,
+                  "store " + st.path() + ": " + st.describe(e) + " lacks a " + std::to_string(rows) + "x" +
+                      std::to_string(cols) + " fp32 tensor of role " + std::to_string(int(role)),
+                  kRepackage);
     *out = reinterpret_cast<const float*>(base + t->offset);
     return Status::Ok();
   };
@@ -199,7 +210,10 @@ Status Model::load_resident(bool head_resident) {
   WRX_TRY(load(fmt::EntryKind::kEmbedWordCrc, row_crc_, &ec));
   const fmt::TensorRec* t = st.tensor(*ec, Role::kWordEmbRowCrc);
   if (t == nullptr || t->encoding != uint8_t(fmt::Encoding::kU32) || uint64_t{t->rows} * t->cols != uint64_t(g.vocab))
-    return fail(Error::kBadCounts, "store " + st.path() + ": embed_word_crc has no row CRC table of " + std::to_string(g.vocab) + " entries", kRepackage);
+    return fail(
+        Error::kBadCounts,
+        "store " + st.path() + ": embed_word_crc has no row CRC table of " + std::to_string(g.vocab) + " entries",
+        kRepackage);
   crc_ = reinterpret_cast<const uint32_t*>(row_crc_.data() + t->offset);
   const Entry* ew = st.find(fmt::EntryKind::kEmbedWord, -1, -1, 32);
   const fmt::TensorRec* tw = st.tensor(*ew, Role::kWordEmb);
@@ -227,7 +241,8 @@ Status Model::load_resident(bool head_resident) {
 
 std::vector<const Entry*> Model::shard_entries(const LayerPlan& lp, fmt::EntryKind kind) const {
   std::vector<const Entry*> out;
-  for (size_t i = 0; i < lp.shards.size(); ++i) out.push_back(pkg_->store->find(kind, lp.layer, lp.shards[i], lp.bits[i]));
+  for (size_t i = 0; i < lp.shards.size(); ++i)
+    out.push_back(pkg_->store->find(kind, lp.layer, lp.shards[i], lp.bits[i]));
   return out;
 }
 
@@ -269,13 +284,16 @@ Status Model::read_entries(const std::vector<const Entry*>& entries, RawEntries*
 
 namespace {
 // Aligned [start, end) block spans covering the rows, coalescing rows whose blocks touch.
-std::vector<std::pair<uint64_t, uint64_t>> row_spans(const std::vector<int32_t>& rows, uint64_t base, size_t row_bytes) {
+std::vector<std::pair<uint64_t, uint64_t>> row_spans(const std::vector<int32_t>& rows, uint64_t base,
+                                                     size_t row_bytes) {
   std::vector<std::pair<uint64_t, uint64_t>> spans;
   for (int32_t r : rows) {
     const uint64_t s = (base + uint64_t(r) * row_bytes) / kIoAlign * kIoAlign;
     const uint64_t t = align_up(base + uint64_t(r + 1) * row_bytes, kIoAlign);
-    if (!spans.empty() && s <= spans.back().second) spans.back().second = std::max(spans.back().second, t);
-    else spans.emplace_back(s, t);
+    if (!spans.empty() && s <= spans.back().second)
+      spans.back().second = std::max(spans.back().second, t);
+    else
+      spans.emplace_back(s, t);
   }
   return spans;
 }
@@ -336,8 +354,10 @@ Status Model::read_word_rows(const int32_t* ids, WordRows* out) {
     while (pos >= spans[sp].second) ++sp;
     const uint8_t* p = out->buf.data() + at[sp] + (pos - spans[sp].first);
     if (crc32(p, row_bytes) != crc_[out->rows[i]])
-      return fail(Error::kEntryChecksum, "store " + st.path() + ": crc32: checksum mismatch in word-embedding row " +
-                                             std::to_string(out->rows[i]), kRepackage);
+      return fail(
+          Error::kEntryChecksum,
+          "store " + st.path() + ": crc32: checksum mismatch in word-embedding row " + std::to_string(out->rows[i]),
+          kRepackage);
     out->ptrs[i] = reinterpret_cast<const float*>(p);
   }
   return Status::Ok();
@@ -348,15 +368,18 @@ Status Model::decode_tensor(const Entry& e, const uint8_t* payload, Role role, u
   const Store& st = *pkg_->store;
   const fmt::TensorRec* t = st.tensor(e, role);
   if (t == nullptr || t->rows != rows || t->cols != cols)
-    return fail(Error::kBadCounts, "store " + st.path() + ": " + st.describe(e) + ": tensor role " + std::to_string(int(role)) +
-                                       " is missing or not " + std::to_string(rows) + "x" + std::to_string(cols), kRepackage);
+    return fail(Error::kBadCounts,
+                "store " + st.path() + ": " + st.describe(e) + ": tensor role " + std::to_string(int(role)) +
+                    " is missing or not " + std::to_string(rows) + "x" + std::to_string(cols),
+                kRepackage);
   const uint8_t* tp = payload + t->offset;
   if (t->encoding == uint8_t(fmt::Encoding::kF32)) {
     copy_f32(reinterpret_cast<const float*>(tp), rows, cols, dst, stride);
     return Status::Ok();
   }
   if (t->encoding != uint8_t(fmt::Encoding::kCodebook))
-    return fail(Error::kUnknownEnum, "store " + st.path() + ": " + st.describe(e) + ": unexpected encoding", kRepackage);
+    return fail(Error::kUnknownEnum, "store " + st.path() + ": " + st.describe(e) + ": unexpected encoding",
+                kRepackage);
   CodebookView v;
   v.bits = t->bits;
   v.rows = rows;
@@ -410,9 +433,11 @@ Status Model::decode_ffn(const Entry* const* entries, const uint8_t* const* payl
 }
 
 // The 16 weight inputs of the layer program, for the plan's k shards.
-Status Model::decode_layer(const LayerPlan& lp, const uint8_t* const* attn, const uint8_t* const* ffn, Weights* w) const {
+Status Model::decode_layer(const LayerPlan& lp, const uint8_t* const* attn, const uint8_t* const* ffn,
+                           Weights* w) const {
   const int k = static_cast<int>(lp.shards.size());
-  const size_t H = pkg_->geom.hidden, A = size_t(pkg_->shard.attn_width()) * k, F = size_t(pkg_->shard.ffn_per_shard) * k;
+  const size_t H = pkg_->geom.hidden, A = size_t(pkg_->shard.attn_width()) * k,
+               F = size_t(pkg_->shard.ffn_per_shard) * k;
   const size_t sizes[16] = {A * H, A, A * H, A, A * H, A, H * A, H, H, H, F * H, F, H * F, H, H, H};
   float* s[16];
   WRX_TRY(layout(&w->buf, sizes, 16, s));
@@ -446,7 +471,8 @@ Status Model::embed(const int32_t* ids, const int32_t* types, const WordRows& ro
   std::vector<float> sum(H);
   for (int t = 0; t < seq_; ++t) {
     const size_t ri = std::lower_bound(rows.rows.begin(), rows.rows.end(), ids[t]) - rows.rows.begin();
-    if (ri >= rows.rows.size() || rows.rows[ri] != ids[t]) return fail(Error::kRuntime, "embed: token row was not read");
+    if (ri >= rows.rows.size() || rows.rows[ri] != ids[t])
+      return fail(Error::kRuntime, "embed: token row was not read");
     const float* w = rows.ptrs[ri];
     const float* p = pos_ + size_t(t) * H;
     const float* ty = type_ + size_t(types[t]) * H;
@@ -463,9 +489,24 @@ Status Model::run_layer(const Weights& w, const float* bias, float* x) {
   const size_t n = size_t(S) * H;
   const float* o = nullptr;
   if (layer_ == nullptr) return fail(Error::kRuntime, "run_layer: the whole-layer program was not loaded");
-  WRX_TRY(layer_->run({{x, {1, S, H}}, {bias, {1, 1, S}}, {p[0], {A, H}}, {p[1], {A}}, {p[2], {A, H}}, {p[3], {A}},
-                       {p[4], {A, H}}, {p[5], {A}}, {p[6], {H, A}}, {p[7], {H}}, {p[8], {H}}, {p[9], {H}},
-                       {p[10], {F, H}}, {p[11], {F}}, {p[12], {H, F}}, {p[13], {H}}, {p[14], {H}}, {p[15], {H}}},
+  WRX_TRY(layer_->run({{x, {1, S, H}},
+                       {bias, {1, 1, S}},
+                       {p[0], {A, H}},
+                       {p[1], {A}},
+                       {p[2], {A, H}},
+                       {p[3], {A}},
+                       {p[4], {A, H}},
+                       {p[5], {A}},
+                       {p[6], {H, A}},
+                       {p[7], {H}},
+                       {p[8], {H}},
+                       {p[9], {H}},
+                       {p[10], {F, H}},
+                       {p[11], {F}},
+                       {p[12], {H, F}},
+                       {p[13], {H}},
+                       {p[14], {H}},
+                       {p[15], {H}}},
                       &o, n));
   std::memcpy(x, o, n * sizeof(float));
   return Status::Ok();
@@ -476,10 +517,18 @@ Status Model::run_attn(const Weights& w, const float* x, const float* bias, floa
   const float* const* p = w.ptr;
   const size_t n = size_t(S) * H;
   const float* o = nullptr;  // in the program arena: added to acc before the next call
-  if (lane < 0 || lane >= lanes()) return fail(Error::kRuntime, "run_attn: lane " + std::to_string(lane) + " not loaded");
-  WRX_TRY(lanes_[size_t(lane)].attn->run({{x, {1, S, H}}, {bias, {1, 1, S}}, {p[0], {A, H}}, {p[1], {A}}, {p[2], {A, H}}, {p[3], {A}},
-                      {p[4], {A, H}}, {p[5], {A}}, {p[6], {H, A}}},
-                     &o, n));
+  if (lane < 0 || lane >= lanes())
+    return fail(Error::kRuntime, "run_attn: lane " + std::to_string(lane) + " not loaded");
+  WRX_TRY(lanes_[size_t(lane)].attn->run({{x, {1, S, H}},
+                                          {bias, {1, 1, S}},
+                                          {p[0], {A, H}},
+                                          {p[1], {A}},
+                                          {p[2], {A, H}},
+                                          {p[3], {A}},
+                                          {p[4], {A, H}},
+                                          {p[5], {A}},
+                                          {p[6], {H, A}}},
+                                         &o, n));
   for (size_t i = 0; i < n; ++i) acc[i] += o[i];
   return Status::Ok();
 }
@@ -489,7 +538,8 @@ Status Model::run_ffn(const Weights& w, const float* x, float* acc, int lane) {
   const float* const* p = w.ptr;
   const size_t n = size_t(S) * H;
   const float* o = nullptr;
-  if (lane < 0 || lane >= lanes()) return fail(Error::kRuntime, "run_ffn: lane " + std::to_string(lane) + " not loaded");
+  if (lane < 0 || lane >= lanes())
+    return fail(Error::kRuntime, "run_ffn: lane " + std::to_string(lane) + " not loaded");
   WRX_TRY(lanes_[size_t(lane)].ffn->run({{x, {1, S, H}}, {p[0], {F, H}}, {p[1], {F}}, {p[2], {H, F}}}, &o, n));
   for (size_t i = 0; i < n; ++i) acc[i] += o[i];
   return Status::Ok();

@@ -41,8 +41,8 @@ struct RawEntries {
 
 // The word-embedding rows of one input.
 struct WordRows {
-  std::vector<int32_t> rows;            // sorted unique token ids
-  std::vector<const float*> ptrs;       // per row
+  std::vector<int32_t> rows;       // sorted unique token ids
+  std::vector<const float*> ptrs;  // per row
   AlignedBuffer buf;
   uint64_t bytes = 0;
 };
@@ -70,7 +70,7 @@ class Model {
   Status read_entries(const std::vector<const Entry*>& entries, RawEntries* out, BufferPool* pool);
   Status read_word_rows(const int32_t* ids, WordRows* out);
   uint64_t word_rows_bytes(const int32_t* ids) const;  // what read_word_rows will fetch
-  const Entry* head_entry() const;  // the HEAD entry at head_bits (create checked it exists)
+  const Entry* head_entry() const;                     // the HEAD entry at head_bits (create checked it exists)
   // The attention (kind = kAttnShard) or FFN entries of a layer plan, in plan order.
   std::vector<const Entry*> shard_entries(const LayerPlan& lp, fmt::EntryKind kind) const;
 
@@ -134,9 +134,9 @@ class Model {
   const float *pos_ = nullptr, *type_ = nullptr, *emb_g_ = nullptr, *emb_b_ = nullptr;
   HeadPtrs head_res_;  // when the head is resident
   const uint32_t* crc_ = nullptr;
-  const float* word_ = nullptr;  // only when the word table is resident
+  const float* word_ = nullptr;           // only when the word table is resident
   std::vector<const float*> shared_ptr_;  // per layer: o_b, ln1_g, ln1_b, ffn2_b, ln2_g, ln2_b
-  TaskPool readers_{3};  // with the calling thread: 4 word-row reads in flight
+  TaskPool readers_{3};                   // with the calling thread: 4 word-row reads in flight
 };
 
 }  // namespace wrx

@@ -1,7 +1,5 @@
 #include "pipeline.h"
 
-#include "concurrency.h"
-
 #include <algorithm>
 #include <condition_variable>
 #include <cstring>
@@ -12,10 +10,14 @@
 #include <mutex>
 #include <thread>
 
+#include "concurrency.h"
+
 namespace wrx {
 namespace {
 
-double ms(double t, double t0) { return (t - t0) * 1e3; }
+double ms(double t, double t0) {
+  return (t - t0) * 1e3;
+}
 
 void fill_bias(int S, int length, float* bias) {
   for (int t = 0; t < S; ++t) bias[t] = t < length ? 0.0f : std::numeric_limits<float>::lowest();
@@ -389,8 +391,10 @@ class Elastic : public Base {
           lt.chunks += static_cast<int>(chunks);
           it.raw->release(nullptr);
           budget.release(it.budget);
-          if (half == 0) m_->finish_attn(lp.layer, acc_[0].data(), x_.data());
-          else m_->finish_ffn(lp.layer, acc_[0].data(), x_.data());
+          if (half == 0)
+            m_->finish_attn(lp.layer, acc_[0].data(), x_.data());
+          else
+            m_->finish_ffn(lp.layer, acc_[0].data(), x_.data());
           lt.compute_ms += ms(now_s(), tc);
         }
         lt.compute_end_ms = ms(now_s(), t0);
@@ -421,8 +425,8 @@ class Elastic : public Base {
   RawEntries preload_;
   std::map<const Entry*, const uint8_t*> preloaded_;
   std::vector<std::vector<const Entry*>> streamed_;  // per (layer, half)
-  std::vector<Weights> chunk_;             // per lane: the decode buffer of its current chunk
-  std::vector<std::vector<float>> acc_;    // per lane
+  std::vector<Weights> chunk_;                       // per lane: the decode buffer of its current chunk
+  std::vector<std::vector<float>> acc_;              // per lane
   std::unique_ptr<Crew> crew_;
 };
 
@@ -432,12 +436,10 @@ ResolvedKnobs resolve_knobs(const std::string& mode, const Plan& plan, const Kno
   ResolvedKnobs k;
   k.po.mode = mode;
   const bool elastic = mode == "elastic";
-  k.readahead_kb = o.readahead_kb   ? o.readahead_kb
+  k.readahead_kb = o.readahead_kb      ? o.readahead_kb
                    : plan.readahead_kb ? plan.readahead_kb
                                        : static_cast<size_t>(knobs::kReadaheadKb);
-  k.chunk_kb = o.chunk_kb      ? o.chunk_kb
-               : plan.chunk_kb ? plan.chunk_kb
-                               : static_cast<size_t>(knobs::kChunkKb);
+  k.chunk_kb = o.chunk_kb ? o.chunk_kb : plan.chunk_kb ? plan.chunk_kb : static_cast<size_t>(knobs::kChunkKb);
   k.po.readahead_bytes = k.readahead_kb << 10;
   k.po.chunk_bytes = k.chunk_kb << 10;
   k.po.head_resident = !elastic || (o.head_resident >= 0      ? o.head_resident == 1
@@ -451,11 +453,16 @@ ResolvedKnobs resolve_knobs(const std::string& mode, const Plan& plan, const Kno
 
 Result<std::unique_ptr<Executor>> Executor::create(const PipelineOptions& opt, Model* model, const Plan& plan) {
   std::unique_ptr<Executor> e;
-  if (opt.mode == "load-all") e.reset(new LoadAll(model, plan));
-  else if (opt.mode == "load-then-exec") e.reset(new LoadThenExec(model, plan));
-  else if (opt.mode == "stdpl") e.reset(new StdPL(model, plan));
-  else if (opt.mode == "elastic") e.reset(new Elastic(model, plan, opt));
-  else return fail(Error::kUsage, "unknown mode '" + opt.mode + "'", "use load-all, load-then-exec, stdpl or elastic");
+  if (opt.mode == "load-all")
+    e.reset(new LoadAll(model, plan));
+  else if (opt.mode == "load-then-exec")
+    e.reset(new LoadThenExec(model, plan));
+  else if (opt.mode == "stdpl")
+    e.reset(new StdPL(model, plan));
+  else if (opt.mode == "elastic")
+    e.reset(new Elastic(model, plan, opt));
+  else
+    return fail(Error::kUsage, "unknown mode '" + opt.mode + "'", "use load-all, load-then-exec, stdpl or elastic");
   return e;
 }
 

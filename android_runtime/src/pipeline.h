@@ -48,8 +48,8 @@ struct PipelineOptions {
   std::string mode = "load-all";
   size_t readahead_bytes = size_t{knobs::kReadaheadKb} << 10;  // elastic: raw bytes in flight ahead of compute
   size_t chunk_bytes = size_t{knobs::kChunkKb} << 10;          // elastic: decoded fp32 bytes per program call
-  bool head_resident = knobs::kHeadResident;  // elastic: the head stays resident instead of streaming
-  int lanes = knobs::kLanes;                  // elastic: chunks of a layer half run on this many threads
+  bool head_resident = knobs::kHeadResident;                   // elastic: the head stays resident instead of streaming
+  int lanes = knobs::kLanes;  // elastic: chunks of a layer half run on this many threads
 };
 
 // Knobs given on the command line or by an app; 0 / -1 = the plan's value, else the default.

@@ -29,7 +29,8 @@ Result<Plan> load_plan(const std::string& path) {
   auto text = read_file(path);
   if (!text.ok()) return fail(Error::kMissingFile, "plan file " + path + " does not exist", "check the --plan path");
   auto parsed = json::parse(text.value(), Error::kBadPlan);
-  if (!parsed.ok()) return fail(Error::kBadPlan, "plan " + path + ": " + parsed.status().message, "re-write the plan (wrx plan)");
+  if (!parsed.ok())
+    return fail(Error::kBadPlan, "plan " + path + ": " + parsed.status().message, "re-write the plan (wrx plan)");
   const json::Value& v = parsed.value();
   auto bad = [&](const std::string& why) { return fail(Error::kBadPlan, "plan " + path + ": " + why); };
   const json::Value* f = v.get("format");
@@ -50,11 +51,13 @@ Result<Plan> load_plan(const std::string& path) {
     LayerPlan lp;
     int64_t l = 0;
     const json::Value* lv = lj.get("layer");
-    if (lv == nullptr || !lv->as_int(&l) || l < 0 || l > 65535) return bad("field " + w + ".layer is missing or invalid");
+    if (lv == nullptr || !lv->as_int(&l) || l < 0 || l > 65535)
+      return bad("field " + w + ".layer is missing or invalid");
     lp.layer = static_cast<int>(l);
     const json::Value* sh = lj.get("shards");
     const json::Value* bi = lj.get("bits");
-    if (sh == nullptr || bi == nullptr || !sh->is_array() || !bi->is_array() || sh->items().size() != bi->items().size())
+    if (sh == nullptr || bi == nullptr || !sh->is_array() || !bi->is_array() ||
+        sh->items().size() != bi->items().size())
       return bad("fields " + w + ".shards and .bits must be arrays of equal length");
     for (size_t k = 0; k < sh->items().size(); ++k) {
       int64_t s = 0, b = 0;
@@ -106,7 +109,8 @@ Result<Plan> load_plan(const std::string& path) {
 
 Status validate_plan(const Plan& plan, const Package& pkg) {
   auto bad = [&](const std::string& why) {
-    return fail(Error::kBadPlan, "plan " + plan.name + ": " + why, "write the plan against this package (wrx inspect OUT)");
+    return fail(Error::kBadPlan, "plan " + plan.name + ": " + why,
+                "write the plan against this package (wrx inspect OUT)");
   };
   if (plan.layers.empty()) return bad("no layers");
   int prev = -1;
@@ -116,12 +120,14 @@ Status validate_plan(const Plan& plan, const Package& pkg) {
       return bad("layer " + std::to_string(lp.layer) + " is not in 0.." + std::to_string(pkg.geom.layers - 1));
     if (lp.layer <= prev) return bad("layers must be listed in increasing order");
     prev = lp.layer;
-    if (lp.shards.empty()) return bad("layer " + std::to_string(lp.layer) + " lists no shards (omit the layer to skip it)");
+    if (lp.shards.empty())
+      return bad("layer " + std::to_string(lp.layer) + " lists no shards (omit the layer to skip it)");
     for (size_t k = 0; k < lp.shards.size(); ++k) {
       const int s = lp.shards[k], b = lp.bits[k];
       if (s >= pkg.shard.shards_per_layer)
-        return bad("layer " + std::to_string(lp.layer) + " shard " + std::to_string(s) + " does not exist (the package has " +
-                   std::to_string(pkg.shard.shards_per_layer) + " shards per layer)");
+        return bad("layer " + std::to_string(lp.layer) + " shard " + std::to_string(s) +
+                   " does not exist (the package has " + std::to_string(pkg.shard.shards_per_layer) +
+                   " shards per layer)");
       if (!pkg.has_bits(b) || pkg.store->find(fmt::EntryKind::kAttnShard, lp.layer, s, b) == nullptr ||
           pkg.store->find(fmt::EntryKind::kFfnShard, lp.layer, s, b) == nullptr)
         return bad("layer " + std::to_string(lp.layer) + " shard " + std::to_string(s) + " at " + std::to_string(b) +
@@ -131,12 +137,14 @@ Status validate_plan(const Plan& plan, const Package& pkg) {
   }
   for (const auto& pr : plan.preload)
     if (seen.count(pr) == 0)
-      return bad("preload [" + std::to_string(pr.first) + ", " + std::to_string(pr.second) + "] is not a shard the plan runs");
+      return bad("preload [" + std::to_string(pr.first) + ", " + std::to_string(pr.second) +
+                 "] is not a shard the plan runs");
   return Status::Ok();
 }
 
 std::string plan_to_json(const Plan& plan) {
-  std::string s = "{\"format\": \"wrx-plan\", \"format_version\": 1, \"name\": " + json::quote(plan.name) + ", \"layers\": [";
+  std::string s =
+      "{\"format\": \"wrx-plan\", \"format_version\": 1, \"name\": " + json::quote(plan.name) + ", \"layers\": [";
   for (size_t i = 0; i < plan.layers.size(); ++i) {
     const auto& lp = plan.layers[i];
     s += (i ? ", " : "") + std::string("{\"layer\": ") + std::to_string(lp.layer) + ", \"shards\": [";
@@ -159,7 +167,8 @@ Result<Plan> resolve_plan(const Package& pkg, const std::string& spec) {
                       (std::sscanf(spec.c_str(), "uniform-%d%c", &bits, &tail) == 1 && (pre = 0, true));
   if (preset && spec.rfind("uniform-", 0) == 0) {
     if (!pkg.has_bits(bits))
-      return fail(Error::kBadPlan, "plan " + spec + ": " + std::to_string(bits) + " bits are not stored in this package",
+      return fail(Error::kBadPlan,
+                  "plan " + spec + ": " + std::to_string(bits) + " bits are not stored in this package",
                   "wrx inspect OUT lists the stored bitwidths");
     if (pre < 0 || pre > pkg.geom.layers)
       return fail(Error::kBadPlan, "plan " + spec + ": cannot preload " + std::to_string(pre) + " of " +
@@ -177,7 +186,8 @@ Result<Plan> resolve_plan(const Package& pkg, const std::string& spec) {
       return load_plan(named);
     }
   }
-  return fail(Error::kBadPlan, "plan '" + spec + "' is neither a preset, a plan file, nor a plan in " + pkg.root + "/plans",
+  return fail(Error::kBadPlan,
+              "plan '" + spec + "' is neither a preset, a plan file, nor a plan in " + pkg.root + "/plans",
               "use uniform-B or uniform-B-preL (e.g. uniform-4-pre1), a plan file, or a name from wrx plan");
 }
 

@@ -20,8 +20,8 @@ struct LayerPlan {
 // definition on this side: the Python side's is wrx_sdk.formats.plan.Knobs, and
 // tests/test_layout.py compares the two through `wrx-loader --print-defaults`.
 namespace knobs {
-constexpr int kReadaheadKb = 2048;   // raw bytes in flight ahead of compute
-constexpr int kChunkKb = 400;        // decoded fp32 bytes per program call
+constexpr int kReadaheadKb = 2048;  // raw bytes in flight ahead of compute
+constexpr int kChunkKb = 400;       // decoded fp32 bytes per program call
 constexpr bool kHeadResident = false;
 constexpr int kLanes = 1;
 constexpr int kHeadBits = 32;
@@ -39,9 +39,9 @@ struct Plan {
   // Version 2: elastic pipeline knobs the planner sized the memory for; 0 / -1 = not given.
   size_t readahead_kb = 0, chunk_kb = 0;
   int head_resident = -1;
-  int lanes = 0;  // optional pipeline.lanes (plan v2); 0 = not given
+  int lanes = 0;      // optional pipeline.lanes (plan v2); 0 = not given
   int head_bits = 0;  // optional pipeline.head_bits (32 or 8); 0 = not given
-  std::string json;                          // the plan as given, echoed into the report
+  std::string json;   // the plan as given, echoed into the report
 };
 
 // Preset: every shard at `bits`; the first `preload_layers` layers in the preload buffer.

@@ -56,9 +56,9 @@ struct Blob {
       st *= sizes[j];
       order[j] = static_cast<uint8_t>(j);
     }
-    impl = std::make_unique<TensorImpl>(ScalarType::Float, static_cast<ssize_t>(d), sizes.data(),
-                                        const_cast<float*>(data), order.data(), strides.data(),
-                                        et::TensorShapeDynamism::DYNAMIC_BOUND);
+    impl =
+        std::make_unique<TensorImpl>(ScalarType::Float, static_cast<ssize_t>(d), sizes.data(), const_cast<float*>(data),
+                                     order.data(), strides.data(), et::TensorShapeDynamism::DYNAMIC_BOUND);
     return true;
   }
 };
@@ -103,7 +103,9 @@ Status init_executorch(int threads) {
 
 Program::~Program() = default;
 
-const std::string& Program::path() const { return impl_->path; }
+const std::string& Program::path() const {
+  return impl_->path;
+}
 
 Result<size_t> Program::planned_size(const std::string& path) {
   auto loader = executorch::extension::FileDataLoader::from(path.c_str());
@@ -113,11 +115,13 @@ Result<size_t> Program::planned_size(const std::string& path) {
   auto meta = program->method_meta("forward");
   if (!meta.ok()) return fail(Error::kBadData, path + ": no method 'forward'");
   size_t n = 0;
-  for (size_t i = 0; i < meta->num_memory_planned_buffers(); ++i) n += static_cast<size_t>(meta->memory_planned_buffer_size(i).get());
+  for (size_t i = 0; i < meta->num_memory_planned_buffers(); ++i)
+    n += static_cast<size_t>(meta->memory_planned_buffer_size(i).get());
   return n;
 }
 
-Result<std::unique_ptr<Program>> Program::load(const std::string& path, size_t n_inputs, std::vector<uint8_t>* shared_arena) {
+Result<std::unique_ptr<Program>> Program::load(const std::string& path, size_t n_inputs,
+                                               std::vector<uint8_t>* shared_arena) {
   std::unique_ptr<Program> p(new Program());
   p->impl_ = std::make_unique<Impl>();
   Impl& m = *p->impl_;
@@ -126,16 +130,20 @@ Result<std::unique_ptr<Program>> Program::load(const std::string& path, size_t n
   m.blobs.resize(n_inputs);
   const char* hint = "re-package: wrx package MODEL_DIR --task TASK -o OUT";
   auto loader = executorch::extension::FileDataLoader::from(path.c_str());
-  if (!loader.ok()) return fail(Error::kMissingFile, path + ": cannot open program (" + et_error(loader.error()) + ")", hint);
+  if (!loader.ok())
+    return fail(Error::kMissingFile, path + ": cannot open program (" + et_error(loader.error()) + ")", hint);
   m.loader = std::make_unique<executorch::extension::FileDataLoader>(std::move(loader.get()));
   auto program = et::Program::load(m.loader.get());
-  if (!program.ok()) return fail(Error::kBadData, path + ": not a valid ExecuTorch program (" + et_error(program.error()) + ")", hint);
+  if (!program.ok())
+    return fail(Error::kBadData, path + ": not a valid ExecuTorch program (" + et_error(program.error()) + ")", hint);
   m.program = std::make_unique<et::Program>(std::move(program.get()));
   auto meta = m.program->method_meta("forward");
   if (!meta.ok()) return fail(Error::kBadData, path + ": no method 'forward'", hint);
   if (meta->num_inputs() != n_inputs)
-    return fail(Error::kBadData, path + ": program has " + std::to_string(meta->num_inputs()) + " inputs, expected " +
-                                     std::to_string(n_inputs), hint);
+    return fail(
+        Error::kBadData,
+        path + ": program has " + std::to_string(meta->num_inputs()) + " inputs, expected " + std::to_string(n_inputs),
+        hint);
   size_t shared_used = 0;
   for (size_t i = 0; i < meta->num_memory_planned_buffers(); ++i) {
     const size_t n = static_cast<size_t>(meta->memory_planned_buffer_size(i).get());
@@ -147,7 +155,8 @@ Result<std::unique_ptr<Program>> Program::load(const std::string& path, size_t n
     m.planned.emplace_back(n);
     m.spans.emplace_back(m.planned.back().data(), n);
   }
-  m.planned_alloc = std::make_unique<et::HierarchicalAllocator>(et::Span<et::Span<uint8_t>>(m.spans.data(), m.spans.size()));
+  m.planned_alloc =
+      std::make_unique<et::HierarchicalAllocator>(et::Span<et::Span<uint8_t>>(m.spans.data(), m.spans.size()));
   constexpr uint32_t kMethodPool = 4u << 20, kTempPool = 1u << 20;
   m.method_pool.reset(new uint8_t[kMethodPool]);  // default-initialised: untouched pages
   m.temp_pool.reset(new uint8_t[kTempPool]);
@@ -175,7 +184,8 @@ Status Program::run(std::initializer_list<TensorArg> inputs, const float** out, 
   for (const TensorArg& a : inputs) {
     if (!m.blobs[i].set(a.data, a.sizes)) return fail(Error::kRuntime, m.path + ": bad input rank");
     const et::Error e = m.method->set_input(et::EValue(Tensor(m.blobs[i].impl.get())), i);
-    if (e != et::Error::Ok) return fail(Error::kRuntime, m.path + ": set_input " + std::to_string(i) + ": " + et_error(e));
+    if (e != et::Error::Ok)
+      return fail(Error::kRuntime, m.path + ": set_input " + std::to_string(i) + ": " + et_error(e));
     ++i;
   }
   const et::Error e = m.method->execute();

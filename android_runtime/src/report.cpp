@@ -6,8 +6,8 @@
 
 #include <climits>
 #include <cmath>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <thread>
@@ -54,8 +54,8 @@ std::string storage_json(const std::string& path) {
   std::ifstream f("/proc/mounts");
   std::string dev, mnt, type, best_dev, best_mnt, best_type, rest;
   while (f >> dev >> mnt >> type && std::getline(f, rest)) {
-    const bool prefix = real.compare(0, mnt.size(), mnt) == 0 &&
-                        (mnt == "/" || real.size() == mnt.size() || real[mnt.size()] == '/');
+    const bool prefix =
+        real.compare(0, mnt.size(), mnt) == 0 && (mnt == "/" || real.size() == mnt.size() || real[mnt.size()] == '/');
     if (prefix && mnt.size() >= best_mnt.size()) {
       best_dev = dev;
       best_mnt = mnt;
@@ -67,8 +67,12 @@ std::string storage_json(const std::string& path) {
   return o.text();
 }
 
-long peak_rss_kb() { return status_kb("VmHWM:"); }
-long current_rss_kb() { return status_kb("VmRSS:"); }
+long peak_rss_kb() {
+  return status_kb("VmHWM:");
+}
+long current_rss_kb() {
+  return status_kb("VmRSS:");
+}
 
 std::string json_num(double v) {
   if (!std::isfinite(v)) return "null";
@@ -88,15 +92,25 @@ JsonObject& JsonObject::raw(const std::string& key, const std::string& json) {
   body_ += json::quote(key) + ": " + json;
   return *this;
 }
-JsonObject& JsonObject::str(const std::string& key, const std::string& v) { return raw(key, json::quote(v)); }
-JsonObject& JsonObject::num(const std::string& key, double v) { return raw(key, json_num(v)); }
-JsonObject& JsonObject::integer(const std::string& key, long long v) { return raw(key, std::to_string(v)); }
-JsonObject& JsonObject::boolean(const std::string& key, bool v) { return raw(key, v ? "true" : "false"); }
+JsonObject& JsonObject::str(const std::string& key, const std::string& v) {
+  return raw(key, json::quote(v));
+}
+JsonObject& JsonObject::num(const std::string& key, double v) {
+  return raw(key, json_num(v));
+}
+JsonObject& JsonObject::integer(const std::string& key, long long v) {
+  return raw(key, std::to_string(v));
+}
+JsonObject& JsonObject::boolean(const std::string& key, bool v) {
+  return raw(key, v ? "true" : "false");
+}
 
 Status write_atomic(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".tmp." + std::to_string(getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return fail(Error::kIo, "cannot write report " + tmp + ": " + std::strerror(errno), "check that the directory exists and is writable");
+  if (fd < 0)
+    return fail(Error::kIo, "cannot write report " + tmp + ": " + std::strerror(errno),
+                "check that the directory exists and is writable");
   size_t done = 0;
   while (done < text.size()) {
     const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
@@ -118,7 +132,10 @@ Status write_atomic(const std::string& path, const std::string& text) {
 
 std::string error_json(const Status& s) {
   JsonObject o;
-  o.str("code", error_name(s.code)).str("message", s.message).str("hint", s.hint).boolean("user_error", is_user_error(s.code));
+  o.str("code", error_name(s.code))
+      .str("message", s.message)
+      .str("hint", s.hint)
+      .boolean("user_error", is_user_error(s.code));
   return o.text();
 }
 

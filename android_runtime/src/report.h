@@ -16,7 +16,7 @@ struct DeviceInfo {
 DeviceInfo device_info();
 // The mount that holds `path` (longest /proc/mounts prefix): {"mount", "device", "fstype"} as JSON.
 std::string storage_json(const std::string& path);
-long peak_rss_kb();  // VmHWM
+long peak_rss_kb();     // VmHWM
 long current_rss_kb();  // VmRSS
 
 // A JSON object under construction; values are raw JSON text.

@@ -39,7 +39,8 @@ Result<std::unique_ptr<Session>> Session::open(const std::string& dir, const Ses
   m.pkg = pkg.take();
   if (opt.io_bandwidth_mbps > 0) m.pkg->store->file().set_bandwidth(opt.io_bandwidth_mbps * 1e6);
   if (m.pkg->tokenizer_file.empty())
-    return fail(Error::kManifestField, dir + "/manifest.json: field tokenizer.file is null: the package has no tokenizer",
+    return fail(Error::kManifestField,
+                dir + "/manifest.json: field tokenizer.file is null: the package has no tokenizer",
                 "re-package with this wrx (wrx package MODEL_DIR --task TASK -o OUT)");
   auto tok = Tokenizer::load(m.pkg->tokenizer_file);
   if (!tok.ok()) return tok.status();
@@ -52,8 +53,8 @@ Result<std::unique_ptr<Session>> Session::open(const std::string& dir, const Ses
   const ResolvedKnobs rk = resolve_knobs(opt.mode, m.plan, KnobOverrides{});
   WRX_TRY(init_executorch(rk.po.lanes > 1 ? 1 : opt.threads));
   const bool elastic = opt.mode == "elastic";
-  auto model = Model::create(m.pkg.get(), !elastic, elastic ? rk.po.lanes : 0, rk.po.head_resident, !elastic,
-                             rk.head_bits);
+  auto model =
+      Model::create(m.pkg.get(), !elastic, elastic ? rk.po.lanes : 0, rk.po.head_resident, !elastic, rk.head_bits);
   if (!model.ok()) return model.status();
   m.model = model.take();
   auto exec = Executor::create(rk.po, m.model.get(), m.plan);
@@ -127,7 +128,8 @@ Status Session::run_locked(const int32_t* ids, const int32_t* types, int length,
   double sum = 0;
   out->scores.resize(size_t(C));
   for (int c = 0; c < C; ++c) sum += std::exp(double(out->logits[size_t(c)]) - mx);
-  for (int c = 0; c < C; ++c) out->scores[size_t(c)] = static_cast<float>(std::exp(double(out->logits[size_t(c)]) - mx) / sum);
+  for (int c = 0; c < C; ++c)
+    out->scores[size_t(c)] = static_cast<float>(std::exp(double(out->logits[size_t(c)]) - mx) / sum);
   QueryTimings& t = out->timings;
   t = QueryTimings{};
   t.io_ms = tr.embed_io_ms;
@@ -156,8 +158,14 @@ SessionStats Session::stats() const {
   return s;
 }
 
-const std::vector<std::string>& Session::labels() const { return impl_->pkg->labels; }
-const std::string& Session::plan_name() const { return impl_->plan.name; }
-int Session::max_seq_len() const { return impl_->pkg->max_seq_len; }
+const std::vector<std::string>& Session::labels() const {
+  return impl_->pkg->labels;
+}
+const std::string& Session::plan_name() const {
+  return impl_->plan.name;
+}
+int Session::max_seq_len() const {
+  return impl_->pkg->max_seq_len;
+}
 
 }  // namespace wrx

@@ -47,8 +47,8 @@ struct QueryResult {
 };
 
 struct SessionStats {
-  int64_t resident_weight_bytes = 0;  // weight buffers alive in the process now
-  int64_t preload_bytes = 0;          // this session's preload buffer
+  int64_t resident_weight_bytes = 0;          // weight buffers alive in the process now
+  int64_t preload_bytes = 0;                  // this session's preload buffer
   int64_t rss_bytes = 0, peak_rss_bytes = 0;  // the process's (VmRSS, VmHWM)
   uint64_t queries = 0;
 };

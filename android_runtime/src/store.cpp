@@ -10,11 +10,13 @@ namespace {
 const char* kRepackage = "re-create it with: wrx package MODEL_DIR --task TASK -o OUT";
 
 uint64_t key_of(int kind, int layer, int shard, int bits) {
-  return (uint64_t(kind) << 48) | (uint64_t(uint16_t(layer)) << 32) |
-         (uint64_t(uint16_t(shard)) << 16) | uint64_t(bits);
+  return (uint64_t(kind) << 48) | (uint64_t(uint16_t(layer)) << 32) | (uint64_t(uint16_t(shard)) << 16) |
+         uint64_t(bits);
 }
 
-std::string u(uint64_t v) { return std::to_string(v); }
+std::string u(uint64_t v) {
+  return std::to_string(v);
+}
 
 }  // namespace
 
@@ -73,10 +75,10 @@ Status Store::read_header() {
     return bad(Error::kBadMagic, "magic", "expected 'WRXSTOR\\0': not a wrx store");
   if (h.version != fmt::kVersion) {
     const bool newer = h.version > fmt::kVersion;
-    Status st = bad(Error::kUnsupportedVersion, "version",
-                    "format version " + u(h.version) + " is " +
-                        (newer ? "newer than this wrx reads" : "older than this wrx reads") + " (" +
-                        u(fmt::kVersion) + ")");
+    Status st =
+        bad(Error::kUnsupportedVersion, "version",
+            "format version " + u(h.version) + " is " +
+                (newer ? "newer than this wrx reads" : "older than this wrx reads") + " (" + u(fmt::kVersion) + ")");
     if (newer) st.hint = "upgrade wrx-loader, or re-package with the matching wrx-sdk";
     return st;
   }
@@ -86,15 +88,14 @@ Status Store::read_header() {
     return bad(Error::kBadCounts, "header_bytes", u(h.header_bytes) + ", expected 64");
   if (h.file_bytes != size)
     return bad(Error::kTruncated, "file_bytes",
-               "header says " + u(h.file_bytes) + " bytes but the file has " + u(size) +
-                   ": the store is " + (size < h.file_bytes ? "truncated" : "longer than written"));
+               "header says " + u(h.file_bytes) + " bytes but the file has " + u(size) + ": the store is " +
+                   (size < h.file_bytes ? "truncated" : "longer than written"));
   // 64-bit products of 32-bit counts cannot overflow.
   const uint64_t want = uint64_t{h.n_entries} * fmt::kEntryBytes + uint64_t{h.n_tensors} * fmt::kTensorBytes;
   if (h.table_offset != fmt::kHeaderBytes || h.table_bytes != want || want > size - fmt::kHeaderBytes)
     return bad(Error::kBadCounts, "table_bytes",
-               "table at " + u(h.table_offset) + "+" + u(h.table_bytes) + ", expected 64+" + u(want) +
-                   " for " + u(h.n_entries) + " entries and " + u(h.n_tensors) + " tensors, within " +
-                   u(size) + " bytes");
+               "table at " + u(h.table_offset) + "+" + u(h.table_bytes) + ", expected 64+" + u(want) + " for " +
+                   u(h.n_entries) + " entries and " + u(h.n_tensors) + " tensors, within " + u(size) + " bytes");
   if (h.data_offset % fmt::kAlign != 0 || h.data_offset < fmt::kHeaderBytes + want || h.data_offset > size)
     return bad(Error::kOffsetOutOfRange, "data_offset", u(h.data_offset) + " is not an aligned offset after the table");
   return Status::Ok();
@@ -119,9 +120,15 @@ Status Store::read_table() {
     std::memcpy(&r, table + uint64_t{i} * fmt::kEntryBytes, sizeof(r));
     if (!fmt::valid_kind(r.kind))
       return bad(Error::kUnknownEnum, "entry " + u(i) + ".kind", "unknown entry kind " + u(r.kind));
-    Entry e{static_cast<fmt::EntryKind>(r.kind), r.bits,
-            r.layer == fmt::kNone16 ? -1 : int(r.layer), r.shard == fmt::kNone16 ? -1 : int(r.shard),
-            r.offset, r.length, r.crc32, r.first_tensor, r.n_tensors};
+    Entry e{static_cast<fmt::EntryKind>(r.kind),
+            r.bits,
+            r.layer == fmt::kNone16 ? -1 : int(r.layer),
+            r.shard == fmt::kNone16 ? -1 : int(r.shard),
+            r.offset,
+            r.length,
+            r.crc32,
+            r.first_tensor,
+            r.n_tensors};
     const std::string where = "entry " + u(i) + " (" + describe(e) + ")";
     if (!fmt::valid_bits(r.bits)) return bad(Error::kUnknownEnum, where + ".bits", "invalid bitwidth " + u(r.bits));
     if (r.offset > h.file_bytes)
@@ -131,29 +138,35 @@ Status Store::read_table() {
       return bad(Error::kOffsetOutOfRange, where + ".length",
                  u(r.offset) + "+" + u(r.length) + " runs past the end of the file (" + u(h.file_bytes) + " bytes)");
     if (r.offset % fmt::kAlign != 0 || r.offset < prev_end)
-      return bad(Error::kOffsetOutOfRange, where + ".offset", u(r.offset) + " is unaligned or overlaps the previous entry");
+      return bad(Error::kOffsetOutOfRange, where + ".offset",
+                 u(r.offset) + " is unaligned or overlaps the previous entry");
     if (r.first_tensor != next_tensor || r.n_tensors > h.n_tensors - r.first_tensor)
-      return bad(Error::kBadCounts, where + ".n_tensors", "tensors " + u(r.first_tensor) + "+" + u(r.n_tensors) + " out of sequence");
+      return bad(Error::kBadCounts, where + ".n_tensors",
+                 "tensors " + u(r.first_tensor) + "+" + u(r.n_tensors) + " out of sequence");
     next_tensor = r.first_tensor + r.n_tensors;
     uint64_t t_end = 0;
     for (uint32_t k = 0; k < r.n_tensors; ++k) {
       const fmt::TensorRec& t = tensors_[r.first_tensor + k];
       if (!fmt::valid_role(t.role) || !fmt::valid_encoding(t.encoding))
-        return bad(Error::kUnknownEnum, where + ".tensor", "unknown role " + u(t.role) + " or encoding " + u(t.encoding));
+        return bad(Error::kUnknownEnum, where + ".tensor",
+                   "unknown role " + u(t.role) + " or encoding " + u(t.encoding));
       const std::string tw = where + ".tensor " + u(k);
       const uint64_t n = uint64_t{t.rows} * t.cols;
       uint64_t want = 0;
       if (t.encoding == uint8_t(fmt::Encoding::kCodebook)) {
-        if (t.bits < 2 || t.bits > 8 || t.bits == 7 || t.n_outliers > n || !fmt::codebook_bytes(t.bits, n, t.n_outliers, &want))
-          return bad(Error::kBadCounts, tw, "codebook at " + u(t.bits) + " bits with " + u(t.n_outliers) + " outliers of " + u(n) + " elements");
+        if (t.bits < 2 || t.bits > 8 || t.bits == 7 || t.n_outliers > n ||
+            !fmt::codebook_bytes(t.bits, n, t.n_outliers, &want))
+          return bad(
+              Error::kBadCounts, tw,
+              "codebook at " + u(t.bits) + " bits with " + u(t.n_outliers) + " outliers of " + u(n) + " elements");
       } else {
         want = 4 * n;  // n < 2^64 / 4 since rows, cols < 2^32
       }
-      if (t.bytes != want)
-        return bad(Error::kBadCounts, tw + ".bytes", u(t.bytes) + ", expected " + u(want));
+      if (t.bytes != want) return bad(Error::kBadCounts, tw + ".bytes", u(t.bytes) + ", expected " + u(want));
       if (t.offset < t_end || t.offset % fmt::kTensorAlign != 0 || t.offset > r.length || t.bytes > r.length - t.offset)
         return bad(Error::kTensorOutOfRange, tw + ".offset",
-                   u(t.offset) + "+" + u(t.bytes) + " is outside the entry (" + u(r.length) + " bytes) or overlaps the previous tensor");
+                   u(t.offset) + "+" + u(t.bytes) + " is outside the entry (" + u(r.length) +
+                       " bytes) or overlaps the previous tensor");
       t_end = t.offset + t.bytes;
     }
     prev_end = r.offset + r.length;
@@ -163,7 +176,8 @@ Status Store::read_table() {
     entries_.push_back(e);
   }
   if (next_tensor != h.n_tensors)
-    return bad(Error::kBadCounts, "n_tensors", "entries use " + u(next_tensor) + " tensors, header says " + u(h.n_tensors));
+    return bad(Error::kBadCounts, "n_tensors",
+               "entries use " + u(next_tensor) + " tensors, header says " + u(h.n_tensors));
   return Status::Ok();
 }
 
@@ -188,8 +202,8 @@ Status Store::read_run(const Entry& first, const Entry& last, AlignedBuffer& buf
 Status Store::verify(const Entry& e, const uint8_t* p) const {
   if (crc32(p, e.length) != e.crc32)
     return fail(Error::kEntryChecksum,
-                "store " + path_ + ": crc32: checksum mismatch in " + describe(e) + " (offset " + u(e.offset) +
-                    ", " + u(e.length) + " bytes): the entry is corrupt",
+                "store " + path_ + ": crc32: checksum mismatch in " + describe(e) + " (offset " + u(e.offset) + ", " +
+                    u(e.length) + " bytes): the entry is corrupt",
                 kRepackage);
   return Status::Ok();
 }

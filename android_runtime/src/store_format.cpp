@@ -4,14 +4,17 @@
 
 namespace wrx::fmt {
 
-bool valid_kind(uint16_t v) { return v >= 2 && v <= 8; }
-
-bool valid_role(uint16_t v) {
-  return (v >= 1 && v <= 10) || (v >= 20 && v <= 25) || (v >= 40 && v <= 45) ||
-         (v >= 60 && v <= 63);
+bool valid_kind(uint16_t v) {
+  return v >= 2 && v <= 8;
 }
 
-bool valid_encoding(uint8_t v) { return v <= 2; }
+bool valid_role(uint16_t v) {
+  return (v >= 1 && v <= 10) || (v >= 20 && v <= 25) || (v >= 40 && v <= 45) || (v >= 60 && v <= 63);
+}
+
+bool valid_encoding(uint8_t v) {
+  return v <= 2;
+}
 
 bool valid_bits(uint8_t v) {
   return v == 2 || v == 3 || v == 4 || v == 5 || v == 6 || v == 8 || v == 32;
@@ -19,14 +22,22 @@ bool valid_bits(uint8_t v) {
 
 const char* kind_name(EntryKind k) {
   switch (k) {
-    case EntryKind::kLayerShard: return "layer_shard";
-    case EntryKind::kLayerShared: return "layer_shared";
-    case EntryKind::kEmbedWord: return "embed_word";
-    case EntryKind::kEmbedWordCrc: return "embed_word_crc";
-    case EntryKind::kEmbedShared: return "embed_shared";
-    case EntryKind::kHead: return "head";
-    case EntryKind::kAttnShard: return "attn_shard";
-    case EntryKind::kFfnShard: return "ffn_shard";
+    case EntryKind::kLayerShard:
+      return "layer_shard";
+    case EntryKind::kLayerShared:
+      return "layer_shared";
+    case EntryKind::kEmbedWord:
+      return "embed_word";
+    case EntryKind::kEmbedWordCrc:
+      return "embed_word_crc";
+    case EntryKind::kEmbedShared:
+      return "embed_shared";
+    case EntryKind::kHead:
+      return "head";
+    case EntryKind::kAttnShard:
+      return "attn_shard";
+    case EntryKind::kFfnShard:
+      return "ffn_shard";
   }
   return "unknown";
 }

@@ -31,11 +31,32 @@ enum class EntryKind : uint16_t {
 enum class Encoding : uint8_t { kF32 = 0, kCodebook = 1, kU32 = 2 };
 
 enum class Role : uint16_t {
-  kQW = 1, kQB = 2, kKW = 3, kKB = 4, kVW = 5, kVB = 6, kOW = 7,
-  kFfn1W = 8, kFfn1B = 9, kFfn2W = 10,
-  kOB = 20, kLn1G = 21, kLn1B = 22, kFfn2B = 23, kLn2G = 24, kLn2B = 25,
-  kWordEmb = 40, kPosEmb = 41, kTypeEmb = 42, kEmbLnG = 43, kEmbLnB = 44, kWordEmbRowCrc = 45,
-  kPoolerW = 60, kPoolerB = 61, kClsW = 62, kClsB = 63,
+  kQW = 1,
+  kQB = 2,
+  kKW = 3,
+  kKB = 4,
+  kVW = 5,
+  kVB = 6,
+  kOW = 7,
+  kFfn1W = 8,
+  kFfn1B = 9,
+  kFfn2W = 10,
+  kOB = 20,
+  kLn1G = 21,
+  kLn1B = 22,
+  kFfn2B = 23,
+  kLn2G = 24,
+  kLn2B = 25,
+  kWordEmb = 40,
+  kPosEmb = 41,
+  kTypeEmb = 42,
+  kEmbLnG = 43,
+  kEmbLnB = 44,
+  kWordEmbRowCrc = 45,
+  kPoolerW = 60,
+  kPoolerB = 61,
+  kClsW = 62,
+  kClsB = 63,
 };
 
 bool valid_kind(uint16_t v);

@@ -19,7 +19,8 @@ bool in_ranges(const Range* r, size_t n, uint32_t c) {
 
 const unicode::Mapping* find_map(const unicode::Mapping* m, size_t n, uint32_t c) {
   const unicode::Mapping* end = m + n;
-  const unicode::Mapping* it = std::lower_bound(m, end, c, [](const unicode::Mapping& x, uint32_t v) { return x.cp < v; });
+  const unicode::Mapping* it =
+      std::lower_bound(m, end, c, [](const unicode::Mapping& x, uint32_t v) { return x.cp < v; });
   return it != end && it->cp == c ? it : nullptr;
 }
 
@@ -72,7 +73,9 @@ Status bad(const std::string& where, const std::string& field, const std::string
               "the device tokenizer supports)");
 }
 
-const json::Value* member(const json::Value& v, const char* k) { return v.is_object() ? v.get(k) : nullptr; }
+const json::Value* member(const json::Value& v, const char* k) {
+  return v.is_object() ? v.get(k) : nullptr;
+}
 
 bool get_bool(const json::Value& v, const char* k, bool dflt, bool* out) {
   const json::Value* x = member(v, k);
@@ -124,7 +127,8 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_json(const json::Value& v, co
   }
   if (const json::Value* m = member(*model, "max_input_chars_per_word"); m != nullptr) {
     int64_t n = 0;
-    if (!m->as_int(&n) || n < 0 || n > (1 << 20)) return bad(where, "model.max_input_chars_per_word", "must be 0..2^20");
+    if (!m->as_int(&n) || n < 0 || n > (1 << 20))
+      return bad(where, "model.max_input_chars_per_word", "must be 0..2^20");
     t->max_chars_ = static_cast<size_t>(n);
   }
 
@@ -134,10 +138,12 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_json(const json::Value& v, co
   if (nt == nullptr || !nt->is_string() || nt->str() != "BertNormalizer")
     return bad(where, "normalizer.type", "must be \"BertNormalizer\"");
   bool strip_given = false;
-  if (!get_bool(*norm, "clean_text", true, &t->clean_text_)) return bad(where, "normalizer.clean_text", "must be a boolean");
+  if (!get_bool(*norm, "clean_text", true, &t->clean_text_))
+    return bad(where, "normalizer.clean_text", "must be a boolean");
   if (!get_bool(*norm, "handle_chinese_chars", true, &t->chinese_))
     return bad(where, "normalizer.handle_chinese_chars", "must be a boolean");
-  if (!get_bool(*norm, "lowercase", true, &t->lowercase_)) return bad(where, "normalizer.lowercase", "must be a boolean");
+  if (!get_bool(*norm, "lowercase", true, &t->lowercase_))
+    return bad(where, "normalizer.lowercase", "must be a boolean");
   const json::Value* sa = member(*norm, "strip_accents");
   if (sa != nullptr && !sa->is_null()) {
     if (!sa->is_bool()) return bad(where, "normalizer.strip_accents", "must be a boolean or null");
@@ -163,7 +169,8 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_json(const json::Value& v, co
       const json::Value* idv = member(a, "id");
       if (content == nullptr || !content->is_string() || content->str().empty())
         return bad(where, f + ".content", "must be a non-empty string");
-      if (idv == nullptr || !idv->as_int(&id) || id < 0 || id > INT32_MAX) return bad(where, f + ".id", "must be an id");
+      if (idv == nullptr || !idv->as_int(&id) || id < 0 || id > INT32_MAX)
+        return bad(where, f + ".id", "must be an id");
       bool normalized = true, single_word = false, lstrip = false, rstrip = false;
       if (!get_bool(a, "normalized", true, &normalized) || !get_bool(a, "single_word", false, &single_word) ||
           !get_bool(a, "lstrip", false, &lstrip) || !get_bool(a, "rstrip", false, &rstrip))
@@ -195,7 +202,8 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_json(const json::Value& v, co
     const json::Value* specials = member(*post, "special_tokens");
     for (const char* which : {"single", "pair"}) {
       const json::Value* tmpl = member(*post, which);
-      if (tmpl == nullptr || !tmpl->is_array()) return bad(where, std::string("post_processor.") + which, "must be a list");
+      if (tmpl == nullptr || !tmpl->is_array())
+        return bad(where, std::string("post_processor.") + which, "must be a list");
       std::vector<Piece>& out = std::string(which) == "single" ? t->single_ : t->pair_;
       for (size_t i = 0; i < tmpl->items().size(); ++i) {
         const json::Value& e = tmpl->items()[i];
@@ -247,8 +255,19 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_json(const json::Value& v, co
         return bad(where, std::string("post_processor.") + names[k], "must be [token, id]");
       ids[k] = static_cast<int32_t>(n);
     }
-    auto sp = [](int32_t id, int ty) { Piece p; p.ids = {id}; p.type_id = ty; return p; };
-    auto sq = [](int which, int ty) { Piece p; p.sequence = true; p.which = which; p.type_id = ty; return p; };
+    auto sp = [](int32_t id, int ty) {
+      Piece p;
+      p.ids = {id};
+      p.type_id = ty;
+      return p;
+    };
+    auto sq = [](int which, int ty) {
+      Piece p;
+      p.sequence = true;
+      p.which = which;
+      p.type_id = ty;
+      return p;
+    };
     t->single_ = {sp(ids[0], 0), sq(0, 0), sp(ids[1], 0)};
     if (roberta)
       t->pair_ = {sp(ids[0], 0), sq(0, 0), sp(ids[1], 0), sp(ids[1], 0), sq(1, 0), sp(ids[1], 0)};

@@ -40,9 +40,9 @@ class Tokenizer {
     int32_t id = 0;
     int type_id = 0;
   };
-  struct Piece {  // one element of the post-processor's template
-    bool sequence = false;  // true: the input sequence (A or B); false: a special token
-    int which = 0;          // sequence: 0 = A, 1 = B
+  struct Piece {               // one element of the post-processor's template
+    bool sequence = false;     // true: the input sequence (A or B); false: a special token
+    int which = 0;             // sequence: 0 = A, 1 = B
     std::vector<int32_t> ids;  // special token ids
     int type_id = 0;
   };

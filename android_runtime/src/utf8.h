@@ -11,7 +11,9 @@ namespace wrx::utf8 {
 
 // Byte offset of the first invalid sequence in [s, s + n), or n when all of it is valid.
 size_t first_invalid(const char* s, size_t n);
-inline bool valid(const std::string& s) { return first_invalid(s.data(), s.size()) == s.size(); }
+inline bool valid(const std::string& s) {
+  return first_invalid(s.data(), s.size()) == s.size();
+}
 
 // Decodes one scalar value at s[*i] (which must be valid) and advances *i.
 uint32_t next(const char* s, size_t* i);

@@ -64,10 +64,14 @@ static void* call_until(void* arg) {
     wrx_result* r = NULL;
     c->started = 1;
     const wrx_status st = wrx_classify(c->s, "a slow query over a capped device", -1, "with a pair", -1, &r);
-    if (st == WRX_OK) ++c->ok, wrx_result_free(r);
-    else if (st == WRX_ERR_CANCELLED) ++c->cancelled;
-    else if (st == WRX_ERR_CLOSED) ++c->closed;
-    else ++c->other;
+    if (st == WRX_OK)
+      ++c->ok, wrx_result_free(r);
+    else if (st == WRX_ERR_CANCELLED)
+      ++c->cancelled;
+    else if (st == WRX_ERR_CLOSED)
+      ++c->closed;
+    else
+      ++c->other;
   }
   return NULL;
 }

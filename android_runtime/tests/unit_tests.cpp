@@ -138,13 +138,15 @@ void test_decode(const fs::path& golden) {
     bool untouched = true;
     for (uint32_t r = 0; r < rows; ++r)
       for (uint32_t c : {0u, 1u, 2u, uint32_t(cols + 3), uint32_t(cols + 4)}) untouched &= got[r * stride + c] == -7.0f;
-    check(same, "decode " + std::to_string(bits) + "-bit " + std::to_string(rows) + "x" + std::to_string(cols) + " equals the Python decode");
+    check(same, "decode " + std::to_string(bits) + "-bit " + std::to_string(rows) + "x" + std::to_string(cols) +
+                    " equals the Python decode");
     check(untouched, "decode " + std::to_string(bits) + "-bit stays inside its column block");
     if (nout > 0) {  // a corrupt outlier index is caught, not written out of bounds
       std::vector<uint32_t> idx(v.outlier_idx, v.outlier_idx + nout);
       idx[0] = rows * cols;
       v.outlier_idx = idx.data();
-      check(decode_codebook(v, got.data() + 3, stride).code == Error::kBadData, "decode rejects an outlier index out of range");
+      check(decode_codebook(v, got.data() + 3, stride).code == Error::kBadData,
+            "decode rejects an outlier index out of range");
     }
     ++cases;
   }
@@ -199,9 +201,11 @@ void test_cases(const fs::path& golden) {
       auto p = open_package(tmp.string());
       st = p.status();
     }
-    check(error_name(st.code) == want, name + ": expected " + want + ", got " + error_name(st.code) + " (" + st.message + ")");
+    check(error_name(st.code) == want,
+          name + ": expected " + want + ", got " + error_name(st.code) + " (" + st.message + ")");
     check(st.message.find(field) != std::string::npos, name + ": message names field '" + field + "': " + st.message);
-    check(st.message.find(contains) != std::string::npos, name + ": message contains '" + contains + "': " + st.message);
+    check(st.message.find(contains) != std::string::npos,
+          name + ": message contains '" + contains + "': " + st.message);
     check(!st.hint.empty(), name + ": has a hint");
     ++n;
   }

@@ -86,12 +86,12 @@ typedef enum wrx_status {
 typedef struct wrx_session wrx_session; /* opaque */
 
 typedef struct wrx_options {
-  uint32_t struct_size;      /* sizeof(wrx_options): set by wrx_options_init */
-  const char* plan;          /* plan file, plan name in <package>/plans, or uniform-B[-preL]; NULL: default */
-  int32_t threads;           /* XNNPACK threads; default 2 */
-  double io_bandwidth_mbps;  /* > 0: cap reads (emulates a slower device class); default 0 */
-  int32_t direct_io;         /* 1: O_DIRECT reads where possible (default); 0: buffered */
-  int32_t load_all;          /* 1: hold the whole model resident (the baseline); default 0 */
+  uint32_t struct_size;     /* sizeof(wrx_options): set by wrx_options_init */
+  const char* plan;         /* plan file, plan name in <package>/plans, or uniform-B[-preL]; NULL: default */
+  int32_t threads;          /* XNNPACK threads; default 2 */
+  double io_bandwidth_mbps; /* > 0: cap reads (emulates a slower device class); default 0 */
+  int32_t direct_io;        /* 1: O_DIRECT reads where possible (default); 0: buffered */
+  int32_t load_all;         /* 1: hold the whole model resident (the baseline); default 0 */
 } wrx_options;
 
 typedef struct wrx_category {

@@ -103,26 +103,40 @@ int main(int argc, char** argv) {
                a == "--lanes" || a == "--head-bits") {
       if ((v = next(a.c_str())) == nullptr) return usage_error(a + " needs a value");
       char* end = nullptr;
-      if (a == "--package") opt.package = v;
-      else if (a == "--plan") opt.plan_file = v;
-      else if (a == "--mode") opt.mode = v;
-      else if (a == "--split") opt.split = v;
-      else if (a == "--report") opt.report = v;
+      if (a == "--package")
+        opt.package = v;
+      else if (a == "--plan")
+        opt.plan_file = v;
+      else if (a == "--mode")
+        opt.mode = v;
+      else if (a == "--split")
+        opt.split = v;
+      else if (a == "--report")
+        opt.report = v;
       else if (a == "--io-bandwidth") {
         opt.bandwidth_mbps = std::strtod(v, &end);
         if (*end != '\0' || opt.bandwidth_mbps < 0) return usage_error("--io-bandwidth needs a number >= 0");
       } else {
         const long n = std::strtol(v, &end, 10);
         if (*end != '\0' || n < 0 || n > 1 << 30) return usage_error(a + " needs a non-negative integer");
-        if (a == "--bits") opt.bits = static_cast<int>(n);
-        else if (a == "--limit") opt.limit = static_cast<int>(n);
-        else if (a == "--preload-layers") opt.preload_layers = static_cast<int>(n);
-        else if (a == "--readahead-kb") opt.readahead_kb = static_cast<size_t>(n);
-        else if (a == "--chunk-kb") opt.chunk_kb = static_cast<size_t>(n);
-        else if (a == "--trace-rows") opt.trace_rows = static_cast<int>(n);
-        else if (a == "--lanes") opt.lanes = static_cast<int>(n);
-        else if (a == "--head-bits") opt.head_bits = static_cast<int>(n);
-        else opt.threads = static_cast<int>(n);
+        if (a == "--bits")
+          opt.bits = static_cast<int>(n);
+        else if (a == "--limit")
+          opt.limit = static_cast<int>(n);
+        else if (a == "--preload-layers")
+          opt.preload_layers = static_cast<int>(n);
+        else if (a == "--readahead-kb")
+          opt.readahead_kb = static_cast<size_t>(n);
+        else if (a == "--chunk-kb")
+          opt.chunk_kb = static_cast<size_t>(n);
+        else if (a == "--trace-rows")
+          opt.trace_rows = static_cast<int>(n);
+        else if (a == "--lanes")
+          opt.lanes = static_cast<int>(n);
+        else if (a == "--head-bits")
+          opt.head_bits = static_cast<int>(n);
+        else
+          opt.threads = static_cast<int>(n);
       }
     } else {
       return usage_error("unknown argument '" + a + "'");
@@ -142,7 +156,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "error: %s: %s\n", wrx::error_name(st.code), st.message.c_str());
     if (!st.hint.empty()) std::fprintf(stderr, "HINT: %s\n", st.hint.c_str());
     wrx::JsonObject o;
-    o.str("format", "wrx-report").integer("format_version", 1).boolean("ok", false).str("mode", opt.mode)
+    o.str("format", "wrx-report")
+        .integer("format_version", 1)
+        .boolean("ok", false)
+        .str("mode", opt.mode)
         .raw("error", wrx::error_json(st));
     wrx::Status ws = wrx::write_atomic(opt.report, o.text());
     if (!ws.ok()) std::fprintf(stderr, "error: cannot write the error report: %s\n", ws.message.c_str());

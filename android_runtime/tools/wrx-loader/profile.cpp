@@ -221,11 +221,16 @@ Status run_profile(const RunOptions& opt, std::string* report) {
 
   const DeviceInfo dev = device_info();
   JsonObject device, build, io, compute, over, out;
-  device.str("cpu", dev.cpu).integer("cores", dev.cores).str("kernel", dev.kernel).str("arch", dev.arch)
+  device.str("cpu", dev.cpu)
+      .integer("cores", dev.cores)
+      .str("kernel", dev.kernel)
+      .str("arch", dev.arch)
       .str("hostname", dev.hostname);
   build.str("loader_version", kLoaderVersion).str("executorch", kExecutorchVersion).str("target", kTarget);
-  io.str("mode", st.file().mode_name()).num("bandwidth_cap_mbps", opt.bandwidth_mbps > 0 ? opt.bandwidth_mbps : NAN)
-      .boolean("bandwidth_emulated", opt.bandwidth_mbps > 0).raw("read_mbps_by_request_bytes", reads.text());
+  io.str("mode", st.file().mode_name())
+      .num("bandwidth_cap_mbps", opt.bandwidth_mbps > 0 ? opt.bandwidth_mbps : NAN)
+      .boolean("bandwidth_emulated", opt.bandwidth_mbps > 0)
+      .raw("read_mbps_by_request_bytes", reads.text());
   compute.raw("layer", json_array(layer_ms)).raw("attn", json_array(attn_ms)).raw("ffn", json_array(ffn_ms));
   JsonObject lane;
   lane.integer("lanes", kLanes).raw("attn", json_array(lane_ms[0])).raw("ffn", json_array(lane_ms[1]));
@@ -239,14 +244,25 @@ Status run_profile(const RunOptions& opt, std::string* report) {
       .integer("lane_bytes", static_cast<long long>(lane_bytes))
       .raw("head_bytes_by_bits", head_bytes.text())
       .integer("activation_bytes", static_cast<long long>(act));
-  out.str("format", "wrx-profile").integer("format_version", 4).boolean("ok", true).str("mode", "profile")
-      .integer("threads", opt.threads).integer("shards_per_layer", M).integer("seq_len", m.seq())
-      .raw("device", device.text()).raw("storage", storage_json(st.path())).raw("build", build.text())
+  out.str("format", "wrx-profile")
+      .integer("format_version", 4)
+      .boolean("ok", true)
+      .str("mode", "profile")
+      .integer("threads", opt.threads)
+      .integer("shards_per_layer", M)
+      .integer("seq_len", m.seq())
+      .raw("device", device.text())
+      .raw("storage", storage_json(st.path()))
+      .raw("build", build.text())
       .raw("io", io.text())
-      .raw("decode_gbps", decode.text()).num("crc_gbps", crc_gbps).raw("compute_ms_by_shards", compute.text())
-      .raw("lane_compute_ms_by_shards", lane.text()).raw("overheads", over.text())
+      .raw("decode_gbps", decode.text())
+      .num("crc_gbps", crc_gbps)
+      .raw("compute_ms_by_shards", compute.text())
+      .raw("lane_compute_ms_by_shards", lane.text())
+      .raw("overheads", over.text())
       .raw("memory", mem.text())
-      .num("total_ms", (now_s() - t_start) * 1e3).raw("error", "null");
+      .num("total_ms", (now_s() - t_start) * 1e3)
+      .raw("error", "null");
   *report = out.text();
   return Status::Ok();
 }

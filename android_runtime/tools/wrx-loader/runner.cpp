@@ -15,7 +15,9 @@
 namespace wrx {
 namespace {
 
-double ms_since(double t0) { return (now_s() - t0) * 1e3; }
+double ms_since(double t0) {
+  return (now_s() - t0) * 1e3;
+}
 
 std::string stats(std::vector<double> v) {
   if (v.empty()) return "null";
@@ -23,7 +25,12 @@ std::string stats(std::vector<double> v) {
   auto q = [&](double p) { return v[std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1) + 0.5))]; };
   const double mean = std::accumulate(v.begin(), v.end(), 0.0) / v.size();
   JsonObject o;
-  o.num("mean", mean).num("p50", q(0.5)).num("p90", q(0.9)).num("p99", q(0.99)).num("min", v.front()).num("max", v.back());
+  o.num("mean", mean)
+      .num("p50", q(0.5))
+      .num("p90", q(0.9))
+      .num("p99", q(0.99))
+      .num("min", v.front())
+      .num("max", v.back());
   return o.text();
 }
 
@@ -32,10 +39,17 @@ std::string trace_json(const Trace& t) {
   for (size_t i = 0; i < t.layers.size(); ++i) {
     const LayerTrace& l = t.layers[i];
     JsonObject o;
-    o.integer("layer", l.layer).num("io_start_ms", l.io_start_ms).num("io_end_ms", l.io_end_ms)
-        .num("decode_ms", l.decode_ms).num("compute_start_ms", l.compute_start_ms).num("compute_end_ms", l.compute_end_ms)
-        .num("compute_ms", l.compute_ms).num("stall_ms", l.stall_ms).integer("bytes", static_cast<long long>(l.bytes))
-        .integer("requests", l.requests).integer("chunks", l.chunks);
+    o.integer("layer", l.layer)
+        .num("io_start_ms", l.io_start_ms)
+        .num("io_end_ms", l.io_end_ms)
+        .num("decode_ms", l.decode_ms)
+        .num("compute_start_ms", l.compute_start_ms)
+        .num("compute_end_ms", l.compute_end_ms)
+        .num("compute_ms", l.compute_ms)
+        .num("stall_ms", l.stall_ms)
+        .integer("bytes", static_cast<long long>(l.bytes))
+        .integer("requests", l.requests)
+        .integer("chunks", l.chunks);
     s += (i ? ", " : "") + o.text();
   }
   return s + "]";
@@ -92,7 +106,8 @@ Status run(const RunOptions& opt, std::string* report) {
   if (!data_r.ok()) return data_r.status();
   const DevData data = data_r.take();
   if (data.seq != static_cast<uint32_t>(pkg->max_seq_len))
-    return fail(Error::kManifestMismatch, data_file + ": seq_len " + std::to_string(data.seq) + " differs from the manifest's max_seq_len");
+    return fail(Error::kManifestMismatch,
+                data_file + ": seq_len " + std::to_string(data.seq) + " differs from the manifest's max_seq_len");
 
   const double t_setup = now_s();
   const bool elastic = opt.mode == "elastic";
@@ -135,10 +150,15 @@ Status run(const RunOptions& opt, std::string* report) {
     const int pred = static_cast<int>(std::max_element(logits.begin(), logits.end()) - logits.begin());
     correct += pred == data.labels[r];
     JsonObject row;
-    row.num("latency_ms", tr.latency_ms).integer("pred", pred).integer("label", data.labels[r])
+    row.num("latency_ms", tr.latency_ms)
+        .integer("pred", pred)
+        .integer("label", data.labels[r])
         .raw("logits", json_array(std::vector<double>(logits.begin(), logits.end())))
-        .num("stall_ms", st).num("compute_ms", co).integer("bytes_read", static_cast<long long>(tr.bytes_read))
-        .num("embed_io_ms", tr.embed_io_ms).num("embed_stall_ms", tr.embed_stall_ms)
+        .num("stall_ms", st)
+        .num("compute_ms", co)
+        .integer("bytes_read", static_cast<long long>(tr.bytes_read))
+        .num("embed_io_ms", tr.embed_io_ms)
+        .num("embed_stall_ms", tr.embed_stall_ms)
         .num("head_stall_ms", tr.head_stall_ms);
     if (opt.trace_rows < 0 || static_cast<int>(r) < opt.trace_rows) row.raw("layers", trace_json(tr));
     rows += (r ? ", " : "") + row.text();
@@ -149,33 +169,68 @@ Status run(const RunOptions& opt, std::string* report) {
   const DeviceInfo dev = device_info();
   const auto chunks = exec->chunk_shards();
   JsonObject device, build, io, memory, summary, pk, pipe, out;
-  device.str("cpu", dev.cpu).integer("cores", dev.cores).str("kernel", dev.kernel).str("arch", dev.arch).str("hostname", dev.hostname);
-  build.str("loader_version", kLoaderVersion).str("executorch", kExecutorchVersion).str("compiler", kCompiler)
-      .str("build_type", kBuildType).str("target", kTarget).str("sanitizers", kSanitizers);
-  io.str("mode", pkg->store->file().mode_name()).num("bandwidth_cap_mbps", opt.bandwidth_mbps > 0 ? opt.bandwidth_mbps : NAN)
+  device.str("cpu", dev.cpu)
+      .integer("cores", dev.cores)
+      .str("kernel", dev.kernel)
+      .str("arch", dev.arch)
+      .str("hostname", dev.hostname);
+  build.str("loader_version", kLoaderVersion)
+      .str("executorch", kExecutorchVersion)
+      .str("compiler", kCompiler)
+      .str("build_type", kBuildType)
+      .str("target", kTarget)
+      .str("sanitizers", kSanitizers);
+  io.str("mode", pkg->store->file().mode_name())
+      .num("bandwidth_cap_mbps", opt.bandwidth_mbps > 0 ? opt.bandwidth_mbps : NAN)
       .boolean("bandwidth_emulated", opt.bandwidth_mbps > 0)
       .str("note", opt.bandwidth_mbps > 0 ? "read rate capped by a token bucket to emulate a slower device class" : "")
       .integer("setup_bytes", static_cast<long long>(setup_bytes));
-  pipe.integer("readahead_kb", static_cast<long long>(readahead_kb)).integer("chunk_kb", static_cast<long long>(chunk_kb))
-      .boolean("head_resident", po.head_resident).integer("head_bits", head_bits).integer("lanes", po.lanes)
+  pipe.integer("readahead_kb", static_cast<long long>(readahead_kb))
+      .integer("chunk_kb", static_cast<long long>(chunk_kb))
+      .boolean("head_resident", po.head_resident)
+      .integer("head_bits", head_bits)
+      .integer("lanes", po.lanes)
       .integer("xnnpack_threads", xnn_threads)
-      .integer("attn_shards_per_call", chunks.first).integer("ffn_shards_per_call", chunks.second)
+      .integer("attn_shards_per_call", chunks.first)
+      .integer("ffn_shards_per_call", chunks.second)
       .integer("preloaded_shards", static_cast<long long>(opt.mode == "elastic" ? plan.preload.size() : 0));
-  memory.integer("peak_rss_kb", peak_rss_kb()).integer("weight_bytes_peak", AlignedBuffer::peak_bytes())
+  memory.integer("peak_rss_kb", peak_rss_kb())
+      .integer("weight_bytes_peak", AlignedBuffer::peak_bytes())
       .integer("weight_bytes_resident_after_setup", resident_after_setup)
       .integer("program_planned_bytes", static_cast<long long>(model->program_planned_bytes()))
-      .integer("activation_bytes", static_cast<long long>(exec->activation_bytes() +
-                                                          model->program_planned_bytes()));
-  summary.integer("n", n).num("accuracy", n ? double(correct) / n : NAN).raw("latency_ms", stats(lat))
-      .raw("stall_ms", stats(stall)).raw("compute_ms", stats(compute)).raw("bytes_read", stats(bytes))
+      .integer("activation_bytes", static_cast<long long>(exec->activation_bytes() + model->program_planned_bytes()));
+  summary.integer("n", n)
+      .num("accuracy", n ? double(correct) / n : NAN)
+      .raw("latency_ms", stats(lat))
+      .raw("stall_ms", stats(stall))
+      .raw("compute_ms", stats(compute))
+      .raw("bytes_read", stats(bytes))
       .num("stall_fraction", lat_sum > 0 ? stall_sum / lat_sum : NAN);
-  pk.str("root", pkg->root).str("model", pkg->model_name).str("task", pkg->task_name).str("split", opt.split)
-      .integer("max_seq_len", S).integer("layers", pkg->geom.layers).integer("shards_per_layer", pkg->shard.shards_per_layer);
-  out.str("format", "wrx-report").integer("format_version", 1).boolean("ok", true).str("mode", opt.mode)
-      .str("plan_name", plan.name).raw("plan", plan_to_json(plan)).integer("threads", opt.threads)
-      .raw("device", device.text()).raw("build", build.text()).raw("package", pk.text()).raw("io", io.text())
-      .raw("pipeline", pipe.text()).num("setup_ms", setup_ms).num("total_ms", ms_since(t_start))
-      .raw("memory", memory.text()).raw("summary", summary.text()).raw("inferences", rows).raw("error", "null");
+  pk.str("root", pkg->root)
+      .str("model", pkg->model_name)
+      .str("task", pkg->task_name)
+      .str("split", opt.split)
+      .integer("max_seq_len", S)
+      .integer("layers", pkg->geom.layers)
+      .integer("shards_per_layer", pkg->shard.shards_per_layer);
+  out.str("format", "wrx-report")
+      .integer("format_version", 1)
+      .boolean("ok", true)
+      .str("mode", opt.mode)
+      .str("plan_name", plan.name)
+      .raw("plan", plan_to_json(plan))
+      .integer("threads", opt.threads)
+      .raw("device", device.text())
+      .raw("build", build.text())
+      .raw("package", pk.text())
+      .raw("io", io.text())
+      .raw("pipeline", pipe.text())
+      .num("setup_ms", setup_ms)
+      .num("total_ms", ms_since(t_start))
+      .raw("memory", memory.text())
+      .raw("summary", summary.text())
+      .raw("inferences", rows)
+      .raw("error", "null");
   *report = out.text();
   return Status::Ok();
 }

@@ -40,7 +40,9 @@ options:
 
 std::string error_line(wrx_status st) {
   wrx::JsonObject e, o;
-  e.str("code", wrx_status_name(st)).str("message", wrx_last_error_message()).str("hint", wrx_last_error_hint())
+  e.str("code", wrx_status_name(st))
+      .str("message", wrx_last_error_message())
+      .str("hint", wrx_last_error_hint())
       .boolean("user_error", wrx_status_is_user_error(st) != 0);
   o.boolean("ok", false).raw("error", e.text());
   return o.text();
@@ -54,15 +56,26 @@ std::string answer_line(wrx_session* s, const wrx_result& r) {
     logits += (c ? ", " : "") + wrx::json_num(r.logits[c]);
   }
   for (int32_t i = 0; i < r.num_tokens; ++i) tokens += (i ? ", " : "") + std::to_string(r.token_ids[i]);
-  timings.num("tokenize", r.timings.tokenize_ms).num("io", r.timings.io_ms).num("compute", r.timings.compute_ms)
-      .num("stall", r.timings.stall_ms).num("total", r.timings.total_ms);
+  timings.num("tokenize", r.timings.tokenize_ms)
+      .num("io", r.timings.io_ms)
+      .num("compute", r.timings.compute_ms)
+      .num("stall", r.timings.stall_ms)
+      .num("total", r.timings.total_ms);
   wrx_stats st{};
   if (wrx_session_stats(s, &st) == WRX_OK)
-    stats.integer("rss_bytes", st.rss_bytes).integer("peak_rss_bytes", st.peak_rss_bytes)
-        .integer("resident_weight_bytes", st.resident_weight_bytes).integer("preload_bytes", st.preload_bytes);
-  o.boolean("ok", true).str("label", r.label).integer("label_index", r.label_index).raw("scores", scores.text())
-      .raw("logits", logits + "]").raw("token_ids", tokens + "]").raw("timings_ms", timings.text())
-      .integer("bytes_read", static_cast<long long>(r.timings.bytes_read)).raw("stats", stats.text());
+    stats.integer("rss_bytes", st.rss_bytes)
+        .integer("peak_rss_bytes", st.peak_rss_bytes)
+        .integer("resident_weight_bytes", st.resident_weight_bytes)
+        .integer("preload_bytes", st.preload_bytes);
+  o.boolean("ok", true)
+      .str("label", r.label)
+      .integer("label_index", r.label_index)
+      .raw("scores", scores.text())
+      .raw("logits", logits + "]")
+      .raw("token_ids", tokens + "]")
+      .raw("timings_ms", timings.text())
+      .integer("bytes_read", static_cast<long long>(r.timings.bytes_read))
+      .raw("stats", stats.text());
   return o.text();
 }
 
@@ -111,16 +124,21 @@ int main(int argc, char** argv) {
       o.load_all = 1;
       continue;
     }
-    if (i + 1 >= argc) return usage_error(a == "--package" || a == "--plan" || a == "--threads" || a == "--text" ||
-                                                  a == "--pair" || a == "--io-bandwidth"
-                                              ? a + " needs a value"
-                                              : "unknown argument '" + a + "'");
+    if (i + 1 >= argc)
+      return usage_error(a == "--package" || a == "--plan" || a == "--threads" || a == "--text" || a == "--pair" ||
+                                 a == "--io-bandwidth"
+                             ? a + " needs a value"
+                             : "unknown argument '" + a + "'");
     const char* v = argv[++i];
     char* end = nullptr;
-    if (a == "--package") package = v;
-    else if (a == "--plan") plan = v;
-    else if (a == "--text") text = v, have_text = true;
-    else if (a == "--pair") pair = v, have_pair = true;
+    if (a == "--package")
+      package = v;
+    else if (a == "--plan")
+      plan = v;
+    else if (a == "--text")
+      text = v, have_text = true;
+    else if (a == "--pair")
+      pair = v, have_pair = true;
     else if (a == "--threads") {
       o.threads = static_cast<int32_t>(std::strtol(v, &end, 10));
       if (*end != '\0' || o.threads < 1) return usage_error("--threads needs a positive integer");
@@ -151,7 +169,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   wrx::JsonObject ready;
-  ready.boolean("ready", true).str("plan", info.plan_name).integer("num_labels", info.num_labels)
+  ready.boolean("ready", true)
+      .str("plan", info.plan_name)
+      .integer("num_labels", info.num_labels)
       .integer("max_seq_len", info.max_seq_len);
   emit(ready.text());
   std::string line;
@@ -173,7 +193,8 @@ int main(int argc, char** argv) {
         e.str("code", "INVALID_ARGUMENT")
             .str("message", v.ok() ? "a JSON query needs \"text\" (a string) and optionally \"pair\" (a string)"
                                    : v.status().message)
-            .str("hint", "send {\"text\": \"...\"} or a plain line of text").boolean("user_error", true);
+            .str("hint", "send {\"text\": \"...\"} or a plain line of text")
+            .boolean("user_error", true);
         out.boolean("ok", false).raw("error", e.text());
         emit(out.text());
       } else {
