@@ -3,7 +3,9 @@
 #   scripts/build_runtime.sh [--target host|aarch64-linux|android-arm64] [--sanitize] [--clean]
 # host:          links the ExecuTorch runtime of the executorch wheel in .venv.
 # aarch64-linux: cross-compiles with Debian's g++-aarch64-linux-gnu against the aarch64
-#                executorch 1.5.1 wheel, fetched once with pip download into the cache.
+#                executorch 1.5.1 wheel, fetched once with pip download into the cache; the
+#                bundle is self-contained (its own dynamic loader, libc and libstdc++, a
+#                launcher per tool), so it also runs on an Android phone over adb.
 # android-arm64: needs ANDROID_NDK and EXECUTORCH_ANDROID_PREFIX (untested here; see README).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -53,7 +55,7 @@ PYEOF
     fi
     ET_DIR="$ET_ROOT/executorch"
     BUILD="build/aarch64-linux"
-    EXTRA=(-DCMAKE_TOOLCHAIN_FILE="$ROOT/android_runtime/toolchains/aarch64-linux-gnu.cmake")
+    EXTRA=(-DCMAKE_TOOLCHAIN_FILE="$ROOT/android_runtime/toolchains/aarch64-linux-gnu.cmake" -DWRX_SELF_CONTAINED=ON)
     ;;
   android-arm64)
     [ -n "${ANDROID_NDK:-}" ] && [ -d "${ANDROID_NDK:-}" ] ||
@@ -82,4 +84,9 @@ PREFIX="$ET_DIR/share/cmake"
   die "cmake configure failed (log: $BUILD.configure.log)"
 }
 "$CMAKE" --build "$BUILD" -j "$(nproc)"
+if [ "$TARGET" = aarch64-linux ]; then
+  # Self-contained: launchers, the bundled dynamic loader, libc and libstdc++ (README, "Phones").
+  "$PY" scripts/self_contained_bundle.py "$BUILD/bundle" /usr/aarch64-linux-gnu/lib ||
+    die "could not make the aarch64 bundle self-contained" "see the message above"
+fi
 echo "bundle: $ROOT/$BUILD/bundle ($(du -sh "$BUILD/bundle" | cut -f1))"

@@ -46,6 +46,7 @@ command -v chromium >/dev/null || APT+=(chromium)
 command -v javac >/dev/null || APT+=(openjdk-17-jdk-headless)  # the Java binding and its tests
 [ -f /usr/share/java/junit-platform-console-standalone.jar ] || APT+=(junit5)
 command -v clang-format >/dev/null || APT+=(clang-format)  # the C++ style check in scripts/test.sh
+command -v mksh >/dev/null || APT+=(mksh)  # Android's /system/bin/sh, for the arm64 launchers' tests
 if [ ${#APT[@]} -gt 0 ]; then
   step "installing ${APT[*]} (apt)"
   if [ "$(id -u)" = 0 ]; then SUDO=(); else SUDO=(sudo); fi

@@ -61,9 +61,12 @@ class Adbd:
     def device_dir(self) -> str:
         return str(self.root / "device")
 
-    def start(self) -> None:
+    def start(self, path_prefix: str = "", extra_env: dict | None = None) -> None:
+        """path_prefix: directories put before /usr/bin:/bin on the daemon's PATH (a fake
+        getprop makes it an Android phone); extra_env: more variables its shells inherit."""
         env = {
-            "PATH": "/usr/bin:/bin",
+            **(extra_env or {}),
+            "PATH": f"{path_prefix}:/usr/bin:/bin" if path_prefix else "/usr/bin:/bin",
             "HOME": str(self.root / "home"),
             "TMPDIR": str(self.root / "tmp"),
             "ADBD_PORT": str(self.port),

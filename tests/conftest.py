@@ -140,3 +140,32 @@ def adbd(adbd_binary):
     yield d
     d.cleanup()
     shutil.rmtree(base, ignore_errors=True)
+
+
+QEMU_EMULATOR = "/usr/bin/qemu-aarch64 -cpu cortex-a72"  # the launchers' WRX_EMULATOR in tests
+
+
+@pytest.fixture
+def arm64_phone_adbd(adbd_binary):
+    """A real adbd that looks like an arm64 Android phone: its PATH has a getprop that says
+    arm64-v8a, and its shells inherit WRX_EMULATOR, so the self-contained bundle's launchers
+    run the aarch64 tools under qemu. Nothing else differs from a phone."""
+    import tempfile
+
+    from .adbd import Adbd
+
+    base = Path(tempfile.mkdtemp(prefix="wrx-adbd-arm-"))
+    os.chmod(base, 0o755)
+    fake = base / "fakebin"
+    fake.mkdir()
+    (fake / "getprop").write_text(
+        "#!/bin/sh\n"
+        'case "$1" in ro.product.cpu.abi) echo arm64-v8a ;; ro.product.model) echo wrx-test-phone ;; esac\n'
+    )
+    os.chmod(fake / "getprop", 0o755)
+    os.chmod(fake, 0o755)
+    d = Adbd(adbd_binary, base / "root")
+    d.start(path_prefix=str(fake), extra_env={"WRX_EMULATOR": QEMU_EMULATOR})
+    yield d
+    d.cleanup()
+    shutil.rmtree(base, ignore_errors=True)

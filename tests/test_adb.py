@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from wrx_sdk.devices.adb import AdbDevice
-from wrx_sdk.devices.deploy import bundle_for_abi, deploy, pull_reports
+from wrx_sdk.devices.deploy import bundle_for_abi, choose_bundle, deploy, pull_reports
 from wrx_sdk.devices.run import run
 from wrx_sdk.errors import WrxError
 
@@ -129,8 +129,48 @@ def test_silent_long_command_does_not_time_out(adbd):
 def test_bundle_is_chosen_by_abi(host_build, aarch64_build):
     assert bundle_for_abi("x86_64") == host_build / "bundle"
     assert bundle_for_abi("aarch64") == aarch64_build / "bundle"
-    with pytest.raises(WrxError) as ei:
-        bundle_for_abi("arm64-v8a")
-    assert "scripts/build_runtime.sh --target android-arm64" in ei.value.hint
+    # no NDK build here: an Android phone gets the self-contained aarch64 bundle, and is told so
+    bundle, what = choose_bundle("arm64-v8a")
+    assert bundle == aarch64_build / "bundle" and "self-contained" in what
     with pytest.raises(WrxError, match="no wrx-loader bundle for device ABI 'mips'"):
         bundle_for_abi("mips")
+
+
+def test_arm64_phone_gets_the_self_contained_bundle(aarch64_build, host_build, arm64_phone_adbd, tiny_pkg):
+    """An adbd whose getprop says arm64-v8a: wrx deploy ships the self-contained aarch64
+    bundle and says so; wrx run goes through its launcher (under the emulator seam) and gives
+    the host's predictions; wrx query answers through it; the report comes back by wrx pull."""
+    dev = arm64_phone_adbd
+    key = ("--adb-key", str(dev.key))
+    r = wrx("deploy", str(tiny_pkg), "--device", dev.spec, "--remote-dir", dev.device_dir, *key, "-q")
+    assert r.returncode == 0, r.stderr
+    assert "(arm64-v8a): the self-contained aarch64 bundle" in r.stdout, r.stdout
+    shipped = Path(dev.device_dir) / "bin"
+    assert (shipped / "lib" / "ld-linux-aarch64.so.1").is_file() and (
+        shipped / "libexec" / "wrx-loader"
+    ).is_file()
+
+    args = dict(mode="elastic", plan="uniform-4-pre1", limit=3, progress=False)
+    remote, _ = run(tiny_pkg, device=dev.spec, key=str(dev.key), **args)
+    local, _ = run(tiny_pkg, device="local", **args)
+    assert remote["build"]["target"] == "aarch64-linux" and remote["device"]["arch"] == "aarch64"
+    la = [i["logits"] for i in remote["inferences"]]
+    lh = [i["logits"] for i in local["inferences"]]
+    diff = max(abs(a - b) for ra, rh in zip(la, lh, strict=True) for a, b in zip(ra, rh, strict=True))
+    assert len(la) == 3 and diff < 1e-4
+
+    q = wrx("query", str(tiny_pkg), "the film is good", "--device", dev.spec, *key, "--json")
+    assert q.returncode == 0 and json.loads(q.stdout)["ok"], q.stderr
+
+    adb = AdbDevice(dev.spec, dev.key)
+    rc, _ = adb.sh(
+        f"cd {dev.device_dir} && ./bin/wrx-loader --package . --report reports/arm.json --quiet --limit 1"
+    )
+    adb.close()
+    assert rc == 0
+    got = pull_reports(tiny_pkg, dev.spec, dev.device_dir, str(dev.key))
+    assert "arm.json" in [p.name for p in got]
+    assert (
+        json.loads([p for p in got if p.name == "arm.json"][0].read_text())["build"]["target"]
+        == "aarch64-linux"
+    )

@@ -97,6 +97,7 @@ def cmd_deploy(a: argparse.Namespace) -> int:
     from wrx_sdk.devices.deploy import deploy
 
     s = deploy(a.out, a.device, remote_dir=a.remote_dir, key=a.adb_key, progress=not a.quiet)
+    print(f"{a.device} ({s['abi']}): {s['bundle']}")
     if s["pushed"] == 0:
         print(
             f"{a.device}: all {s['files']} files already up to date in {s['remote_dir']}: nothing transferred"

@@ -7,6 +7,7 @@ are skipped, so a second deploy of unchanged artefacts transfers nothing.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from pathlib import Path
@@ -23,20 +24,36 @@ from wrx_sdk.formats.manifest import read_manifest
 # Device ABI -> bundle target (scripts/build_runtime.sh --target ...)
 ABI_TARGETS = {"arm64-v8a": "android-arm64", "aarch64": "aarch64-linux", "x86_64": "host"}
 PARTIAL = ".wrx-partial"
-TOOLS = ("wrx-loader", "wrx-query")  # the device tools of a bundle
 
 
 def bundle_for_abi(abi: str) -> Path:
+    """The bundle built for the device's ABI. An arm64 Android phone gets the NDK build when
+    there is one, else the self-contained aarch64 bundle, which brings its own dynamic
+    loader and C/C++ runtime (README, "Phones without the NDK")."""
+    return choose_bundle(abi)[0]
+
+
+def choose_bundle(abi: str) -> tuple[Path, str]:
+    """(bundle directory, what it is, for the user)."""
     target = ABI_TARGETS.get(abi)
     if target is None:
         raise WrxError(f"no wrx-loader bundle for device ABI {abi!r} (known: {', '.join(ABI_TARGETS)})")
     b = REPO_ROOT / "build" / target / "bundle"
-    if not (b / "wrx-loader").is_file():
+    if (b / "wrx-loader").is_file():
+        return b, f"the {target} bundle"
+    if abi == "arm64-v8a":
+        sc = REPO_ROOT / "build" / "aarch64-linux" / "bundle"
+        if (sc / "lib" / "ld-linux-aarch64.so.1").is_file() and (sc / "wrx-loader").is_file():
+            return sc, "the self-contained aarch64 bundle (no NDK build; it brings its own libc)"
         raise WrxError(
-            f"the device's ABI is {abi}, but the {target} bundle is not built ({b} is missing)",
-            hint=f"scripts/build_runtime.sh --target {target}",
+            "the device is an arm64 Android phone, and neither its NDK bundle nor the self-contained "
+            "aarch64 bundle is built",
+            hint="scripts/build_runtime.sh --target aarch64-linux (no NDK needed)",
         )
-    return b
+    raise WrxError(
+        f"the device's ABI is {abi}, but the {target} bundle is not built ({b} is missing)",
+        hint=f"scripts/build_runtime.sh --target {target}",
+    )
 
 
 def default_remote_dir(out: Path) -> str:
@@ -45,10 +62,15 @@ def default_remote_dir(out: Path) -> str:
 
 
 def files_to_deploy(out: Path, bundle: Path) -> list[tuple[Path, str, int]]:
-    """(local file, path relative to the remote dir, mode)."""
-    tools = [t for t in TOOLS if (bundle / t).is_file()]  # bundles built before wrx-query lack it
-    files = [(bundle / t, f"bin/{t}", 0o755) for t in tools]
-    files += [(p, f"bin/lib/{p.name}", 0o644) for p in sorted((bundle / "lib").glob("*.so*"))]
+    """(local file, path relative to the remote dir, mode): the whole bundle under bin/ (its
+    tools or their launchers, libexec/, lib/, licenses/), then the package."""
+    files = []
+    for p in sorted(bundle.rglob("*")):
+        if p.is_file():
+            mode = 0o755 if os.access(p, os.X_OK) and not p.name.endswith((".so", ".txt")) else 0o644
+            if p.parent.name == "lib" and p.name.startswith("ld-linux"):
+                mode = 0o755  # the bundled dynamic loader is run as a program
+            files.append((p, f"bin/{p.relative_to(bundle).as_posix()}", mode))
     files += [(out / name, name, 0o644) for name in ("manifest.json", "store.wrx")]
     if (out / "tokenizer.json").is_file():
         files.append((out / "tokenizer.json", "tokenizer.json", 0o644))
@@ -76,7 +98,7 @@ def deploy(
     remote = remote_dir or default_remote_dir(out)
     try:
         abi = dev.abi()
-        bundle = bundle_for_abi(abi)
+        bundle, shipped = choose_bundle(abi)
         files = files_to_deploy(out, bundle)
         dirs = sorted({str(Path(rel).parent) for _, rel, _ in files} | {"reports"})
         rc, msg = dev.sh(
@@ -130,6 +152,7 @@ def deploy(
         stats = {
             "device": device,
             "abi": abi,
+            "bundle": shipped,
             "remote_dir": remote,
             "files": len(files),
             "pushed": len(todo),
