@@ -1,6 +1,7 @@
 #include "io.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -50,13 +51,24 @@ AlignedBuffer& AlignedBuffer::operator=(AlignedBuffer&& o) noexcept {
   return *this;
 }
 
+// Buffers of kMapBytes and more are mapped and unmapped directly, so a released read-ahead
+// or decode buffer goes back to the system at once. Through malloc they stayed in the
+// process (glibc raises its mmap threshold to the largest block freed, and every thread's
+// arena keeps what it freed), which was most of an idle session's RSS.
+constexpr size_t kMapBytes = size_t{64} << 10;
+
 Status AlignedBuffer::reserve(size_t bytes) {
   if (bytes <= cap_) return Status::Ok();
   release();
   const size_t cap = align_up(bytes, kIoAlign);
   void* p = nullptr;
-  if (posix_memalign(&p, kIoAlign, cap) != 0 || p == nullptr)
-    return fail(Error::kOutOfMemory, "cannot allocate " + std::to_string(cap) + " bytes");
+  if (cap >= kMapBytes) {
+    p = mmap(nullptr, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) p = nullptr;
+  } else if (posix_memalign(&p, kIoAlign, cap) != 0) {
+    p = nullptr;
+  }
+  if (p == nullptr) return fail(Error::kOutOfMemory, "cannot allocate " + std::to_string(cap) + " bytes");
   data_ = static_cast<uint8_t*>(p);
   cap_ = cap;
   add_live(static_cast<int64_t>(cap_));
@@ -65,7 +77,10 @@ Status AlignedBuffer::reserve(size_t bytes) {
 
 void AlignedBuffer::release() {
   if (data_ != nullptr) {
-    std::free(data_);
+    if (cap_ >= kMapBytes)
+      munmap(data_, cap_);
+    else
+      std::free(data_);
     add_live(-static_cast<int64_t>(cap_));
   }
   data_ = nullptr;

@@ -1,6 +1,7 @@
 #include "tokenizer.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "manifest.h"  // read_file
 #include "unicode_tables.h"
@@ -61,12 +62,6 @@ void reorder(std::u32string* s) {
   }
 }
 
-std::string to_utf8(const std::u32string& s, size_t b, size_t e) {
-  std::string out;
-  for (size_t i = b; i < e; ++i) utf8::append(&out, s[i]);
-  return out;
-}
-
 Status bad(const std::string& where, const std::string& field, const std::string& why) {
   return fail(Error::kBadTokenizer, where + ": field " + field + " " + why,
               "re-package with a Hugging Face BERT-style tokenizer.json (wrx package; docs/TOKENIZER.md lists what "
@@ -115,12 +110,13 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_json(const json::Value& v, co
   for (const auto& [tok, id] : vocab->members()) {
     int64_t n = 0;
     if (!id.as_int(&n) || n < 0 || n > INT32_MAX) return bad(where, "model.vocab." + tok, "must be an id in 0..2^31-1");
-    t->vocab_[tok] = static_cast<int32_t>(n);
+    t->vocab_.add(tok, static_cast<int32_t>(n));
   }
+  t->vocab_.build();
   const json::Value* unk = member(*model, "unk_token");
-  if (unk == nullptr || !unk->is_string() || t->vocab_.count(unk->str()) == 0)
+  if (unk == nullptr || !unk->is_string() || t->vocab_.find(unk->str()) < 0)
     return bad(where, "model.unk_token", "must name a token of the vocabulary");
-  t->unk_id_ = t->vocab_[unk->str()];
+  t->unk_id_ = t->vocab_.find(unk->str());
   if (const json::Value* p = member(*model, "continuing_subword_prefix"); p != nullptr) {
     if (!p->is_string()) return bad(where, "model.continuing_subword_prefix", "must be a string");
     t->prefix_ = p->str();
@@ -193,9 +189,9 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_json(const json::Value& v, co
   const json::Value* ppt = post ? member(*post, "type") : nullptr;
   if (ppt == nullptr || !ppt->is_string()) return bad(where, "post_processor.type", "must be a string");
   auto special_id = [&](const std::string& tok, int32_t* id) {
-    auto it = t->vocab_.find(tok);
-    if (it == t->vocab_.end()) return false;
-    *id = it->second;
+    const int32_t found = t->vocab_.find(tok);
+    if (found < 0) return false;
+    *id = found;
     return true;
   };
   if (ppt->str() == "TemplateProcessing") {
@@ -345,19 +341,28 @@ void Tokenizer::wordpiece(const std::u32string& word, std::vector<int32_t>* ids)
     ids->push_back(unk_id_);
     return;
   }
+  std::string bytes;  // the word in UTF-8, and where each character starts in it
+  std::vector<size_t> at;
+  at.reserve(word.size() + 1);
+  for (char32_t c : word) {
+    at.push_back(bytes.size());
+    utf8::append(&bytes, c);
+  }
+  at.push_back(bytes.size());
   std::vector<int32_t> pieces;
+  std::string cand;
   size_t start = 0;
   while (start < word.size()) {
     size_t end = word.size();
     int32_t found = -1;
     while (start < end) {
-      std::string sub = start > 0 ? prefix_ : std::string();
-      sub += to_utf8(word, start, end);
-      auto it = vocab_.find(sub);
-      if (it != vocab_.end()) {
-        found = it->second;
-        break;
+      std::string_view sub(bytes.data() + at[start], at[end] - at[start]);
+      if (start > 0) {
+        cand.assign(prefix_).append(sub);
+        sub = cand;
       }
+      found = vocab_.find(sub);
+      if (found >= 0) break;
       --end;
     }
     if (found < 0) {
@@ -465,6 +470,40 @@ Status Tokenizer::encode(std::string_view text, const std::string_view* pair, in
     out->type_ids.insert(out->type_ids.end(), ids.size(), p.type_id);
   }
   return Status::Ok();
+}
+
+uint64_t Vocab::hash(std::string_view s) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+void Vocab::add(std::string_view token, int32_t id) {
+  recs_.push_back({static_cast<uint32_t>(blob_.size()), static_cast<uint32_t>(token.size()), id});
+  blob_.append(token);
+}
+
+void Vocab::build() {
+  size_t n = 16;
+  while (n < 2 * recs_.size()) n *= 2;  // load factor <= 1/2
+  slots_.assign(n, 0);
+  for (uint32_t i = 0; i < recs_.size(); ++i) {
+    size_t j = hash(std::string_view(blob_.data() + recs_[i].offset, recs_[i].size)) & (n - 1);
+    while (slots_[j] != 0) j = (j + 1) & (n - 1);
+    slots_[j] = i + 1;
+  }
+  blob_.shrink_to_fit();
+  recs_.shrink_to_fit();
+}
+
+int32_t Vocab::find(std::string_view token) const {
+  if (slots_.empty()) return -1;
+  const size_t mask = slots_.size() - 1;
+  for (size_t j = hash(token) & mask; slots_[j] != 0; j = (j + 1) & mask) {
+    const Rec& r = recs_[slots_[j] - 1];
+    if (r.size == token.size() && std::memcmp(blob_.data() + r.offset, token.data(), r.size) == 0) return r.id;
+  }
+  return -1;
 }
 
 }  // namespace wrx
