@@ -162,6 +162,13 @@ def test_arm64_phone_gets_the_self_contained_bundle(aarch64_build, host_build, a
     q = wrx("query", str(tiny_pkg), "the film is good", "--device", dev.spec, *key, "--json")
     assert q.returncode == 0 and json.loads(q.stdout)["ok"], q.stderr
 
+    # the device profile (wrx profile-device's measurement step) through the launcher too
+    from wrx_sdk.devices import get_device
+    from wrx_sdk.measure.device_profile import measure_device
+
+    prof = measure_device(tiny_pkg, get_device(dev.spec, key=str(dev.key)), threads=2, io_bandwidth=0.0)
+    assert prof["device"]["arch"] == "aarch64" and prof["format"] == "wrx-profile"
+
     adb = AdbDevice(dev.spec, dev.key)
     rc, _ = adb.sh(
         f"cd {dev.device_dir} && ./bin/wrx-loader --package . --report reports/arm.json --quiet --limit 1"
