@@ -15,13 +15,18 @@ from wrx_sdk.devices.base import RunResult
 from wrx_sdk.errors import WrxError
 
 
-def loader_path() -> Path:
-    p = Path(os.environ.get("WRX_LOADER", REPO_ROOT / "build" / "host" / "bundle" / "wrx-loader"))
+def tool_path(name: str, env: str) -> Path:
+    """A tool of the host bundle (``$env`` overrides where it is)."""
+    p = Path(os.environ.get(env, REPO_ROOT / "build" / "host" / "bundle" / name))
     if not p.is_file():
         raise WrxError(
-            f"wrx-loader is not built ({p} is missing)", hint="run scripts/build_runtime.sh --target host"
+            f"{name} is not built ({p} is missing)", hint="run scripts/build_runtime.sh --target host"
         )
     return p
+
+
+def loader_path() -> Path:
+    return tool_path("wrx-loader", "WRX_LOADER")
 
 
 class LocalDevice:

@@ -8,25 +8,19 @@ the answers, so a stream of queries pays the session's open once.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from wrx_sdk.config import REPO_ROOT
+from wrx_sdk.devices.local import tool_path
 from wrx_sdk.errors import WrxError
 
 DEFAULT_PLAN = "uniform-4-pre1"  # what a session runs without --plan (android_runtime/src/session.h)
 
 
 def query_path() -> Path:
-    p = Path(os.environ.get("WRX_QUERY", REPO_ROOT / "build" / "host" / "bundle" / "wrx-query"))
-    if not p.is_file():
-        raise WrxError(
-            f"wrx-query is not built ({p} is missing)", hint="run scripts/build_runtime.sh --target host"
-        )
-    return p
+    return tool_path("wrx-query", "WRX_QUERY")
 
 
 def query_args(
