@@ -5,7 +5,8 @@ shard count (k is a dynamic dimension, 1..M, of the weight inputs): ``layer`` (a
 encoder layer), and its two halves ``attn`` and ``ffn`` without biases, residuals or
 LayerNorms, which let the elastic pipeline run a layer a few shards at a time. The loader decodes
 shards into its own buffers and hands them to the program without a copy, which needs
-three settings measured to matter (DESIGN.md): ``force_non_static_weights_for_f32_linear``,
+three settings measured to matter (docs/ARCHITECTURE.md):
+``force_non_static_weights_for_f32_linear``,
 ``alloc_graph_input=False`` and a single export with ``torch.export.Dim``.
 
 The programs hold no weights, so they are cached by geometry under the wrx cache.

@@ -1,4 +1,4 @@
-"""Vertical sharding of a transformer layer (DESIGN.md, "Shards").
+"""Vertical sharding of a transformer layer (docs/ARCHITECTURE.md, "The technique").
 
 Shard j of a layer holds heads [j*h, (j+1)*h) -- their Q/K/V rows and biases and their
 columns of the output projection -- and FFN slice j: rows of W1 with their bias and the
