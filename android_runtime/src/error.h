@@ -43,7 +43,7 @@ const char* error_name(Error e);
 // True for errors a user can fix by changing their input (vs. internal failures).
 bool is_user_error(Error e);
 
-struct Status {
+struct [[nodiscard]] Status {
   Error code = Error::kOk;
   std::string message;  // names the file and field
   std::string hint;     // the command to re-run
@@ -57,17 +57,31 @@ inline Status fail(Error code, std::string message, std::string hint = {}) {
 }
 
 template <typename T>
-class Result {
+class [[nodiscard]] Result {
  public:
   Result(T value) : value_(std::move(value)) {}          // NOLINT(google-explicit-constructor)
   Result(Status status) : status_(std::move(status)) {}  // NOLINT(google-explicit-constructor)
   bool ok() const { return status_.ok(); }
   const Status& status() const { return status_; }
-  T& value() { return value_; }
-  const T& value() const { return value_; }
-  T&& take() { return std::move(value_); }
+  // Reading the value of a failed result is a bug in the caller: it traps rather than
+  // hand back a default-constructed value.
+  T& value() {
+    check();
+    return value_;
+  }
+  const T& value() const {
+    check();
+    return value_;
+  }
+  T&& take() {
+    check();
+    return std::move(value_);
+  }
 
  private:
+  void check() const {
+    if (!status_.ok()) __builtin_trap();
+  }
   T value_{};
   Status status_;
 };
