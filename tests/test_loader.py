@@ -118,6 +118,23 @@ def test_loader_rejects_bad_plans(host_build, tmp_path):
         )
 
 
+@pytest.mark.parametrize("how", ["truncated", "swapped"])
+def test_loader_verifies_programs_before_loading_them(host_build, tiny_copy, tmp_path, how):
+    """A program that is not the one the manifest hashed never reaches the ExecuTorch runtime."""
+    progs = tiny_copy / "programs"
+    attn, ffn = progs / "bert_attn.pte", progs / "bert_ffn.pte"
+    if how == "truncated":
+        attn.write_bytes(attn.read_bytes()[: attn.stat().st_size // 2])
+    else:
+        a, f = attn.read_bytes(), ffn.read_bytes()
+        attn.write_bytes(f)
+        ffn.write_bytes(a)
+    r, rep = run_loader(host_build, tiny_copy, tmp_path / "r.json", "--limit", "1")
+    assert r.returncode == 2, r.stderr
+    assert rep["error"]["code"] == "MANIFEST_MISMATCH" and "bert_attn.pte" in rep["error"]["message"]
+    assert "sha256" in rep["error"]["message"] and "re-deploy" in rep["error"]["hint"]
+
+
 def test_killed_run_leaves_previous_report(host_build, tmp_path):
     """The report is written by rename: an unwritable target fails cleanly, nothing partial."""
     report = tmp_path / "nodir" / "r.json"

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "json.h"
+#include "sha256.h"
 
 namespace wrx {
 namespace {
@@ -195,6 +196,17 @@ Result<std::unique_ptr<Package>> open_package(const std::string& root, bool try_
     if (!file_exists(file))
       return fail(Error::kMissingFile, path + ": field " + field + ".file names " + file + ", which does not exist",
                   "re-deploy or re-package: wrx package MODEL_DIR --task TASK -o OUT");
+    // The program is verified before the runtime sees it: a swapped or truncated .pte is a
+    // user error here, not undefined behaviour inside the ExecuTorch loader.
+    std::string want;
+    WRX_TRY(r.str(*prog, field + ".", "sha256", &want));
+    const std::string got = sha256_file(file);
+    if (got != want)
+      return fail(Error::kManifestMismatch,
+                  file + ": sha256 " + (got.empty() ? "(unreadable)" : got.substr(0, 16) + "...") +
+                      " differs from manifest field " + field + ".sha256 " + want.substr(0, 16) +
+                      "... (a swapped, truncated or corrupt program)",
+                  "re-deploy (wrx deploy) or re-package: wrx package MODEL_DIR --task TASK -o OUT");
     int seq = 0;
     WRX_TRY(r.i32(*prog, field + ".", "seq_len", &seq, 1, 65536));
     if (seq != pkg->max_seq_len)

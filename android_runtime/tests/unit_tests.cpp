@@ -16,6 +16,7 @@
 #include "decode.h"
 #include "json.h"
 #include "manifest.h"
+#include "sha256.h"
 #include "store.h"
 
 namespace fs = std::filesystem;
@@ -39,6 +40,24 @@ void test_crc() {
   std::vector<uint8_t> big(1000);
   for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<uint8_t>(i * 7);
   check(crc32(big.data() + 3, 997, crc32(big.data(), 3)) == crc32(big.data(), 1000), "crc32 is incremental");
+}
+
+void test_sha256() {
+  // FIPS 180-4 examples, and a message that spans blocks unevenly.
+  auto hex = [](const std::string& m) {
+    wrx::Sha256 h;
+    h.update(m.data(), m.size());
+    return h.hex();
+  };
+  check(hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "sha256 empty");
+  check(hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "sha256 abc");
+  check(hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1",
+        "sha256 two blocks");
+  wrx::Sha256 h;
+  const std::string a(1000, 'a');
+  for (int i = 0; i < 1000; ++i) h.update(a.data(), a.size());
+  check(h.hex() == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0", "sha256 a million a");
 }
 
 void test_json() {
@@ -223,6 +242,7 @@ int main(int argc, char** argv) {
   const fs::path golden = argv[1];
   test_crc();
   test_json();
+  test_sha256();
   test_decode(golden);
   test_golden_store(golden);
   test_cases(golden);
