@@ -236,3 +236,31 @@ def test_wrx_run_local(host_build, tiny_pkg, tmp_path):
     assert report["ok"] and report["summary"]["n"] == len(report["inferences"])
     ref = evaluate(tiny_pkg, bits=4, progress=False)
     assert [i["pred"] for i in report["inferences"]] == ref.predictions.tolist()
+
+
+BROKEN_PLANS = [
+    ({"layers": [{"layer": 1.9, "shards": [0], "bits": [4]}]}, "layers[0].layer"),
+    ({"layers": [{"layer": 1, "shards": [True, "2"], "bits": [4, 8]}]}, "layers[0].shards"),
+    ({"layers": [{"layer": 1, "shards": [0, 1], "bits": [4.7, "8"]}]}, "layers[0].bits"),
+    ({"preload": 5}, "preload"),
+    ({"preload": [[0]]}, "preload"),
+    ({"layers": 3}, "layers"),
+    ({"preload": [[4294967296, 0]]}, "preload"),
+    ({"meta": []}, "meta"),
+]
+
+
+@pytest.mark.parametrize(
+    "change,field", BROKEN_PLANS, ids=[f"{f}-{i}" for i, (_, f) in enumerate(BROKEN_PLANS)]
+)
+def test_both_readers_refuse_the_same_plans(host_build, tiny_pkg, tmp_path, change, field):
+    """One contract, two readers: neither coerces 1.9, true or "2" into an integer."""
+    from wrx_sdk.errors import PlanError
+
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps({**Plan.uniform(2, 4, 4).to_json(), **change}))
+    with pytest.raises(PlanError) as ei:
+        Plan.load(path)
+    assert ei.value.code == "BAD_PLAN" and field in ei.value.message
+    r, rep = run_loader(host_build, tiny_pkg, tmp_path / "r.json", "--plan", str(path))
+    assert r.returncode == 2 and rep["error"]["code"] == "BAD_PLAN", r.stderr

@@ -57,7 +57,10 @@ class ManifestError(WrxError):
 
 
 class PlanError(WrxError):
-    """A plan names layers, shards or bitwidths the package does not hold."""
+    """A plan is malformed, or names layers, shards or bitwidths the package does not hold."""
+
+    def __init__(self, message: str, hint: str | None = None, code: str | None = "BAD_PLAN"):
+        super().__init__(message, hint, code)
 
 
 class DataError(WrxError):

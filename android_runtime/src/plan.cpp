@@ -68,14 +68,18 @@ Result<Plan> load_plan(const std::string& path) {
     }
     p.layers.push_back(lp);
   }
-  if (const json::Value* pre = v.get("preload"); pre != nullptr && pre->is_array()) {
+  if (const json::Value* pre = v.get("preload"); pre != nullptr) {
+    if (!pre->is_array()) return bad("field preload must hold [layer, shard] pairs");
     for (const auto& pj : pre->items()) {
       int64_t a = 0, b = 0;
-      if (!pj.is_array() || pj.items().size() != 2 || !pj.items()[0].as_int(&a) || !pj.items()[1].as_int(&b))
+      if (!pj.is_array() || pj.items().size() != 2 || !pj.items()[0].as_int(&a) || !pj.items()[1].as_int(&b) || a < 0 ||
+          a > 65535 || b < 0 || b > 65535)
         return bad("field preload must hold [layer, shard] pairs");
       p.preload.emplace_back(static_cast<int>(a), static_cast<int>(b));
     }
   }
+  if (const json::Value* meta = v.get("meta"); meta != nullptr && !meta->is_object())
+    return bad("field meta must be an object");
   if (const json::Value* pipe = v.get("pipeline"); pipe != nullptr) {
     if (ver < 2 || !pipe->is_object()) return bad("field pipeline needs format_version 2 and must be an object");
     int64_t n = 0;

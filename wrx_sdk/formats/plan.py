@@ -24,6 +24,11 @@ PIPELINE_KEYS = ("readahead_kb", "chunk_kb", "head_resident")
 HEAD_BITS = (32, HEAD_CODEBOOK_BITS)
 KB_RANGE = (4, 1 << 22)  # readahead_kb and chunk_kb
 LANES_RANGE = (1, 8)
+MAX_INDEX, MAX_BITS = 65535, 64  # what either reader accepts before it checks the package
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 @dataclass(frozen=True)
@@ -126,20 +131,45 @@ class Plan:
             head_bits = pipeline.get("head_bits", Knobs.head_bits)  # optional: older plans run the fp32 head
             if head_bits not in HEAD_BITS or isinstance(head_bits, bool):
                 raise PlanError(f"{where}: field pipeline.head_bits must be one of {list(HEAD_BITS)}")
-        layers = []
-        for i, lp in enumerate(need(d, "layers", "")):
-            shards, bits = need(lp, "shards", f"layers[{i}]."), need(lp, "bits", f"layers[{i}].")
-            if len(shards) != len(bits):
-                raise PlanError(f"{where}: layers[{i}]: {len(shards)} shards but {len(bits)} bits")
-            layers.append(
-                LayerPlan(
-                    int(need(lp, "layer", f"layers[{i}].")),
-                    [int(s) for s in shards],
-                    [int(b) for b in bits],
+
+        # The same contract as the C++ reader (android_runtime/src/plan.cpp): integers are
+        # JSON integers, never coerced (1.9, true and "2" are refused, not read as 1, 1, 2).
+        def ints(v: Any, field: str, hi: int) -> list[int]:
+            if not isinstance(v, list) or not all(_is_int(x) and 0 <= x <= hi for x in v):
+                raise PlanError(
+                    f"{where}: field {field} must be a list of integers in 0..{hi}", code="BAD_PLAN"
                 )
-            )
-        pre = [(int(p[0]), int(p[1])) for p in d.get("preload", [])]
-        return cls(str(need(d, "name", "")), layers, pre, dict(d.get("meta", {})), pipeline)
+            return list(v)
+
+        layers_v = need(d, "layers", "")
+        if not isinstance(layers_v, list):
+            raise PlanError(f"{where}: field layers must be a list", code="BAD_PLAN")
+        layers = []
+        for i, lp in enumerate(layers_v):
+            shards = ints(need(lp, "shards", f"layers[{i}]."), f"layers[{i}].shards", MAX_INDEX)
+            bits = ints(need(lp, "bits", f"layers[{i}]."), f"layers[{i}].bits", MAX_BITS)
+            if len(shards) != len(bits):
+                raise PlanError(
+                    f"{where}: layers[{i}]: {len(shards)} shards but {len(bits)} bits", code="BAD_PLAN"
+                )
+            layer = need(lp, "layer", f"layers[{i}].")
+            if not _is_int(layer) or not 0 <= layer <= MAX_INDEX:
+                raise PlanError(f"{where}: field layers[{i}].layer must be an integer in 0..{MAX_INDEX}")
+            layers.append(LayerPlan(layer, shards, bits))
+        preload_v = d.get("preload", [])
+        if not isinstance(preload_v, list) or not all(
+            isinstance(p, list) and len(p) == 2 and all(_is_int(x) and 0 <= x <= MAX_INDEX for x in p)
+            for p in preload_v
+        ):
+            raise PlanError(f"{where}: field preload must hold [layer, shard] pairs", code="BAD_PLAN")
+        pre = [(p[0], p[1]) for p in preload_v]
+        name = need(d, "name", "")
+        if not isinstance(name, str):
+            raise PlanError(f"{where}: field name must be a string", code="BAD_PLAN")
+        meta = d.get("meta", {})
+        if not isinstance(meta, dict):
+            raise PlanError(f"{where}: field meta must be an object", code="BAD_PLAN")
+        return cls(name, layers, pre, dict(meta), pipeline)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Plan:
