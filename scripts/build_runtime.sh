@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the wrx-loader deploy bundle for a target: build/<target>/bundle/{wrx-loader, lib/*.so}.
-#   scripts/build_runtime.sh [--target host|aarch64-linux|android-arm64] [--sanitize] [--clean]
+#   scripts/build_runtime.sh [--target host|aarch64-linux|android-arm64] [--sanitize|--tsan] [--clean]
 # host:          links the ExecuTorch runtime of the executorch wheel in .venv.
 # aarch64-linux: cross-compiles with Debian's g++-aarch64-linux-gnu against the aarch64
 #                executorch 1.5.1 wheel, fetched once with pip download into the cache; the
@@ -12,12 +12,14 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 TARGET=host
 SANITIZE=OFF
+TSAN=OFF
 CLEAN=0
 ET_VERSION=1.5.1
 while [ $# -gt 0 ]; do
   case "$1" in
     --target) TARGET="$2"; shift 2 ;;
     --sanitize) SANITIZE=ON; shift ;;
+    --tsan) TSAN=ON; shift ;;
     --clean) CLEAN=1; shift ;;
     -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
     *) echo "error: unknown argument $1" >&2; echo "HINT: $0 --help" >&2; exit 2 ;;
@@ -34,6 +36,7 @@ case "$TARGET" in
     ET_DIR="$("$PY" -c 'import executorch; print(list(executorch.__path__)[0])')"
     BUILD="build/host"
     [ "$SANITIZE" = ON ] && BUILD="build/host-asan"
+    [ "$TSAN" = ON ] && BUILD="build/host-tsan"
     ;;
   aarch64-linux)
     command -v aarch64-linux-gnu-g++ >/dev/null ||
@@ -75,11 +78,11 @@ esac
 [ "$CLEAN" = 1 ] && rm -rf "$BUILD"
 mkdir -p build
 BUILD_TYPE=Release
-[ "$SANITIZE" = ON ] && BUILD_TYPE=RelWithDebInfo
+[ "$SANITIZE" = ON ] || [ "$TSAN" = ON ] && BUILD_TYPE=RelWithDebInfo
 PREFIX="$ET_DIR/share/cmake"
 [ -d "$PREFIX" ] || PREFIX="$ET_DIR"
 "$CMAKE" -S android_runtime -B "$BUILD" -DCMAKE_BUILD_TYPE="$BUILD_TYPE" -DCMAKE_PREFIX_PATH="$PREFIX" \
-  -DWRX_SANITIZE="$SANITIZE" "${EXTRA[@]}" > "$BUILD.configure.log" 2>&1 || {
+  -DWRX_SANITIZE="$SANITIZE" -DWRX_SANITIZE_THREAD="$TSAN" "${EXTRA[@]}" > "$BUILD.configure.log" 2>&1 || {
   cat "$BUILD.configure.log" >&2
   die "cmake configure failed (log: $BUILD.configure.log)"
 }

@@ -94,6 +94,8 @@ def _build(*flags: str) -> Path:
         )
     if "--sanitize" in flags:
         return ROOT / "build" / "host-asan"
+    if "--tsan" in flags:
+        return ROOT / "build" / "host-tsan"
     return ROOT / "build" / flags[flags.index("--target") + 1]
 
 
@@ -107,6 +109,12 @@ def host_build() -> Path:
 def asan_build() -> Path:
     """build/host-asan: the same sources under AddressSanitizer + UBSan."""
     return _build("--target", "host", "--sanitize")
+
+
+@pytest.fixture(scope="session")
+def tsan_build() -> Path:
+    """build/host-tsan: the same sources under ThreadSanitizer."""
+    return _build("--target", "host", "--tsan")
 
 
 @pytest.fixture(scope="session")

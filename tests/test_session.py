@@ -60,6 +60,35 @@ def test_c_api_under_asan_and_ubsan(asan_build, tiny_pkg, corrupt_pkg):
     c_api_tests(asan_build, tiny_pkg, corrupt_pkg, env)
 
 
+LANES2_PLAN = {
+    "format": "wrx-plan",
+    "format_version": 2,
+    "name": "lanes2",
+    "layers": [
+        {"layer": 0, "shards": [0, 1, 2, 3], "bits": [4, 4, 2, 8]},
+        {"layer": 1, "shards": [0, 2, 3], "bits": [3, 4, 4]},
+    ],
+    "preload": [[0, 0]],
+    "pipeline": {"readahead_kb": 64, "chunk_kb": 4, "head_resident": False, "lanes": 2, "head_bits": 8},
+    "meta": {},
+}
+
+
+def test_threads_under_tsan(tsan_build, tiny_pkg, corrupt_pkg, tmp_path):
+    """ThreadSanitizer over the C API tests (two callers, cancel, close during a call) and an
+    elastic run with two lanes and a small read-ahead (IO thread, byte budget, channel, crew)."""
+    import os
+
+    env = {**os.environ, "TSAN_OPTIONS": "halt_on_error=1:exitcode=66"}
+    c_api_tests(tsan_build, tiny_pkg, corrupt_pkg, env)
+    plan = tmp_path / "lanes2.json"
+    plan.write_text(json.dumps(LANES2_PLAN))
+    r, rep = run_loader(
+        tsan_build, tiny_pkg, tmp_path / "r.json", "--plan", str(plan), "--mode", "elastic", env=env
+    )
+    assert "ThreadSanitizer" not in r.stderr and rep["ok"] and rep["pipeline"]["lanes"] == 2
+
+
 def dev_texts(task: str) -> tuple[list[str], list[str] | None]:
     ex = load_task(task).splits["dev"]
     return ex.texts, ex.pairs

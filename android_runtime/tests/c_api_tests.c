@@ -3,6 +3,7 @@
  * Prints one line per check and "N passed, M failed"; exits non-zero on a failure.
  * tests/test_session.py runs it on the release build and under ASan + UBSan. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -55,14 +56,14 @@ typedef struct {
   wrx_session* s;
   int n;
   int cancelled, ok, closed, other;
-  volatile int started;
+  atomic_int started;
 } Caller;
 
 static void* call_until(void* arg) {
   Caller* c = (Caller*)arg;
   for (int i = 0; i < c->n; ++i) {
     wrx_result* r = NULL;
-    c->started = 1;
+    atomic_store(&c->started, 1);
     const wrx_status st = wrx_classify(c->s, "a slow query over a capped device", -1, "with a pair", -1, &r);
     if (st == WRX_OK)
       ++c->ok, wrx_result_free(r);
@@ -165,7 +166,7 @@ int main(int argc, char** argv) {
     Caller c = {s, 1, 0, 0, 0, 0, 0};
     pthread_t t;
     pthread_create(&t, NULL, call_until, &c);
-    while (!c.started) usleep(1000);
+    while (!atomic_load(&c.started)) usleep(1000);
     usleep(20000);
     check(wrx_cancel(s) == WRX_OK, "cancel");
     pthread_join(t, NULL);
@@ -180,7 +181,7 @@ int main(int argc, char** argv) {
     /* close during a call */
     Caller d = {s, 3, 0, 0, 0, 0, 0};
     pthread_create(&t, NULL, call_until, &d);
-    while (!d.started) usleep(1000);
+    while (!atomic_load(&d.started)) usleep(1000);
     usleep(20000);
     check(wrx_close(s) == WRX_OK, "close during a call");
     pthread_join(t, NULL);
