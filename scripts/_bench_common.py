@@ -44,3 +44,21 @@ def run_loader(
     cmd += [*args] + (["--limit", str(rows)] if rows else [])
     subprocess.run(cmd, check=True, stderr=subprocess.DEVNULL)
     return json.loads(report.read_text())
+
+
+class Checks:
+    """The acceptance checks of one bench run: each prints PASS or FAIL as it is made, and
+    ``exit_code`` ends the run with the count, non-zero when any failed."""
+
+    def __init__(self) -> None:
+        self.results: list[tuple[str, bool]] = []
+
+    def check(self, name: str, ok: bool, detail: str) -> bool:
+        self.results.append((name, bool(ok)))
+        print(f"{'PASS' if ok else 'FAIL'}  {name}: {detail}")
+        return bool(ok)
+
+    def exit_code(self) -> int:
+        failed = [n for n, ok in self.results if not ok]
+        print(f"{len(self.results) - len(failed)} passed, {len(failed)} failed")
+        return 1 if failed else 0

@@ -5,7 +5,8 @@
   ExecuTorch's Python runtime running the same layer program,
   eager torch (the host reference executor's forward).
 
-Prints ratios against eager torch. Usage: .venv/bin/python scripts/bench_loader.py [--rows N]
+Prints ratios against eager torch, then the check (PASS/FAIL; exit status 1 on a failure):
+wrx-loader fp32 <= 1.1x eager torch. Usage: .venv/bin/python scripts/bench_loader.py [--rows N]
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from _bench_common import Checks  # noqa: E402
 
 from wrx_sdk import config  # noqa: E402
 from wrx_sdk.builder.export import LAYER_INPUTS  # noqa: E402
@@ -59,7 +61,7 @@ def loader_latency(out: Path, bits: int, rows: int, threads: int) -> tuple[float
     return statistics.median(lat), r
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=100)
     ap.add_argument("--threads", type=int, default=2)
@@ -137,9 +139,12 @@ def main() -> None:
     print("|---|---:|---:|")
     for k, v in res.items():
         print(f"| {k} | {v:.2f} | {v / base:.2f}x |")
-    ok = res["wrx-loader fp32"] <= 1.1 * base
-    print(f"\ntarget wrx-loader fp32 <= 1.1x eager torch: {'met' if ok else 'NOT met'}")
+    checks = Checks()
+    print()
+    r = res["wrx-loader fp32"] / base
+    checks.check("wrx-loader fp32 vs eager torch", r <= 1.1, f"{r:.2f}x (<= 1.1)")
+    return checks.exit_code()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

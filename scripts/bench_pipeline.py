@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from _bench_common import bench_package, run_loader
+from _bench_common import Checks, bench_package, run_loader
 
 RUNS = [  # (label, mode, plan args)
     ("load-all fp32", "load-all", ["--bits", "32"]),
@@ -30,7 +30,7 @@ RUNS = [  # (label, mode, plan args)
 ]
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=200)
     ap.add_argument("--io-bandwidth", type=float, default=250.0)
@@ -91,14 +91,15 @@ def main() -> None:
         ),
     ]
     print()
+    verdicts = Checks()
     for name, v, lim, op in checks:
-        ok = v >= lim if op == ">=" else v <= lim
-        print(f"{'PASS' if ok else 'FAIL'}  {name}: {v:.4f}")
+        verdicts.check(name, v >= lim if op == ">=" else v <= lim, f"{v:.4f} ({op} {lim:g})")
     same4 = preds("elastic uniform-4-pre1") == preds("load-all 4-bit")
     same32 = preds("elastic uniform-32-pre1") == preds("load-all fp32")
-    print(f"{'PASS' if same4 else 'FAIL'}  elastic 4-bit predictions == load-all 4-bit")
-    print(f"{'PASS' if same32 else 'FAIL'}  elastic fp32 predictions == load-all fp32")
+    verdicts.check("elastic 4-bit predictions == load-all 4-bit", same4, "every row" if same4 else "differ")
+    verdicts.check("elastic fp32 predictions == load-all fp32", same32, "every row" if same32 else "differ")
+    return verdicts.exit_code()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

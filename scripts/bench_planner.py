@@ -5,7 +5,7 @@ Fine-tuned MiniLM on rt-polarity, IO capped at --io-bandwidth MB/s (eMMC, 250). 
 the local device, measures importance (cached), measures load-all fp32, then plans five
 targets T from the minimum feasible latency up to 1.5x load-all fp32, for M in {2, 4, 8}
 MB, with both planners, and runs every plan on the loader over the dev set. Prints one
-table and the acceptance checks:
+table and the acceptance checks, each PASS or FAIL (exit status 1 when one fails):
   measured median latency within +-10% of predicted for >= 90% of plans;
   no plan's median latency above T by more than 10%;
   wrx dev accuracy >= sti at every (T, M), strictly higher at half or more;
@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _bench_common import bench_package, run_loader
+from _bench_common import Checks, bench_package, run_loader
 
 from wrx_sdk import config  # noqa: E402
 from wrx_sdk.errors import PlanError  # noqa: E402
@@ -57,7 +57,7 @@ def loader(out: Path, report: Path, mode: str, args: list[str], a: argparse.Name
     return run_loader(out, report, mode, args, a.io_bandwidth, a.threads, a.rows)
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=0, help="dev rows per run (default: all)")
     ap.add_argument("--io-bandwidth", type=float, default=250.0)
@@ -226,31 +226,47 @@ def main() -> None:
     small = [r for r in top if r["weights"] <= fp32_weight_bytes / 20]
     best = max(small or top, key=lambda r: r["acc"]) if top else None
     mem_bound = all(r["meas_mem"] <= r["pred_mem"] for r in ok)
-    print("\n| check | measured | target |")
-    print("|---|---:|---|")
-    print(f"| plans with p50 within +-10% of predicted | {sum(within)}/{len(ok)} | >= 90% |")
-    print(f"| plans with p50 > 1.1 T | {len(over)} | 0 |")
-    print(f"| cells where wrx >= sti (dev accuracy) | {geq}/{both} | all |")
-    print(f"| cells where wrx > sti | {strict}/{both} (sti had no plan meeting T in {sti_none}) | >= half |")
+    checks = Checks()
+    print()
+    checks.check(
+        "prediction within +-10%", sum(within) >= 0.9 * len(ok), f"{sum(within)}/{len(ok)} plans (>= 90%)"
+    )
+    checks.check("no plan's p50 over 1.1 T", not over, f"{len(over)} plans over (0)")
+    checks.check("wrx >= sti", geq == both, f"{geq}/{both} cells (all)")
+    checks.check(
+        "wrx > sti",
+        2 * strict >= both,
+        f"{strict}/{both} cells (>= half; sti had no plan meeting T in {sti_none})",
+    )
     if best:
-        print(
-            f"| T=1.5x load-all: best wrx dev accuracy vs fp32 | {(best['acc'] - fp32_acc) * 100:+.2f} pt "
-            f"(M={best['M']:g}, weights at peak {best['weights'] / 1e6:.2f} MB = "
-            f"{best['weights'] / fp32_weight_bytes:.3f} of fp32; resident between inferences "
-            f"{best['resident'] / 1e6:.2f} MB = {best['resident'] / fp32_weight_bytes:.3f}) "
-            "| >= -1 pt, <= 0.05 |"
+        d = (best["acc"] - fp32_acc) * 100
+        frac = best["weights"] / fp32_weight_bytes
+        checks.check(
+            "T=1.5x load-all: wrx within 1 pt of fp32 at <= 1/20 of its weights",
+            d >= -1 and frac <= 0.05,
+            f"{d:+.2f} pt (M={best['M']:g}, weights at peak {best['weights'] / 1e6:.2f} MB = "
+            f"{frac:.3f} of fp32; "
+            f"resident between inferences {best['resident'] / 1e6:.2f} MB = "
+            f"{best['resident'] / fp32_weight_bytes:.3f})",
         )
-    print(f"| measured memory <= predicted bound, every plan | {mem_bound} | True |")
+    else:
+        checks.check(
+            "T=1.5x load-all: wrx within 1 pt of fp32 at <= 1/20 of its weights", False, "no wrx plan"
+        )
+    checks.check(
+        "measured memory <= predicted bound", mem_bound, "every plan" if mem_bound else "not every plan"
+    )
     rounds = ", ".join(f"{x:.2f}" for x in drift)
     print(
         f"| load-all fp32 p50 by round (drift) | {rounds} ms (spread {max(drift) / min(drift) - 1:.1%}) | - |"
     )
-    print(f"| cells with no feasible plan (both planners) | {len(cells) - both} | - |")
+    print(f"cells with no feasible plan (both planners): {len(cells) - both}")
     print(f"\nbench time {time.time() - t_start:.0f} s", file=sys.stderr)
     (rep_dir / "summary.json").write_text(
         json.dumps({"targets": targets, "rows": rows, "load_all_p50_by_round": drift}, indent=1)
     )
+    return checks.exit_code()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

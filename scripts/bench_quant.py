@@ -3,7 +3,9 @@
 
 Fine-tunes with the default steps (cached), packages (timed), then evaluates uniform plans
 at every bitwidth through the host reference executor and prints a markdown table for
-docs/RESULTS.md. Usage: .venv/bin/python scripts/bench_quant.py [--workdir DIR]
+docs/RESULTS.md, then the acceptance checks (PASS/FAIL; exit status 1 on a failure):
+  6-bit dev accuracy within 1.0 point of fp32; 4-bit within 2.5 points.
+Usage: .venv/bin/python scripts/bench_quant.py [--workdir DIR]
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from _bench_common import Checks  # noqa: E402
+
 from wrx_sdk import config  # noqa: E402
 from wrx_sdk.builder.package import package  # noqa: E402
 from wrx_sdk.formats import store_layout as F  # noqa: E402
@@ -27,7 +31,7 @@ from wrx_sdk.measure.reference import ReferenceExecutor  # noqa: E402
 from wrx_sdk.models.finetune import finetune  # noqa: E402
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--workdir", default=str(config.cache_dir() / "bench-quant"))
     a = ap.parse_args()
@@ -56,7 +60,14 @@ def main() -> None:
         print(
             f"| {bits if bits != 32 else 'fp32'} | {acc * 100:.2f}% | {(acc - fp32) * 100:+.2f} | {mb:.2f} |"
         )
+    acc = {bits: a for bits, a, _ in rows}
+    checks = Checks()
+    print()
+    for bits, points in ((6, 1.0), (4, 2.5)):
+        d = (acc[bits] - fp32) * 100
+        checks.check(f"{bits}-bit accuracy", d >= -points, f"{d:+.2f} points vs fp32 (>= -{points})")
+    return checks.exit_code()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _bench_common import ROOT, bench_package, run_loader
+from _bench_common import ROOT, Checks, bench_package, run_loader
 
 from wrx_sdk.config import defaults
 from wrx_sdk.demo import cached_profile, plan_targets
@@ -39,12 +39,8 @@ QUERY = BUNDLE / "wrx-query"
 TOKENIZE = ROOT / "build" / "host" / "wrx-tokenize"
 MIB = 1 << 20
 WARMUP = 5  # rows at the start of each run that are not timed
-CHECKS: list[tuple[str, bool]] = []
-
-
-def check(name: str, ok: bool, detail: str) -> None:
-    CHECKS.append((name, ok))
-    print(f"{'PASS' if ok else 'FAIL'}  {name}: {detail}")
+CHECKS = Checks()
+check = CHECKS.check
 
 
 def drop_cache(paths: list[Path]) -> None:
@@ -263,9 +259,7 @@ def main() -> int:
         f"{dev_tps / hf_tps:.2f}x",
     )
 
-    failed = [n for n, ok in CHECKS if not ok]
-    print(f"{len(CHECKS) - len(failed)} passed, {len(failed)} failed")
-    return 1 if failed else 0
+    return CHECKS.exit_code()
 
 
 if __name__ == "__main__":

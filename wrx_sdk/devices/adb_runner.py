@@ -30,6 +30,21 @@ def deployed_dir(out: Path, device: str, remote_dir: str | None) -> str:
     raise WrxError(f"{out} has not been deployed to {device}", hint=f"wrx deploy {out} --device {device}")
 
 
+def push_plan(dev: AdbDevice, remote: str, args: list[str]) -> list[str]:
+    """The tool's arguments with a local ``--plan`` file pushed to the device's plans/ (under a
+    temporary name, then renamed); plan names and presets pass as they are."""
+    args = list(args)
+    if "--plan" in args:
+        i = args.index("--plan") + 1
+        local = Path(args[i])
+        if local.is_file():
+            rel = f"plans/{local.name}"
+            dev.push(local, f"{remote}/{rel}.wrx-partial")
+            dev.sh(f"mv -f {q(remote + '/' + rel + '.wrx-partial')} {q(remote + '/' + rel)}")
+            args[i] = rel
+    return args
+
+
 class AdbRunner:
     """A ``Device`` over adb: one connection per loader run, closed after it."""
 
@@ -50,14 +65,7 @@ def run_loader(
 ):
     """Run wrx-loader in the deployed package dir; stream its log; pull its report."""
     remote = deployed_dir(out, dev.spec, remote_dir)
-    args = list(args)
-    if "--plan" in args:  # the plan must be on the device: plans/ is deployed, others are pushed
-        i = args.index("--plan") + 1
-        local = Path(args[i])
-        rel = f"plans/{local.name}"
-        dev.push(local, f"{remote}/{rel}.wrx-partial")
-        dev.sh(f"mv -f {q(remote + '/' + rel + '.wrx-partial')} {q(remote + '/' + rel)}")
-        args[i] = rel
+    args = push_plan(dev, remote, args)
     name = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.json"
     cmd = (
         f"cd {q(remote)} && ./bin/wrx-loader --package . --report reports/{name} "
@@ -121,15 +129,7 @@ class AdbQuery:
         self._c, self._msg = constants, AdbMessage
         self.dev = AdbDevice(device, key)
         remote = deployed_dir(out, device, remote_dir)
-        args = list(args)
-        if "--plan" in args:  # a plan file must be on the device; names and presets pass as is
-            i = args.index("--plan") + 1
-            local = Path(args[i])
-            if local.is_file():
-                rel = f"plans/{local.name}"
-                self.dev.push(local, f"{remote}/{rel}.wrx-partial")
-                self.dev.sh(f"mv -f {q(remote + '/' + rel + '.wrx-partial')} {q(remote + '/' + rel)}")
-                args[i] = rel
+        args = push_plan(self.dev, remote, args)
         cmd = f"cd {q(remote)} && exec ./bin/wrx-query --package . {' '.join(q(a) for a in args)} 2>/dev/null"
         d = self.dev.connect()
         try:

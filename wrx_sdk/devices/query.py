@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from wrx_sdk.devices.local import tool_path
-from wrx_sdk.errors import WrxError
+from wrx_sdk.errors import CODES, WrxError
 
 DEFAULT_PLAN = "uniform-4-pre1"  # what a session runs without --plan (android_runtime/src/session.h)
 
@@ -44,17 +44,8 @@ def _raise_open_error(answer: dict | None, stderr: str, where: str) -> None:
         f"{where}: the session did not open: {err.get('code', 'no answer')}: "
         f"{err.get('message') or stderr.strip()[-2000:]}",
         hint=err.get("hint") or "see the message above",
-        code=err.get("code") if err.get("code") in _CODES else None,
+        code=err.get("code") if err.get("code") in CODES else None,
     )
-
-
-def _codes() -> set[str]:
-    from wrx_sdk.errors import CODES
-
-    return set(CODES)
-
-
-_CODES = _codes()
 
 
 class LocalQuery:
