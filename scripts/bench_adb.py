@@ -23,6 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _bench_common import Checks  # noqa: E402
+
 from tests.adbd import Adbd, build  # noqa: E402
 from wrx_sdk.devices.adb import AdbDevice  # noqa: E402
 
@@ -61,7 +63,7 @@ def push_once(
     return src.stat().st_size / result["s"] / 1e6
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--mb", type=int, default=64)
     ap.add_argument("--repeat", type=int, default=3)
@@ -91,10 +93,16 @@ def main() -> None:
         print(f"| wrx (send-all loop, TCP_NODELAY) | {med[True]:.1f} | {len(ok[True])}/{a.repeat} |")
         print(f"| adb-shell 0.4.4 TcpTransport | {med[False]:.1f} | {len(ok[False])}/{a.repeat} |")
         ratio = med[True] / med[False] if med[False] else float("inf")
-        print(f"\nratio patched / unpatched: {ratio:.2f}x (target >= 1.3x)")
+        checks = Checks()
+        print()
+        checks.check("patched / unpatched push throughput", ratio >= 1.3, f"{ratio:.2f}x (>= 1.3)")
+        checks.check(
+            "every patched push arrived intact", len(ok[True]) == a.repeat, f"{len(ok[True])}/{a.repeat}"
+        )
+        return checks.exit_code()
     finally:
         d.cleanup()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
