@@ -1,6 +1,7 @@
 #include "io.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -56,6 +57,14 @@ AlignedBuffer& AlignedBuffer::operator=(AlignedBuffer&& o) noexcept {
 // process (glibc raises its mmap threshold to the largest block freed, and every thread's
 // arena keeps what it freed), which was most of an idle session's RSS.
 constexpr size_t kMapBytes = size_t{64} << 10;
+
+void release_free_heap() {
+#if defined(__BIONIC__) && defined(M_PURGE)
+  mallopt(M_PURGE, 0);
+#elif defined(__GLIBC__)
+  malloc_trim(0);
+#endif
+}
 
 Status AlignedBuffer::reserve(size_t bytes) {
   if (bytes <= cap_) return Status::Ok();

@@ -47,6 +47,11 @@ class AlignedBuffer {
   size_t cap_ = 0;
 };
 
+// Hands the allocator's free pages back to the OS (glibc malloc_trim, bionic M_PURGE). A
+// session calls it after each query: what a query allocated and freed below the mmap
+// threshold would otherwise stay resident in the heap while the app is idle.
+void release_free_heap();
+
 class BlockFile {
  public:
   ~BlockFile();

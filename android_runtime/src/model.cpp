@@ -94,18 +94,16 @@ Result<std::unique_ptr<Model>> Model::create(Package* pkg, bool word_table_resid
     m->layer_ = layer.take();
   }
   if (chunk_lanes > 0) {
-    auto sa = Program::planned_size(pkg->attn_program);
-    if (!sa.ok()) return sa.status();
-    auto sf = Program::planned_size(pkg->ffn_program);
-    if (!sf.ok()) return sf.status();
     m->lanes_.resize(static_cast<size_t>(chunk_lanes));
     for (Lane& lane : m->lanes_) {
-      // A lane's two chunk programs never run at once: one planned arena serves both.
-      lane.arena.resize(std::max(sa.value(), sf.value()));
-      auto attn = Program::load(pkg->attn_program, 9, &lane.arena);
+      // A lane's two chunk programs never run at once: they share one ProgramMemory.
+      auto mem = ProgramMemory::for_programs({pkg->attn_program, pkg->ffn_program});
+      if (!mem.ok()) return mem.status();
+      lane.memory = mem.take();
+      auto attn = Program::load(pkg->attn_program, 9, lane.memory.get());
       if (!attn.ok()) return attn.status();
       lane.attn = attn.take();
-      auto ffn = Program::load(pkg->ffn_program, 4, &lane.arena);
+      auto ffn = Program::load(pkg->ffn_program, 4, lane.memory.get());
       if (!ffn.ok()) return ffn.status();
       lane.ffn = ffn.take();
     }
@@ -126,7 +124,7 @@ size_t Model::program_planned_bytes() const {
 
 size_t Model::chunk_planned_bytes() const {
   size_t n = 0;
-  for (const Lane& l : lanes_) n += l.arena.size() + l.attn->planned_bytes() + l.ffn->planned_bytes();
+  for (const Lane& l : lanes_) n += l.memory->planned_bytes();
   return n;
 }
 

@@ -11,6 +11,7 @@
 #include <executorch/runtime/executor/program.h>
 #include <executorch/runtime/platform/runtime.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstring>
@@ -65,19 +66,23 @@ struct Blob {
 
 }  // namespace
 
+struct ProgramMemory::Impl {
+  // Default-initialised, never zero-filled: only the pages load_method and execute really
+  // touch become resident (zero-filled pools made 5 MB per program resident, most of an idle
+  // session's RSS).
+  std::unique_ptr<uint8_t[]> planned, method_pool, temp_pool;
+  size_t planned_size = 0;
+  std::unique_ptr<et::MemoryAllocator> method_alloc, temp_alloc;
+};
+
 struct Program::Impl {
   std::string path;
   size_t n_inputs = 0;
   std::unique_ptr<executorch::extension::FileDataLoader> loader;
   std::unique_ptr<et::Program> program;
-  std::vector<std::vector<uint8_t>> planned;
+  std::unique_ptr<ProgramMemory> own;  // when the program shares no memory
   std::vector<et::Span<uint8_t>> spans;
   std::unique_ptr<et::HierarchicalAllocator> planned_alloc;
-  // Bump-allocator pools, sized for the largest method, allocated but not written: only the
-  // pages load_method and execute really touch become resident (a zero-filled vector made
-  // all 5 MB per program resident, most of an idle session's RSS).
-  std::unique_ptr<uint8_t[]> method_pool, temp_pool;
-  std::unique_ptr<et::MemoryAllocator> method_alloc, temp_alloc;
   std::unique_ptr<et::MemoryManager> mm;
   std::unique_ptr<et::Method> method;
   std::vector<Blob> blobs;
@@ -93,11 +98,13 @@ Status set_xnnpack_threads(int threads) {
 Status init_executorch(int threads) {
   et::runtime_init();
   WRX_TRY(set_xnnpack_threads(threads));
-  // Workspace sharing off: the IO thread's work and compute must not serialize.
+  // Per-model workspaces (mode 1), keyed by the method pool: programs sharing a ProgramMemory
+  // share one; programs on different threads never do, so lanes do not serialize (the global
+  // mode would make every delegate call in the process take one mutex).
   et::BackendOptions<1> opts;
-  if (opts.set_option("workspace_sharing_mode", 0) != et::Error::Ok ||
+  if (opts.set_option("workspace_sharing_mode", 1) != et::Error::Ok ||
       et::set_option("XnnpackBackend", opts.view()) != et::Error::Ok)
-    return fail(Error::kRuntime, "cannot set XnnpackBackend workspace_sharing_mode=0 (is the XNNPACK backend linked?)");
+    return fail(Error::kRuntime, "cannot set XnnpackBackend workspace_sharing_mode=1 (is the XNNPACK backend linked?)");
   return Status::Ok();
 }
 
@@ -107,7 +114,9 @@ const std::string& Program::path() const {
   return impl_->path;
 }
 
-Result<size_t> Program::planned_size(const std::string& path) {
+namespace {
+
+Result<size_t> planned_size(const std::string& path) {
   auto loader = executorch::extension::FileDataLoader::from(path.c_str());
   if (!loader.ok()) return fail(Error::kMissingFile, path + ": cannot open program (" + et_error(loader.error()) + ")");
   auto program = et::Program::load(&loader.get());
@@ -120,8 +129,35 @@ Result<size_t> Program::planned_size(const std::string& path) {
   return n;
 }
 
-Result<std::unique_ptr<Program>> Program::load(const std::string& path, size_t n_inputs,
-                                               std::vector<uint8_t>* shared_arena) {
+}  // namespace
+
+ProgramMemory::~ProgramMemory() = default;
+
+size_t ProgramMemory::planned_bytes() const {
+  return impl_->planned_size;
+}
+
+Result<std::unique_ptr<ProgramMemory>> ProgramMemory::for_programs(const std::vector<std::string>& paths) {
+  size_t need = 0;
+  for (const std::string& path : paths) {
+    auto n = planned_size(path);
+    if (!n.ok()) return n.status();
+    need = std::max(need, n.value());
+  }
+  std::unique_ptr<ProgramMemory> pm(new ProgramMemory());
+  pm->impl_ = std::make_unique<Impl>();
+  Impl& m = *pm->impl_;
+  constexpr uint32_t kMethodPool = 4u << 20, kTempPool = 1u << 20;
+  m.planned_size = need;
+  m.planned.reset(new uint8_t[std::max<size_t>(need, 1)]);
+  m.method_pool.reset(new uint8_t[kMethodPool]);
+  m.temp_pool.reset(new uint8_t[kTempPool]);
+  m.method_alloc = std::make_unique<et::MemoryAllocator>(kMethodPool, m.method_pool.get());
+  m.temp_alloc = std::make_unique<et::MemoryAllocator>(kTempPool, m.temp_pool.get());
+  return pm;
+}
+
+Result<std::unique_ptr<Program>> Program::load(const std::string& path, size_t n_inputs, ProgramMemory* shared) {
   std::unique_ptr<Program> p(new Program());
   p->impl_ = std::make_unique<Impl>();
   Impl& m = *p->impl_;
@@ -144,25 +180,25 @@ Result<std::unique_ptr<Program>> Program::load(const std::string& path, size_t n
         Error::kBadData,
         path + ": program has " + std::to_string(meta->num_inputs()) + " inputs, expected " + std::to_string(n_inputs),
         hint);
-  size_t shared_used = 0;
+  if (shared == nullptr) {
+    auto own = ProgramMemory::for_programs({path});
+    if (!own.ok()) return own.status();
+    m.own = own.take();
+    shared = m.own.get();
+  }
+  ProgramMemory::Impl& pm = *shared->impl_;
+  // The method's planned buffers sit one after another at the start of the shared arena.
+  size_t used = 0;
   for (size_t i = 0; i < meta->num_memory_planned_buffers(); ++i) {
     const size_t n = static_cast<size_t>(meta->memory_planned_buffer_size(i).get());
-    if (shared_arena != nullptr && shared_used + n <= shared_arena->size()) {
-      m.spans.emplace_back(shared_arena->data() + shared_used, n);
-      shared_used += n;
-      continue;
-    }
-    m.planned.emplace_back(n);
-    m.spans.emplace_back(m.planned.back().data(), n);
+    if (n > pm.planned_size - used)
+      return fail(Error::kRuntime, path + ": planned memory larger than its shared arena", hint);
+    m.spans.emplace_back(pm.planned.get() + used, n);
+    used += n;
   }
   m.planned_alloc =
       std::make_unique<et::HierarchicalAllocator>(et::Span<et::Span<uint8_t>>(m.spans.data(), m.spans.size()));
-  constexpr uint32_t kMethodPool = 4u << 20, kTempPool = 1u << 20;
-  m.method_pool.reset(new uint8_t[kMethodPool]);  // default-initialised: untouched pages
-  m.temp_pool.reset(new uint8_t[kTempPool]);
-  m.method_alloc = std::make_unique<et::MemoryAllocator>(kMethodPool, m.method_pool.get());
-  m.temp_alloc = std::make_unique<et::MemoryAllocator>(kTempPool, m.temp_pool.get());
-  m.mm = std::make_unique<et::MemoryManager>(m.method_alloc.get(), m.planned_alloc.get(), m.temp_alloc.get());
+  m.mm = std::make_unique<et::MemoryManager>(pm.method_alloc.get(), m.planned_alloc.get(), pm.temp_alloc.get());
   auto method = m.program->load_method("forward", m.mm.get());
   if (!method.ok())
     return fail(Error::kRuntime, path + ": load_method failed (" + et_error(method.error()) +
@@ -172,9 +208,7 @@ Result<std::unique_ptr<Program>> Program::load(const std::string& path, size_t n
 }
 
 size_t Program::planned_bytes() const {
-  size_t n = 0;
-  for (const auto& b : impl_->planned) n += b.size();
-  return n;
+  return impl_->own ? impl_->own->planned_bytes() : 0;
 }
 
 Status Program::run(std::initializer_list<TensorArg> inputs, const float** out, size_t out_numel) {

@@ -22,20 +22,36 @@ struct TensorArg {
   std::initializer_list<int32_t> sizes;
 };
 
+// Memory for programs that never run at the same time (a lane's attention and FFN programs):
+// one planned arena, one method pool and one temp pool. XNNPACK keys its per-model workspace
+// (runtime buffers and the packed weights of weights passed as inputs) by the method pool,
+// so the programs also share one workspace: an idle lane holds one set of buffers, not two.
+class ProgramMemory {
+ public:
+  ~ProgramMemory();
+  // Sized for the largest planned memory among paths (reads only the program headers).
+  static Result<std::unique_ptr<ProgramMemory>> for_programs(const std::vector<std::string>& paths);
+  size_t planned_bytes() const;
+
+ private:
+  friend class Program;
+  ProgramMemory() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 class Program {
  public:
   ~Program();
-  // shared_arena: when given (and large enough), the program's planned memory lives there, so
-  // programs that never run at the same time share one arena.
+  // shared: memory shared with the other programs of the same group, which the caller never
+  // runs at the same time; without it the program owns its memory.
   static Result<std::unique_ptr<Program>> load(const std::string& path, size_t n_inputs,
-                                               std::vector<uint8_t>* shared_arena = nullptr);
-  // Planned-memory bytes the program's method needs (reads only the program header).
-  static Result<size_t> planned_size(const std::string& path);
+                                               ProgramMemory* shared = nullptr);
 
   // Binds the inputs without copying, runs, and points *out at the single output (valid
-  // until the next run of any program sharing the arena).
+  // until the next run of any program sharing the memory).
   Status run(std::initializer_list<TensorArg> inputs, const float** out, size_t out_numel);
-  size_t planned_bytes() const;
+  size_t planned_bytes() const;  // planned memory this program owns (0 when shared)
   const std::string& path() const;
 
  private:

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "io.h"
 #include "manifest.h"
 #include "pipeline.h"
 #include "plan.h"
@@ -121,7 +122,9 @@ Status Session::run_locked(const int32_t* ids, const int32_t* types, int length,
   (void)S;
   out->logits.assign(size_t(C), 0.0f);
   Trace tr;
-  WRX_TRY(m.exec->infer(m.ids.data(), m.types.data(), length, out->logits.data(), &tr));
+  const Status run = m.exec->infer(m.ids.data(), m.types.data(), length, out->logits.data(), &tr);
+  release_free_heap();  // between queries, nothing the query freed stays resident
+  WRX_TRY(run);
   ++m.queries;
   out->label = static_cast<int>(std::max_element(out->logits.begin(), out->logits.end()) - out->logits.begin());
   const float mx = out->logits[size_t(out->label)];
