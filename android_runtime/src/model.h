@@ -125,7 +125,7 @@ class Model {
   std::unique_ptr<Program> layer_;
   struct Lane {
     std::unique_ptr<ProgramMemory> memory;  // shared by the lane's attention and FFN programs
-    std::unique_ptr<Program> attn, ffn;  // declared after memory: destroyed before it
+    std::unique_ptr<Program> attn, ffn;     // declared after memory: destroyed before it
   };
   std::vector<Lane> lanes_;
   // Always resident: position/type embeddings + LN, the head, per-row CRCs, each layer's
