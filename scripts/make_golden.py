@@ -201,6 +201,12 @@ def main() -> None:
     m["programs"]["layer"]["file"] = "programs/missing_layer.pte"
     manifest_case("manifest_missing_program", m, "MISSING_FILE", "programs.layer.file", "does not exist")
 
+    m = json.loads(json.dumps(manifest))
+    m["programs"]["attn"]["min_seq_len"] = m["programs"]["attn"]["seq_len"] + 1
+    manifest_case(
+        "manifest_bad_min_seq_len", m, "MANIFEST_FIELD", "programs.attn.min_seq_len", "is outside 1.."
+    )
+
     write_decode_vectors(GOLDEN / "decode_vectors.bin")
 
     (GOLDEN / "cases.json").write_text(json.dumps({"format_version": 1, "cases": cases}, indent=1) + "\n")

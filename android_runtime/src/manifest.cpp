@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "json.h"
@@ -212,6 +213,9 @@ Result<std::unique_ptr<Package>> open_package(const std::string& root, bool try_
     if (seq != pkg->max_seq_len)
       return fail(Error::kManifestMismatch, path + ": field " + field + ".seq_len differs from tokenizer.max_seq_len",
                   kRepackage);
+    int min_seq = seq;  // optional: absent in packages with fixed-length programs
+    if (prog->get("min_seq_len") != nullptr) WRX_TRY(r.i32(*prog, field + ".", "min_seq_len", &min_seq, 1, seq));
+    pkg->min_seq_len = std::max(pkg->min_seq_len, min_seq);
     (std::string(name) == "layer"  ? pkg->layer_program
      : std::string(name) == "attn" ? pkg->attn_program
                                    : pkg->ffn_program) = file;

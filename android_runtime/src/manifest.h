@@ -28,6 +28,10 @@ struct Package {
   Sharding shard;
   std::vector<int> bitwidths;  // stored codebook bitwidths; fp32 (32) is always stored
   int max_seq_len = 0;
+  // The shortest length every program takes: programs exported with a dynamic sequence
+  // length run a query at its own length (min_seq_len..max_seq_len); fixed-length programs
+  // (packages before 2026-12-02, no programs.*.min_seq_len) have min_seq_len = max_seq_len.
+  int min_seq_len = 0;
   std::vector<std::string> labels;
   std::string model_name, task_name;
   std::string dev_file, calib_file;

@@ -118,6 +118,15 @@ Result<std::unique_ptr<Model>> Model::create(Package* pkg, bool word_table_resid
   return m;
 }
 
+Status Model::set_seq(int seq) {
+  if (seq < pkg_->min_seq_len || seq > pkg_->max_seq_len)
+    return fail(Error::kInvalidArgument, "sequence length " + std::to_string(seq) + " is outside the programs' " +
+                                             std::to_string(pkg_->min_seq_len) + ".." +
+                                             std::to_string(pkg_->max_seq_len));
+  seq_ = seq;
+  return Status::Ok();
+}
+
 size_t Model::program_planned_bytes() const {
   return (layer_ ? layer_->planned_bytes() : 0) + chunk_planned_bytes();
 }
@@ -197,7 +206,7 @@ Status Model::load_resident(bool head_resident) {
   };
   const Entry *es = nullptr, *eh = nullptr, *ec = nullptr;
   WRX_TRY(load(fmt::EntryKind::kEmbedShared, emb_shared_, &es));
-  WRX_TRY(tensor(*es, emb_shared_.data(), Role::kPosEmb, seq_, H, &pos_));
+  WRX_TRY(tensor(*es, emb_shared_.data(), Role::kPosEmb, pkg_->max_seq_len, H, &pos_));
   WRX_TRY(tensor(*es, emb_shared_.data(), Role::kTypeEmb, g.type_vocab, H, &type_));
   WRX_TRY(tensor(*es, emb_shared_.data(), Role::kEmbLnG, 1, H, &emb_g_));
   WRX_TRY(tensor(*es, emb_shared_.data(), Role::kEmbLnB, 1, H, &emb_b_));

@@ -94,7 +94,11 @@ class Model {
   // The head from any HEAD entry's payload (the profile times each stored head).
   Status head_with(const Entry& e, const uint8_t* payload, const float* x, float* logits) const;
 
+  // The sequence length the next embed/run/finish calls work at (pipeline.h, "lengths"):
+  // pkg.min_seq_len..pkg.max_seq_len. Calls on one Model are serialized by its executor.
+  Status set_seq(int seq);
   int seq() const { return seq_; }
+  int max_seq() const { return pkg_->max_seq_len; }
   int hidden() const { return pkg_->geom.hidden; }
   const Package& package() const { return *pkg_; }
   Store& store() { return *pkg_->store; }

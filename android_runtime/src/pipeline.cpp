@@ -26,15 +26,30 @@ void fill_bias(int S, int length, float* bias) {
 // Shared by the modes: embedding, layers given as whole Weights, head.
 class Base : public Executor {
  public:
-  Base(Model* m, Plan plan) : m_(m), plan_(std::move(plan)) {
-    x_.resize(size_t(m->seq()) * m->hidden());
-    bias_.resize(m->seq());
+  Base(Model* m, Plan plan, const PipelineOptions& opt) : m_(m), plan_(std::move(plan)), opt_(opt) {
+    x_.resize(size_t(m->max_seq()) * m->hidden());
+    bias_.resize(m->max_seq());
   }
 
  protected:
   Model* m_;
   Plan plan_;
+  PipelineOptions opt_;
   std::vector<float> x_, bias_;
+
+  // The length this query runs at: its own where the programs allow, else max_seq_len;
+  // the bias masks only the padding, if any.
+  Status start(int length) {
+    const Package& p = m_->package();
+    if (length < 1 || length > p.max_seq_len)
+      return fail(Error::kInvalidArgument,
+                  "query length " + std::to_string(length) + " is outside 1.." + std::to_string(p.max_seq_len));
+    const int S = opt_.pad_to_max ? p.max_seq_len : std::max(length, p.min_seq_len);
+    WRX_TRY(m_->set_seq(S));
+    fill_bias(S, length, bias_.data());
+    return Status::Ok();
+  }
+  size_t seq_floats() const { return size_t(m_->seq()) * m_->hidden(); }
 
  public:
   size_t activation_bytes() const override { return (x_.size() + bias_.size()) * sizeof(float); }
@@ -62,9 +77,8 @@ class Base : public Executor {
     return a;
   }
   // Embedding, every layer with the whole-layer program, head (weights already decoded).
-  Status run_whole(const int32_t* ids, const int32_t* types, int length, const WordRows& rows,
-                   const std::vector<Weights>& weights, float* logits, Trace* tr, double t0) {
-    fill_bias(m_->seq(), length, bias_.data());
+  Status run_whole(const int32_t* ids, const int32_t* types, const WordRows& rows, const std::vector<Weights>& weights,
+                   float* logits, Trace* tr, double t0) {
     WRX_TRY(m_->embed(ids, types, rows, x_.data()));
     for (size_t i = 0; i < weights.size(); ++i) {
       WRX_TRY(check_cancel());
@@ -81,14 +95,12 @@ class Base : public Executor {
 
   // Waits for the IO thread's word rows (the wait is the embedding stall), then embeds.
   template <typename Chan>
-  Status embed_when_read(Chan& words, const int32_t* ids, const int32_t* types, int length, const WordRows& rows,
-                         Trace* tr) {
+  Status embed_when_read(Chan& words, const int32_t* ids, const int32_t* types, const WordRows& rows, Trace* tr) {
     Status err;
     int w = 0;
     const double tw = now_s();
     if (!words.pop(&w, &err)) return err;
     tr->embed_stall_ms = ms(now_s(), tw);
-    fill_bias(m_->seq(), length, bias_.data());
     return m_->embed(ids, types, rows, x_.data());
   }
 
@@ -112,11 +124,12 @@ class LoadAll : public Base {
     return Status::Ok();
   }
   Status infer(const int32_t* ids, const int32_t* types, int length, float* logits, Trace* tr) override {
+    WRX_TRY(start(length));
     *tr = fresh_trace();
     const double t0 = now_s();
     WordRows rows;
     WRX_TRY(m_->read_word_rows(ids, &rows));  // resident table: no IO
-    return run_whole(ids, types, length, rows, weights_, logits, tr, t0);
+    return run_whole(ids, types, rows, weights_, logits, tr, t0);
   }
 
  private:
@@ -129,6 +142,7 @@ class LoadThenExec : public Base {
   using Base::Base;
   Status setup() override { return Status::Ok(); }
   Status infer(const int32_t* ids, const int32_t* types, int length, float* logits, Trace* tr) override {
+    WRX_TRY(start(length));
     *tr = fresh_trace();
     const double t0 = now_s();
     WordRows rows;
@@ -150,7 +164,7 @@ class LoadThenExec : public Base {
       WRX_TRY(decode_whole(plan_.layers[i], raw, &weights[i]));
       lt.decode_ms = ms(now_s(), td);
     }
-    return run_whole(ids, types, length, rows, weights, logits, tr, t0);
+    return run_whole(ids, types, rows, weights, logits, tr, t0);
   }
 };
 
@@ -168,6 +182,7 @@ class StdPL : public Base {
   Status setup() override { return Status::Ok(); }
 
   Status infer(const int32_t* ids, const int32_t* types, int length, float* logits, Trace* tr) override {
+    WRX_TRY(start(length));
     *tr = fresh_trace();
     const double t0 = now_s();
     const size_t n = plan_.layers.size();
@@ -201,7 +216,7 @@ class StdPL : public Base {
     });
     auto compute = [&]() -> Status {
       Status err;
-      WRX_TRY(embed_when_read(words, ids, types, length, rows, tr));
+      WRX_TRY(embed_when_read(words, ids, types, rows, tr));
       double tw = 0;
       for (size_t i = 0; i < n; ++i) {
         WRX_TRY(check_cancel());
@@ -239,7 +254,7 @@ class StdPL : public Base {
 // ---------------------------------------------------------------- elastic
 class Elastic : public Base {
  public:
-  Elastic(Model* m, Plan plan, const PipelineOptions& opt) : Base(m, std::move(plan)), opt_(opt) {
+  Elastic(Model* m, Plan plan, const PipelineOptions& opt) : Base(m, std::move(plan), opt) {
     const Package& p = m->package();
     const size_t H = p.geom.hidden, a1 = p.shard.attn_width(), f1 = p.shard.ffn_per_shard;
     const size_t attn_shard = (4 * a1 * H + 3 * a1) * sizeof(float);
@@ -290,6 +305,7 @@ class Elastic : public Base {
   }
 
   Status infer(const int32_t* ids, const int32_t* types, int length, float* logits, Trace* tr) override {
+    WRX_TRY(start(length));
     *tr = fresh_trace();
     const double t0 = now_s();
     const size_t n = plan_.layers.size();
@@ -340,7 +356,7 @@ class Elastic : public Base {
     });
     auto compute = [&]() -> Status {
       Status err;
-      WRX_TRY(embed_when_read(words, ids, types, length, rows, tr));
+      WRX_TRY(embed_when_read(words, ids, types, rows, tr));
       double tw = 0;
       embed_bytes = rows.bytes;
       rows.buf.release();  // the rows are in x now
@@ -371,7 +387,7 @@ class Elastic : public Base {
           const size_t chunks = (es.size() + g - 1) / g;
           auto lane_job = [&](int lane) -> Status {
             std::vector<float>& acc = acc_[size_t(lane)];
-            std::fill(acc.begin(), acc.end(), 0.0f);
+            std::fill(acc.begin(), acc.begin() + std::ptrdiff_t(seq_floats()), 0.0f);
             for (size_t ci = size_t(lane); ci < chunks; ci += L) {
               const size_t c = ci * g;
               const int k = static_cast<int>(std::min(g, es.size() - c));
@@ -387,7 +403,7 @@ class Elastic : public Base {
           };
           WRX_TRY(crew_->run(lane_job));
           for (size_t l = 1; l < L; ++l)
-            for (size_t j = 0; j < x_.size(); ++j) acc_[0][j] += acc_[l][j];
+            for (size_t j = 0, n = seq_floats(); j < n; ++j) acc_[0][j] += acc_[l][j];
           lt.chunks += static_cast<int>(chunks);
           it.raw->release(nullptr);
           budget.release(it.budget);
@@ -420,7 +436,6 @@ class Elastic : public Base {
   }
 
  private:
-  PipelineOptions opt_;
   size_t g_attn_ = 1, g_ffn_ = 1;
   RawEntries preload_;
   std::map<const Entry*, const uint8_t*> preloaded_;
@@ -454,11 +469,11 @@ ResolvedKnobs resolve_knobs(const std::string& mode, const Plan& plan, const Kno
 Result<std::unique_ptr<Executor>> Executor::create(const PipelineOptions& opt, Model* model, const Plan& plan) {
   std::unique_ptr<Executor> e;
   if (opt.mode == "load-all")
-    e.reset(new LoadAll(model, plan));
+    e.reset(new LoadAll(model, plan, opt));
   else if (opt.mode == "load-then-exec")
-    e.reset(new LoadThenExec(model, plan));
+    e.reset(new LoadThenExec(model, plan, opt));
   else if (opt.mode == "stdpl")
-    e.reset(new StdPL(model, plan));
+    e.reset(new StdPL(model, plan, opt));
   else if (opt.mode == "elastic")
     e.reset(new Elastic(model, plan, opt));
   else

@@ -1,4 +1,6 @@
-// Execution modes. Each runs one inference at a time over the same store and programs:
+// Execution modes. Each runs one inference at a time over the same store and programs, at
+// the query's own sequence length when the programs take it as a dynamic dimension
+// (package min_seq_len..max_seq_len), else padded to max_seq_len:
 //   load-all        every planned layer decoded and resident before the timed loop
 //   load-then-exec  per inference: read everything the plan needs, decode, then run
 //   stdpl           per inference: a layerwise pipeline; an IO thread reads and decodes
@@ -50,6 +52,9 @@ struct PipelineOptions {
   size_t chunk_bytes = size_t{knobs::kChunkKb} << 10;          // elastic: decoded fp32 bytes per program call
   bool head_resident = knobs::kHeadResident;                   // elastic: the head stays resident instead of streaming
   int lanes = knobs::kLanes;  // elastic: chunks of a layer half run on this many threads
+  // Every query runs at max_seq_len, padded, as before length-aware programs (the benches'
+  // fixed-length baseline). Off: a query runs at its own length where the programs allow.
+  bool pad_to_max = false;
 };
 
 // Knobs given on the command line or by an app; 0 / -1 = the plan's value, else the default.

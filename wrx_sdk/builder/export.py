@@ -35,7 +35,7 @@ PROGRAMS = {"layer": LAYER_INPUTS, "attn": ATTN_INPUTS, "ffn": FFN_INPUTS}
 EXPORT_VERSION = 2  # bump when an exported graph changes, to invalidate the cache
 
 
-def _program_key(name: str, geom: Geometry, spec: ShardSpec, seq: int) -> str:
+def _program_key(name: str, geom: Geometry, spec: ShardSpec, seq: int, min_seq: int) -> str:
     d = {
         "v": EXPORT_VERSION,
         "program": name,
@@ -44,29 +44,37 @@ def _program_key(name: str, geom: Geometry, spec: ShardSpec, seq: int) -> str:
         "eps": geom.ln_eps,
         "spec": spec.to_json(),
         "seq": seq,
+        "min_seq": min_seq,
         "torch": torch.__version__,
     }
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def program_module(name: str, geom: Geometry, spec: ShardSpec, seq: int) -> torch.nn.Module:
+def program_module(name: str, geom: Geometry, spec: ShardSpec) -> torch.nn.Module:
     from wrx_sdk.models.families import bert
 
     if name == "layer":
-        return bert.ExportLayer(geom.hidden, spec.head_dim, geom.ln_eps, seq)
+        return bert.ExportLayer(geom.hidden, spec.head_dim, geom.ln_eps)
     if name == "attn":
-        return bert.ExportAttn(spec.head_dim, seq)
+        return bert.ExportAttn(spec.head_dim)
     return bert.ExportFfn()
 
 
-def export_programs(geom: Geometry, spec: ShardSpec, seq: int, out: Path) -> dict:
-    """Write every program into ``out/programs/`` (cached); returns the manifest records."""
+def export_programs(geom: Geometry, spec: ShardSpec, seq: int, out: Path, min_seq: int = 1) -> dict:
+    """Write every program into ``out/programs/`` (cached); returns the manifest records.
+
+    The sequence length is a dynamic dimension, min_seq..seq, so a query runs at its own
+    length (docs/FORMAT.md, "Programs"); min_seq = seq exports the fixed-length programs
+    of packages before 2026-12-02.
+    """
+    if not 1 <= min_seq <= seq:
+        raise ValueError(f"min_seq {min_seq} is outside 1..{seq}")
     recs = {}
     for name, inputs in PROGRAMS.items():
-        key = _program_key(name, geom, spec, seq)
+        key = _program_key(name, geom, spec, seq, min_seq)
         cached = config.cache_dir() / "programs" / f"{geom.family}-{name}-{key}.pte"
         if not cached.is_file():
-            data = _lower(name, geom, spec, seq)
+            data = _lower(name, geom, spec, seq, min_seq)
             with atomic_open(cached, "wb") as f:
                 f.write(data)
         rel = f"programs/{geom.family}_{name}.pte"
@@ -78,6 +86,7 @@ def export_programs(geom: Geometry, spec: ShardSpec, seq: int, out: Path) -> dic
             "sha256": hashlib.sha256(dst.read_bytes()).hexdigest(),
             "inputs": list(inputs),
             "seq_len": seq,
+            "min_seq_len": min_seq,
             "max_shards": spec.shards_per_layer,
             "backend": "xnnpack",
         }
@@ -106,7 +115,7 @@ def example_inputs(name: str, geom: Geometry, spec: ShardSpec, seq: int, k: int)
 _NOISY_IMPORT_LOGGERS = ("torchao", "torch.utils._pytree")
 
 
-def _lower(name: str, geom: Geometry, spec: ShardSpec, seq: int) -> bytes:
+def _lower(name: str, geom: Geometry, spec: ShardSpec, seq: int, min_seq: int) -> bytes:
     levels = {n: logging.getLogger(n).level for n in _NOISY_IMPORT_LOGGERS}
     try:
         for n in levels:
@@ -129,7 +138,10 @@ def _lower(name: str, geom: Geometry, spec: ShardSpec, seq: int) -> bytes:
         dims = {"q_w": {0: a}, "q_b": {0: a}, "k_w": {0: a}, "k_b": {0: a}, "v_w": {0: a}, "v_b": {0: a},
                 "o_w": {1: a}, "ffn1_w": {0: f}, "ffn1_b": {0: f}, "ffn2_w": {1: f}}  # fmt: skip
         dyn.update({i: d for i, d in dims.items() if i in dyn})
-    mod = program_module(name, geom, spec, seq).eval()
+    if min_seq < seq:  # one Dim object: x, h and bias agree on the length
+        s = Dim("s", min=min_seq, max=seq)
+        dyn.update({i: d for i, d in {"x": {1: s}, "h": {1: s}, "bias": {2: s}}.items() if i in dyn})
+    mod = program_module(name, geom, spec).eval()
     with warnings.catch_warnings():
         # ExecuTorch's lowering deep-copies pytree specs, and torch 2.13 warns once per copy
         # (15 lines per package) about a deprecation inside ExecuTorch, not in WRX.

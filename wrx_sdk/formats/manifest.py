@@ -54,6 +54,13 @@ class Package:
     def max_seq_len(self) -> int:
         return int(self.manifest["tokenizer"]["max_seq_len"])
 
+    @property
+    def min_seq_len(self) -> int:
+        """The shortest length every program takes (docs/FORMAT.md, "Programs"): 1 where a
+        query runs at its own length, max_seq_len for fixed-length programs (packages
+        before 2026-12-02, whose records have no ``min_seq_len``)."""
+        return program_min_seq_len(self.root / "manifest.json", self.manifest)
+
     def data_path(self, split: str) -> Path:
         try:
             return self.root / self.manifest["data"][split]["file"]
@@ -138,6 +145,22 @@ def read_manifest(root: Path) -> dict:
     return m
 
 
+def program_min_seq_len(path: Path, m: dict) -> int:
+    """The largest ``programs.*.min_seq_len`` (each 1..max_seq_len; absent = max_seq_len)."""
+    top = int(m["tokenizer"]["max_seq_len"])
+    lo = 1
+    for name, rec in (m.get("programs") or {}).items():
+        v = rec.get("min_seq_len", top) if isinstance(rec, dict) else top
+        if type(v) is not int or not 1 <= v <= top:
+            raise ManifestError(
+                f"{path}: field programs.{name}.min_seq_len = {v!r} is outside 1..{top}",
+                hint=REPACKAGE,
+                code="MANIFEST_FIELD",
+            )
+        lo = max(lo, v)
+    return lo
+
+
 def open_package(root: str | Path) -> Package:
     root = Path(root)
     m = read_manifest(root)
@@ -154,6 +177,7 @@ def open_package(root: str | Path) -> Package:
     store = Store(root / _need(m["store"], "file", "store.", path))
     try:
         _check_matches(path, m, store, geom, spec, scheme)
+        program_min_seq_len(path, m)
     except BaseException:
         store.close()
         raise

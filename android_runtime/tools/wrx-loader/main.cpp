@@ -41,6 +41,9 @@ options:
   --lanes N            elastic: deal each layer half's chunks to N threads, each running
                        its own programs single-threaded (default: the plan's
                        pipeline.lanes, else %d); with N > 1 XNNPACK gets 1 thread
+  --pad-to-max         run every row at the package's max_seq_len, padded (the fixed-length
+                       baseline); default: each row at its own length where the programs
+                       take the length as a dynamic dimension
   --trace-rows N       per-layer timelines for the first N rows only (default: all)
   --profile            measure this device for the planner instead of running the dev
                        set: read bandwidth per request size, compute per program and
@@ -97,6 +100,8 @@ int main(int argc, char** argv) {
       opt.direct = false;
     } else if (a == "--head-resident") {
       opt.head_resident = 1;
+    } else if (a == "--pad-to-max") {
+      opt.pad_to_max = true;
     } else if (a == "--package" || a == "--plan" || a == "--bits" || a == "--mode" || a == "--split" ||
                a == "--limit" || a == "--threads" || a == "--report" || a == "--io-bandwidth" ||
                a == "--preload-layers" || a == "--readahead-kb" || a == "--chunk-kb" || a == "--trace-rows" ||

@@ -91,6 +91,7 @@ Status run(const RunOptions& opt, std::string* report) {
   ov.head_bits = opt.head_bits;
   const ResolvedKnobs rk = resolve_knobs(opt.mode, plan, ov);
   po = rk.po;
+  po.pad_to_max = opt.pad_to_max;
   const size_t readahead_kb = rk.readahead_kb, chunk_kb = rk.chunk_kb;
   const int head_bits = rk.head_bits;
   // Lanes bring their own parallelism; XNNPACK splitting each small operator again on
@@ -124,7 +125,7 @@ Status run(const RunOptions& opt, std::string* report) {
   const uint64_t setup_bytes = pkg->store->file().bytes_read() - read_before;
   const int64_t resident_after_setup = AlignedBuffer::live_bytes();
 
-  const int S = model->seq(), C = pkg->geom.num_labels;
+  const int S = static_cast<int>(data.seq), C = pkg->geom.num_labels;  // rows are stored padded
   const uint32_t n = opt.limit > 0 ? std::min<uint32_t>(opt.limit, data.n) : data.n;
   std::vector<float> logits(C);
   std::vector<double> lat, stall, compute, bytes;
@@ -151,6 +152,8 @@ Status run(const RunOptions& opt, std::string* report) {
     correct += pred == data.labels[r];
     JsonObject row;
     row.num("latency_ms", tr.latency_ms)
+        .integer("length", data.lengths[r])
+        .integer("seq_len", model->seq())
         .integer("pred", pred)
         .integer("label", data.labels[r])
         .raw("logits", json_array(std::vector<double>(logits.begin(), logits.end())))
@@ -190,6 +193,8 @@ Status run(const RunOptions& opt, std::string* report) {
       .boolean("head_resident", po.head_resident)
       .integer("head_bits", head_bits)
       .integer("lanes", po.lanes)
+      .boolean("pad_to_max", po.pad_to_max)
+      .integer("min_seq_len", pkg->min_seq_len)
       .integer("xnnpack_threads", xnn_threads)
       .integer("attn_shards_per_call", chunks.first)
       .integer("ffn_shards_per_call", chunks.second)

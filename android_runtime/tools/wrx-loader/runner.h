@@ -17,6 +17,7 @@ struct RunOptions {
   int threads = 2;
   int limit = 0;              // first N rows only (0 = all)
   bool direct = true;         // O_DIRECT where the filesystem allows it
+  bool pad_to_max = false;    // every row at max_seq_len (the fixed-length baseline)
   double bandwidth_mbps = 0;  // emulated device read cap; 0 = none
   int preload_layers = 0;     // with --bits: preload the first L layers (elastic)
   // Elastic knobs; 0 = the plan's `pipeline` value, else the default (2048 KB, 400 KB, streamed head).

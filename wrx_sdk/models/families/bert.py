@@ -283,11 +283,11 @@ assert set(_EMBED_HF) == set(EMBED_KEYS) and set(_LAYER_HF) == set(LAYER_KEYS)
 assert set(_HEAD_HF) == set(HEAD_KEYS)
 
 
-def device_attention(
-    x, bias, q_w, q_b, k_w, k_b, v_w, v_b, o_w, o_b, seq: int, head_dim: int
-) -> torch.Tensor:
+def device_attention(x, bias, q_w, q_b, k_w, k_b, v_w, v_b, o_w, o_b, head_dim: int) -> torch.Tensor:
     """Batch-1 attention as the device programs compute it: heads split with view/transpose
-    into 3-D ``bmm`` (3-D ``torch.matmul`` would split the XNNPACK delegate)."""
+    into 3-D ``bmm`` (3-D ``torch.matmul`` would split the XNNPACK delegate). The sequence
+    length is read from ``x``, so one export serves every length when it is dynamic."""
+    seq = x.shape[1]
     q = F.linear(x, q_w, q_b).view(seq, -1, head_dim).transpose(0, 1)
     k = F.linear(x, k_w, k_b).view(seq, -1, head_dim).transpose(0, 1)
     v = F.linear(x, v_w, v_b).view(seq, -1, head_dim).transpose(0, 1)
@@ -297,7 +297,7 @@ def device_attention(
 
 
 class ExportLayer(torch.nn.Module):
-    """The encoder layer as exported for the device: batch 1, fixed sequence length.
+    """The encoder layer as exported for the device: batch 1, any sequence length.
 
     Same math as ``encoder_layer``, written so XNNPACK takes the whole graph: LayerNorm as
     two ``F.linear`` reductions against a constant averaging row (``F.layer_norm`` and
@@ -306,9 +306,9 @@ class ExportLayer(torch.nn.Module):
     after ``export.LAYER_INPUTS``, which the loader binds by position.
     """
 
-    def __init__(self, hidden: int, head_dim: int, eps: float, seq: int):
+    def __init__(self, hidden: int, head_dim: int, eps: float):
         super().__init__()
-        self.head_dim, self.eps, self.seq = head_dim, eps, seq
+        self.head_dim, self.eps = head_dim, eps
         self.register_buffer("avg", torch.full((1, hidden), 1.0 / hidden))
 
     def ln(self, x: torch.Tensor, g: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -337,7 +337,7 @@ class ExportLayer(torch.nn.Module):
         ln2_g,
         ln2_b,
     ):
-        attn = device_attention(x, bias, q_w, q_b, k_w, k_b, v_w, v_b, o_w, o_b, self.seq, self.head_dim)
+        attn = device_attention(x, bias, q_w, q_b, k_w, k_b, v_w, v_b, o_w, o_b, self.head_dim)
         h = self.ln(x + attn, ln1_g, ln1_b)
         f = F.linear(F.gelu(F.linear(h, ffn1_w, ffn1_b)), ffn2_w, ffn2_b)
         return self.ln(h + f, ln2_g, ln2_b)
@@ -351,12 +351,12 @@ class ExportAttn(torch.nn.Module):
     applies LayerNorm 1. This keeps the decoded fp32 weights in flight to a few shards.
     """
 
-    def __init__(self, head_dim: int, seq: int):
+    def __init__(self, head_dim: int):
         super().__init__()
-        self.head_dim, self.seq = head_dim, seq
+        self.head_dim = head_dim
 
     def forward(self, x, bias, q_w, q_b, k_w, k_b, v_w, v_b, o_w):
-        return device_attention(x, bias, q_w, q_b, k_w, k_b, v_w, v_b, o_w, None, self.seq, self.head_dim)
+        return device_attention(x, bias, q_w, q_b, k_w, k_b, v_w, v_b, o_w, None, self.head_dim)
 
 
 class ExportFfn(torch.nn.Module):
