@@ -2,7 +2,11 @@
 """The elastic pipeline against the baselines, one run, same binary, same store.
 
 Fine-tuned MiniLM on rt-polarity, IO capped at --io-bandwidth MB/s (emulating a device
-class, default eMMC 250). Prints a table and the issue-4 acceptance ratios:
+class, default eMMC 250). Prints a table and the acceptance ratios. Issue 20 (every dev
+row, each at its own length vs padded to 128):
+  load-all fp32 p50 latency at the rows' own lengths <= 0.35x the padded p50, with the same
+  predictions and logits within 1e-4.
+Issue 4 (the first --rows rows, padded to 128 as these checks were specified):
   stdpl fp32 latency / its summed compute (IO-bound: >= 3x),
   elastic uniform-4-pre1 stall / latency (<= 10%), its predictions = load-all 4-bit,
   elastic weight bytes at peak <= fp32 model weight bytes / 20,
@@ -14,19 +18,25 @@ Usage: .venv/bin/python scripts/bench_pipeline.py [--rows N] [--io-bandwidth MBP
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 
+import numpy as np
 from _bench_common import Checks, bench_package, run_loader
 
-RUNS = [  # (label, mode, plan args)
-    ("load-all fp32", "load-all", ["--bits", "32"]),
-    ("load-all 4-bit", "load-all", ["--bits", "4"]),
-    ("load-then-exec 4-bit", "load-then-exec", ["--bits", "4"]),
-    ("stdpl-32", "stdpl", ["--bits", "32"]),
-    ("stdpl-8", "stdpl", ["--bits", "8"]),
-    ("stdpl-4", "stdpl", ["--bits", "4"]),
-    ("elastic uniform-4-pre1", "elastic", ["--bits", "4", "--preload-layers", "1"]),
-    ("elastic uniform-32-pre1", "elastic", ["--bits", "32", "--preload-layers", "1"]),
+PAD = ["--pad-to-max"]
+RUNS = [  # (label, mode, plan args, every dev row)
+    ("load-all fp32, own length", "load-all", ["--bits", "32"], True),
+    ("load-all fp32, padded", "load-all", ["--bits", "32", *PAD], True),
+    ("load-all fp32", "load-all", ["--bits", "32", *PAD], False),
+    ("load-all 4-bit", "load-all", ["--bits", "4", *PAD], False),
+    ("load-then-exec 4-bit", "load-then-exec", ["--bits", "4", *PAD], False),
+    ("stdpl-32", "stdpl", ["--bits", "32", *PAD], False),
+    ("stdpl-8", "stdpl", ["--bits", "8", *PAD], False),
+    ("stdpl-4", "stdpl", ["--bits", "4", *PAD], False),
+    ("elastic uniform-4-pre1", "elastic", ["--bits", "4", "--preload-layers", "1", *PAD], False),
+    ("elastic uniform-32-pre1", "elastic", ["--bits", "32", "--preload-layers", "1", *PAD], False),
+    ("elastic uniform-4-pre1, own length", "elastic", ["--bits", "4", "--preload-layers", "1"], False),
 ]
 
 
@@ -39,17 +49,20 @@ def main() -> int:
     out, m = bench_package()
     fp32_weight_bytes = 4 * m["model"]["n_params"]
     reps = {}
-    for label, mode, args in RUNS:
-        rp = out / f"bench-{mode}-{'-'.join(args[1::2])}.json"
+    for i, (label, mode, args, every_row) in enumerate(RUNS):
+        rp = out / f"bench-{i}-{mode}.json"
         print(f"running {label} ...", file=sys.stderr)
-        reps[label] = run_loader(out, rp, mode, args, a.io_bandwidth, a.threads, a.rows, trace_rows=3)
+        rows = 0 if every_row else a.rows
+        reps[label] = run_loader(out, rp, mode, args, a.io_bandwidth, a.threads, rows, trace_rows=3)
 
     r0 = reps["load-all fp32"]
     print(
-        f"MiniLM-L6 / rt-polarity, {a.rows} dev rows, seq 128, {a.threads} threads, "
+        f"MiniLM-L6 / rt-polarity, {a.rows} dev rows (all for the first two), {a.threads} threads, "
         f"IO {r0['io']['mode']} capped at {a.io_bandwidth:g} MB/s (emulated); cpu {r0['device']['cpu']}"
     )
     print(f"fp32 model weight bytes (embeddings included): {fp32_weight_bytes / 1e6:.1f} MB\n")
+    lens = [i["length"] for i in reps["load-all fp32, own length"]["inferences"]]
+    print(f"dev row lengths: p50 {statistics.median(lens):g}, max {max(lens)} tokens; padded runs use 128\n")
     print(
         "| run | p50 latency ms | p50 compute ms | stall % of latency | MB read/inference "
         "| weight bytes at peak MB | peak RSS MB | accuracy |"
@@ -92,12 +105,33 @@ def main() -> int:
     ]
     print()
     verdicts = Checks()
+    own, pad = reps["load-all fp32, own length"], reps["load-all fp32, padded"]
+    p_own, p_pad = own["summary"]["latency_ms"]["p50"], pad["summary"]["latency_ms"]["p50"]
+    verdicts.check(
+        "load-all fp32 p50 at own length / padded to 128 <= 0.35",
+        p_own / p_pad <= 0.35,
+        f"{p_own:.2f} / {p_pad:.2f} ms = {p_own / p_pad:.3f}",
+    )
+    lo = np.array([i["logits"] for i in own["inferences"]])
+    d = np.abs(lo - np.array([i["logits"] for i in pad["inferences"]])).max()
+    same = preds("load-all fp32, own length") == preds("load-all fp32, padded")
+    verdicts.check(
+        "own-length predictions == padded, logits within 1e-4",
+        same and d <= 1e-4,
+        f"{len(lens)} rows, max |logit difference| {d:.2e}",
+    )
     for name, v, lim, op in checks:
         verdicts.check(name, v >= lim if op == ">=" else v <= lim, f"{v:.4f} ({op} {lim:g})")
     same4 = preds("elastic uniform-4-pre1") == preds("load-all 4-bit")
     same32 = preds("elastic uniform-32-pre1") == preds("load-all fp32")
+    same4own = preds("elastic uniform-4-pre1, own length") == preds("load-all 4-bit")
     verdicts.check("elastic 4-bit predictions == load-all 4-bit", same4, "every row" if same4 else "differ")
     verdicts.check("elastic fp32 predictions == load-all fp32", same32, "every row" if same32 else "differ")
+    verdicts.check(
+        "elastic 4-bit at own length predictions == load-all 4-bit padded",
+        same4own,
+        "every row" if same4own else "differ",
+    )
     return verdicts.exit_code()
 
 
