@@ -20,6 +20,9 @@ the accuracy) and --repeats - 1 later rounds of --repeat-rows rows over every pl
 turn, so that a slow minute on a shared VM lands on all plans rather than on one. Each
 later round opens with load-all fp32 on --repeat-rows rows; its p50 per round is printed
 as the machine's drift.
+Every run is padded to the package's max_seq_len (--pad-to-max): the planners plan for a
+query of that length, which every plan must meet T for, and the cost model's timings are at
+that length (length-aware plans are issue 20's next step).
 Usage: .venv/bin/python scripts/bench_planner.py [--rows N] [--io-bandwidth MBPS] [--repeats R]
 """
 
@@ -53,8 +56,11 @@ BASELINES = [  # (label, mode, loader args)
 MEMORIES = (2, 4, 8)
 
 
+PAD = ["--pad-to-max"]
+
+
 def loader(out: Path, report: Path, mode: str, args: list[str], a: argparse.Namespace) -> dict:
-    return run_loader(out, report, mode, args, a.io_bandwidth, a.threads, a.rows)
+    return run_loader(out, report, mode, [*args, *PAD], a.io_bandwidth, a.threads, a.rows)
 
 
 def main() -> int:
@@ -150,7 +156,7 @@ def main() -> int:
                 out,
                 rep_dir / "repeat.json",
                 "load-all",
-                ["--bits", "32"],
+                ["--bits", "32", *PAD],
                 a.io_bandwidth,
                 a.threads,
                 a.repeat_rows,
@@ -164,7 +170,7 @@ def main() -> int:
                     out,
                     rep_dir / "repeat.json",
                     "elastic",
-                    ["--plan", r["plan"]],
+                    ["--plan", r["plan"], *PAD],
                     a.io_bandwidth,
                     a.threads,
                     a.repeat_rows,

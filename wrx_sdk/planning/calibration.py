@@ -121,7 +121,11 @@ def _run_calibration(
     """The run's inferences after the warm-up rows."""
     plan.name, plan.pipeline = f"calibrate-{name}", knobs
     path = plan.save(out / "plans" / f"_{plan.name}.json")
+    # Padded to max_seq_len: the cost model's program timings are at that length, so the
+    # terms fitted here describe a query of the package's maximum length, the one every
+    # plan must meet T for (issue 20 brings per-length timings).
     args = [
+        "--pad-to-max",
         "--mode",
         "elastic",
         "--plan",
