@@ -59,6 +59,63 @@ def test_profile_has_every_measurement(host_build, tiny_pkg, tmp_path):
     names += [f"mixed-{k}" for k in range(6)]
     assert [r["plan"] for r in cal["runs"]] == [f"calibrate-{n}-l{lanes}" for lanes in (1, 2) for n in names]
     assert p["package_table_crc32"] > 0
+    # compute per length: max_seq_len (16) and its half, quarter and eighth
+    assert sorted(int(k) for k in p["by_length"]) == [2, 4, 8, 16]
+    for one in p["by_length"].values():
+        for prog in ("layer", "attn", "ffn"):
+            assert len(one["compute_ms_by_shards"][prog]) == M
+            assert all(t > 0 for t in one["compute_ms_by_shards"][prog])
+        assert one["lane_compute_ms_by_shards"]["lanes"] == 2
+        assert one["finish_layer_ms"] > 0 and one["embed_ms"] > 0
+    assert p["by_length"]["16"]["compute_ms_by_shards"] == p["compute_ms_by_shards"]
+    assert p["by_length"]["16"]["embed_ms"] == p["overheads"]["embed_ms"]
+
+
+def test_timings_between_measured_lengths_are_interpolated():
+    from wrx_sdk.formats.device_profile import timings_at
+
+    def one(ms: float) -> dict:
+        return {
+            "compute_ms_by_shards": {"layer": [ms, 2 * ms], "attn": [ms], "ffn": [ms]},
+            "lane_compute_ms_by_shards": {"lanes": 2, "attn": [ms], "ffn": [ms]},
+            "finish_layer_ms": ms / 10,
+            "embed_ms": ms / 100,
+        }
+
+    p = {
+        "seq_len": 128,
+        "by_length": {"32": one(1.0), "64": one(2.0), "128": one(4.0)},
+        **{k: v for k, v in one(4.0).items() if k.endswith("by_shards")},
+        "overheads": {"finish_layer_ms": 0.4, "embed_ms": 0.04},
+    }
+    assert timings_at(p, 128) == one(4.0) and timings_at(p, 64) == one(2.0)
+    mid = timings_at(p, 48)  # halfway from 32 to 64
+    assert mid["compute_ms_by_shards"]["layer"] == pytest.approx([1.5, 3.0])
+    assert mid["lane_compute_ms_by_shards"]["lanes"] == 2
+    assert mid["embed_ms"] == pytest.approx(0.015)
+    assert timings_at(p, 96)["finish_layer_ms"] == pytest.approx(0.3)
+    assert timings_at(p, 8) == one(1.0)  # below the shortest measured: its timings, an upper bound
+
+
+def test_cost_model_predicts_per_length(host_build, tiny_copy):
+    """At max_seq_len the length-aware model is the model; shorter queries are predicted
+    from their own timings, never slower than the longest."""
+    from wrx_sdk.formats.plan import Knobs, Plan
+    from wrx_sdk.planning.cost_model import CostModel
+
+    p = load_profile(profile_device(tiny_copy, "local", io_bandwidth=20, progress=False))
+    with open_package(tiny_copy) as pkg:
+        plan = Plan.uniform(pkg.geometry.layers, pkg.spec.shards_per_layer, 4, preload_layers=1)
+        kn = Knobs(lanes=2)
+        base = CostModel(pkg, p).predict(plan, kn)
+        assert CostModel(pkg, p, length=16).predict(plan, kn).latency_ms == base.latency_ms
+        short = CostModel(pkg, p, length=4)
+        assert short.prog == {
+            k: [float(x) for x in v] for k, v in p["by_length"]["4"]["compute_ms_by_shards"].items()
+        }
+        assert short.predict(plan, kn).compute_ms != base.compute_ms
+        with pytest.raises(WrxError, match="length 17 is outside 1..16"):
+            CostModel(pkg, p, length=17)
 
 
 def test_calibration_brings_predictions_closer_to_the_runs_it_measured(host_build, tiny_copy):
@@ -97,7 +154,7 @@ def test_profile_missing_file_is_clear(tmp_path):
     with pytest.raises(WrxError, match="does not exist"):
         load_profile(tmp_path / "nope.yaml")
     (tmp_path / "bad.yaml").write_text("format: other\n")
-    with pytest.raises(WrxError, match="this wrx reads version-4 device profiles"):
+    with pytest.raises(WrxError, match="this wrx reads version-5 device profiles"):
         load_profile(tmp_path / "bad.yaml")
     (tmp_path / "old.yaml").write_text("format: wrx-profile\nformat_version: 2\n")
     with pytest.raises(WrxError, match="old.yaml: field format_version is 2.*lane timings"):

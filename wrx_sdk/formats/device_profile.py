@@ -14,7 +14,7 @@ from wrx_sdk.errors import WrxError
 from wrx_sdk.formats.files import atomic_open
 
 FORMAT = "wrx-profile"
-PROFILE_VERSION = 4  # wrx-loader --profile's format_version
+PROFILE_VERSION = 5  # wrx-loader --profile's format_version
 
 
 def write_profile(path: str | Path, rep: dict) -> None:
@@ -35,7 +35,40 @@ def load_profile(path: str | Path) -> dict:
     if not isinstance(d, dict) or d.get("format") != FORMAT or version != PROFILE_VERSION:
         raise WrxError(
             f"{p}: field format_version is {version}, this wrx reads version-{PROFILE_VERSION} "
-            "device profiles (older ones lack the lane timings or the 8-bit head's)",
+            "device profiles (older ones lack the timings per length, the lane timings or the 8-bit head's)",
             hint="re-run wrx profile-device",
         )
     return d
+
+
+def timings_at(profile: dict, length: int) -> dict:
+    """The compute timings for queries of ``length`` tokens: ``compute_ms_by_shards``,
+    ``lane_compute_ms_by_shards``, ``finish_layer_ms`` and ``embed_ms``, interpolated
+    linearly between the two measured lengths around it (``by_length``), and those of the
+    shortest measured length below it (an upper bound: compute grows with length)."""
+    top = {
+        "compute_ms_by_shards": profile["compute_ms_by_shards"],
+        "lane_compute_ms_by_shards": profile["lane_compute_ms_by_shards"],
+        "finish_layer_ms": profile["overheads"]["finish_layer_ms"],
+        "embed_ms": profile["overheads"]["embed_ms"],
+    }
+    by = {int(k): v for k, v in (profile.get("by_length") or {}).items()}
+    if not by or length >= int(profile["seq_len"]):
+        return top
+    lens = sorted(by)
+    if length <= lens[0]:
+        return by[lens[0]]
+    hi = next(n for n in lens if n >= length)
+    lo = max(n for n in lens if n < length)
+    w = (length - lo) / (hi - lo)
+
+    def mix(a, b):
+        if isinstance(a, dict):
+            return {k: mix(a[k], b[k]) for k in a}
+        if isinstance(a, list):
+            return [mix(x, y) for x, y in zip(a, b, strict=True)]
+        if isinstance(a, bool) or isinstance(a, int):
+            return a  # counts (lanes), not timings
+        return (1 - w) * float(a) + w * float(b)
+
+    return mix(by[lo], by[hi])

@@ -28,6 +28,7 @@ import numpy as np
 from wrx_sdk.errors import WrxError
 from wrx_sdk.formats import devdata
 from wrx_sdk.formats import store_layout as F
+from wrx_sdk.formats.device_profile import timings_at
 from wrx_sdk.formats.manifest import Package
 from wrx_sdk.formats.plan import Knobs, Plan
 from wrx_sdk.formats.store_layout import EntryKey
@@ -100,7 +101,9 @@ class Prediction:
 class CostModel:
     """Entry sizes from the package's store, times from the device profile."""
 
-    def __init__(self, pkg: Package, profile: dict):
+    def __init__(self, pkg: Package, profile: dict, length: int | None = None):
+        """length: predict for queries of this many tokens (default: max_seq_len, the
+        length every plan must meet its target at)."""
         if (
             profile.get("shards_per_layer") != pkg.spec.shards_per_layer
             or profile.get("seq_len") != pkg.max_seq_len
@@ -124,12 +127,19 @@ class CostModel:
         )
         self.cap_mbps = p["io"].get("bandwidth_cap_mbps") or 0.0
         self.decode_gbps = {int(k): float(v) for k, v in p["decode_gbps"].items()}
-        self.prog = {k: [float(x) for x in v] for k, v in p["compute_ms_by_shards"].items()}
-        lane = p["lane_compute_ms_by_shards"]
+        self.length = int(length or pkg.max_seq_len)
+        if not 1 <= self.length <= pkg.max_seq_len:
+            raise WrxError(
+                f"length {self.length} is outside 1..{pkg.max_seq_len}",
+                hint="predict for a length the package takes",
+            )
+        at = timings_at(p, self.length)
+        self.prog = {k: [float(x) for x in v] for k, v in at["compute_ms_by_shards"].items()}
+        lane = at["lane_compute_ms_by_shards"]
         self.max_lanes = int(lane["lanes"])
         self.lane_prog = {k: [float(x) for x in lane[k]] for k in ("attn", "ffn")}
         ov, mem = p["overheads"], p["memory"]
-        self.finish_ms, self.embed_ms = ov["finish_layer_ms"], ov["embed_ms"]
+        self.finish_ms, self.embed_ms = float(at["finish_layer_ms"]), float(at["embed_ms"])
         self._head_ms = {int(k): float(v) for k, v in ov["head_ms_by_bits"].items()}
         self.base_bytes = int(mem["resident_base_bytes"])
         self._head_bytes = {int(k): int(v) for k, v in mem["head_bytes_by_bits"].items()}

@@ -32,6 +32,25 @@ Result<double> time_ms(int reps, F fn) {
   return median(t);
 }
 
+// The lengths compute is timed at: max_seq_len and its half, quarter and eighth, those the
+// programs take (only max_seq_len for fixed-length programs). The planner interpolates.
+std::vector<int> profile_lengths(const Package& p) {
+  std::vector<int> out;
+  for (int d : {8, 4, 2}) {
+    const int s = p.max_seq_len / d;
+    if (s >= std::max(1, p.min_seq_len) && (out.empty() || out.back() != s)) out.push_back(s);
+  }
+  if (out.empty() || out.back() != p.max_seq_len) out.push_back(p.max_seq_len);
+  return out;
+}
+
+// What one length's compute costs: per program and shard count, the lane calls, and the
+// per-inference C++ work.
+struct LengthTimings {
+  std::vector<double> layer, attn, ffn, lane[2];
+  double finish_ms = 0, embed_ms = 0;
+};
+
 }  // namespace
 
 Status run_profile(const RunOptions& opt, std::string* report) {
@@ -125,28 +144,32 @@ Status run_profile(const RunOptions& opt, std::string* report) {
     WRX_TRY(m.decode_attn(ra.entries.data(), ra.payloads.data(), k, &wa[k - 1]));
     WRX_TRY(m.decode_ffn(rf.entries.data(), rf.payloads.data(), k, &wf[k - 1]));
   }
-  std::vector<std::vector<double>> tl(M), ta(M), tf(M);
-  for (int r = 0; r <= reps; ++r) {  // round 0 warms up
-    for (int k = 1; k <= M; ++k) {
-      double t0 = now_s();
-      WRX_TRY(m.run_layer(wl[k - 1], bias.data(), x.data()));
-      double t1 = now_s();
-      WRX_TRY(m.run_attn(wa[k - 1], x.data(), bias.data(), acc.data()));
-      double t2 = now_s();
-      WRX_TRY(m.run_ffn(wf[k - 1], x.data(), acc.data()));
-      double t3 = now_s();
-      std::fill(x.begin(), x.end(), 0.1f);
-      if (r == 0) continue;
-      tl[k - 1].push_back((t1 - t0) * 1e3);
-      ta[k - 1].push_back((t2 - t1) * 1e3);
-      tf[k - 1].push_back((t3 - t2) * 1e3);
+  const std::vector<int> lengths = profile_lengths(*pkg);
+  std::vector<LengthTimings> by_len(lengths.size());
+  for (size_t li = 0; li < lengths.size(); ++li) {
+    WRX_TRY(m.set_seq(lengths[li]));
+    std::vector<std::vector<double>> tl(M), ta(M), tf(M);
+    for (int r = 0; r <= reps; ++r) {  // round 0 warms up
+      for (int k = 1; k <= M; ++k) {
+        double t0 = now_s();
+        WRX_TRY(m.run_layer(wl[k - 1], bias.data(), x.data()));
+        double t1 = now_s();
+        WRX_TRY(m.run_attn(wa[k - 1], x.data(), bias.data(), acc.data()));
+        double t2 = now_s();
+        WRX_TRY(m.run_ffn(wf[k - 1], x.data(), acc.data()));
+        double t3 = now_s();
+        std::fill(x.begin(), x.end(), 0.1f);
+        if (r == 0) continue;
+        tl[k - 1].push_back((t1 - t0) * 1e3);
+        ta[k - 1].push_back((t2 - t1) * 1e3);
+        tf[k - 1].push_back((t3 - t2) * 1e3);
+      }
     }
-  }
-  std::vector<double> layer_ms, attn_ms, ffn_ms;
-  for (int k = 0; k < M; ++k) {
-    layer_ms.push_back(median(tl[k]));
-    attn_ms.push_back(median(ta[k]));
-    ffn_ms.push_back(median(tf[k]));
+    for (int k = 0; k < M; ++k) {
+      by_len[li].layer.push_back(median(tl[k]));
+      by_len[li].attn.push_back(median(ta[k]));
+      by_len[li].ffn.push_back(median(tf[k]));
+    }
   }
 
   // 3b. The same calls in the elastic pipeline's lane mode: XNNPACK single-threaded, and
@@ -161,49 +184,57 @@ Status run_profile(const RunOptions& opt, std::string* report) {
   Model& lm = *lane_r.value();
   // Like the round robin above, each timed call follows a call of another shape (which
   // makes XNNPACK re-plan the graph), as chunk calls mostly do in the pipeline.
-  std::vector<double> lane_ms[2];  // per half
   std::vector<float> acc1(x.size());
-  for (int half = 0; half < 2; ++half) {
-    for (int k = 1; k <= M; ++k) {
-      auto call = [&](int lane, int kk, float* a) {
-        const Weights& w = half == 0 ? wa[kk - 1] : wf[kk - 1];
-        return half == 0 ? lm.run_attn(w, x.data(), bias.data(), a, lane) : lm.run_ffn(w, x.data(), a, lane);
-      };
-      std::atomic<bool> done{false};
-      Status other;
-      std::thread bg([&] {
-        while (!done.load() && other.ok()) other = call(1, k, acc1.data());
-      });
-      std::vector<double> after;
-      Status st;
-      for (int r = 0; r <= reps && st.ok(); ++r) {  // round 0 warms up
-        st = call(0, k % M + 1, acc.data());
-        const double t0 = now_s();
-        if (st.ok()) st = call(0, k, acc.data());
-        if (r > 0) after.push_back((now_s() - t0) * 1e3);
+  for (size_t li = 0; li < lengths.size(); ++li) {
+    WRX_TRY(lm.set_seq(lengths[li]));
+    for (int half = 0; half < 2; ++half) {
+      for (int k = 1; k <= M; ++k) {
+        auto call = [&](int lane, int kk, float* a) {
+          const Weights& w = half == 0 ? wa[kk - 1] : wf[kk - 1];
+          return half == 0 ? lm.run_attn(w, x.data(), bias.data(), a, lane) : lm.run_ffn(w, x.data(), a, lane);
+        };
+        std::atomic<bool> done{false};
+        Status other;
+        std::thread bg([&] {
+          while (!done.load() && other.ok()) other = call(1, k, acc1.data());
+        });
+        std::vector<double> after;
+        Status st;
+        for (int r = 0; r <= reps && st.ok(); ++r) {  // round 0 warms up
+          st = call(0, k % M + 1, acc.data());
+          const double t0 = now_s();
+          if (st.ok()) st = call(0, k, acc.data());
+          if (r > 0) after.push_back((now_s() - t0) * 1e3);
+        }
+        done = true;
+        bg.join();
+        if (!st.ok()) return st;
+        if (!other.ok()) return other;
+        by_len[li].lane[half].push_back(median(after));
       }
-      done = true;
-      bg.join();
-      if (!st.ok()) return st;
-      if (!other.ok()) return other;
-      lane_ms[half].push_back(median(after));
     }
   }
 
-  // 4. Fixed per-inference work outside the programs.
-  auto finish = time_ms(reps, [&] {
-    m.finish_attn(0, acc.data(), x.data());
-    m.finish_ffn(0, acc.data(), x.data());
-    return Status::Ok();
-  });
+  // 4. Fixed per-inference work outside the programs, per length.
+  std::vector<int32_t> ids(m.max_seq()), types(m.max_seq(), 0);
+  for (int t = 0; t < m.max_seq(); ++t) ids[t] = t % pkg->geom.vocab;
+  for (size_t li = 0; li < lengths.size(); ++li) {
+    WRX_TRY(m.set_seq(lengths[li]));
+    auto finish = time_ms(reps, [&] {
+      m.finish_attn(0, acc.data(), x.data());
+      m.finish_ffn(0, acc.data(), x.data());
+      return Status::Ok();
+    });
+    if (!finish.ok()) return finish.status();
+    WordRows rows;
+    WRX_TRY(m.read_word_rows(ids.data(), &rows));
+    auto embed = time_ms(reps, [&] { return m.embed(ids.data(), types.data(), rows, x.data()); });
+    if (!embed.ok()) return embed.status();
+    by_len[li].finish_ms = finish.value();
+    by_len[li].embed_ms = embed.value();
+  }
+  WRX_TRY(m.set_seq(m.max_seq()));
   std::vector<float> logits(pkg->geom.num_labels);
-  std::vector<int32_t> ids(m.seq()), types(m.seq(), 0);
-  for (int t = 0; t < m.seq(); ++t) ids[t] = t % pkg->geom.vocab;
-  WordRows rows;
-  WRX_TRY(m.read_word_rows(ids.data(), &rows));
-  auto embed = time_ms(reps, [&] { return m.embed(ids.data(), types.data(), rows, x.data()); });
-  if (!embed.ok()) return embed.status();
-  if (!finish.ok()) return finish.status();
   // Each stored head (fp32, and the 8-bit one where the store has it): its time and the
   // block-aligned bytes it costs streamed or resident.
   JsonObject head_ms, head_bytes;
@@ -220,7 +251,7 @@ Status run_profile(const RunOptions& opt, std::string* report) {
   }
 
   const DeviceInfo dev = device_info();
-  JsonObject device, build, io, compute, over, out;
+  JsonObject device, build, io, over, out;
   device.str("cpu", dev.cpu)
       .integer("cores", dev.cores)
       .str("kernel", dev.kernel)
@@ -231,10 +262,28 @@ Status run_profile(const RunOptions& opt, std::string* report) {
       .num("bandwidth_cap_mbps", opt.bandwidth_mbps > 0 ? opt.bandwidth_mbps : NAN)
       .boolean("bandwidth_emulated", opt.bandwidth_mbps > 0)
       .raw("read_mbps_by_request_bytes", reads.text());
-  compute.raw("layer", json_array(layer_ms)).raw("attn", json_array(attn_ms)).raw("ffn", json_array(ffn_ms));
-  JsonObject lane;
-  lane.integer("lanes", kLanes).raw("attn", json_array(lane_ms[0])).raw("ffn", json_array(lane_ms[1]));
-  over.num("finish_layer_ms", finish.value()).raw("head_ms_by_bits", head_ms.text()).num("embed_ms", embed.value());
+  // Top level: the timings at max_seq_len (as in version 4); by_length: every length.
+  auto compute_json = [&](const LengthTimings& t) {
+    JsonObject c;
+    c.raw("layer", json_array(t.layer)).raw("attn", json_array(t.attn)).raw("ffn", json_array(t.ffn));
+    return c.text();
+  };
+  auto lane_json = [&](const LengthTimings& t) {
+    JsonObject l;
+    l.integer("lanes", kLanes).raw("attn", json_array(t.lane[0])).raw("ffn", json_array(t.lane[1]));
+    return l.text();
+  };
+  JsonObject by_length;
+  for (size_t li = 0; li < lengths.size(); ++li) {
+    JsonObject one;
+    one.raw("compute_ms_by_shards", compute_json(by_len[li]))
+        .raw("lane_compute_ms_by_shards", lane_json(by_len[li]))
+        .num("finish_layer_ms", by_len[li].finish_ms)
+        .num("embed_ms", by_len[li].embed_ms);
+    by_length.raw(std::to_string(lengths[li]), one.text());
+  }
+  const LengthTimings& top = by_len.back();
+  over.num("finish_layer_ms", top.finish_ms).raw("head_ms_by_bits", head_ms.text()).num("embed_ms", top.embed_ms);
   JsonObject mem;
   // Same as a one-lane elastic run reports: hidden state, accumulator, mask, chunk
   // program arenas. Each further lane adds an accumulator and its own arenas.
@@ -245,7 +294,7 @@ Status run_profile(const RunOptions& opt, std::string* report) {
       .raw("head_bytes_by_bits", head_bytes.text())
       .integer("activation_bytes", static_cast<long long>(act));
   out.str("format", "wrx-profile")
-      .integer("format_version", 4)
+      .integer("format_version", 5)
       .boolean("ok", true)
       .str("mode", "profile")
       .integer("threads", opt.threads)
@@ -257,8 +306,9 @@ Status run_profile(const RunOptions& opt, std::string* report) {
       .raw("io", io.text())
       .raw("decode_gbps", decode.text())
       .num("crc_gbps", crc_gbps)
-      .raw("compute_ms_by_shards", compute.text())
-      .raw("lane_compute_ms_by_shards", lane.text())
+      .raw("compute_ms_by_shards", compute_json(top))
+      .raw("lane_compute_ms_by_shards", lane_json(top))
+      .raw("by_length", by_length.text())
       .raw("overheads", over.text())
       .raw("memory", mem.text())
       .num("total_ms", (now_s() - t_start) * 1e3)
