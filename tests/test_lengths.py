@@ -155,3 +155,73 @@ def test_session_answers_one_token_and_max_length_texts(host_build, tiny_pkg, tm
     assert len(answers[0]["token_ids"]) == 2  # [CLS] [SEP]
     assert len(answers[1]["token_ids"]) == S  # truncated to max_seq_len, longest first
     assert all("label" in a for a in answers)
+
+
+def _bucket_plan():
+    from wrx_sdk.formats.plan import LayerPlan, Plan
+
+    full = [LayerPlan(0, [0, 1, 2, 3], [4, 4, 4, 4]), LayerPlan(1, [0, 1, 2, 3], [4, 4, 4, 4])]
+    return Plan(
+        "buckets",
+        full,
+        preload=[(0, 0)],
+        pipeline={"readahead_kb": 64, "chunk_kb": 4, "head_resident": False, "lanes": 2},
+        by_length=[
+            (4, [LayerPlan(0, [0, 1], [4, 8])]),
+            (10, [LayerPlan(0, [0, 1, 2, 3], [4, 32, 2, 4]), LayerPlan(1, [1, 2], [32, 2])]),
+        ],
+    )
+
+
+def test_length_buckets_run_their_own_layers(host_build, edge_pkg, tmp_path):
+    """A query runs its bucket's layers, with the one shared preload buffer; the host
+    reference, which groups rows by bucket, agrees row by row."""
+    from wrx_sdk.formats.plan import Plan
+    from wrx_sdk.measure.reference import ReferenceExecutor
+
+    pkg, enc = edge_pkg
+    plan = _bucket_plan()
+    path = plan.save(tmp_path / "buckets.json")
+    assert Plan.load(path).by_length == plan.by_length
+    rep = run_loader(host_build, pkg, tmp_path / "r.json", "--mode", "elastic", "--plan", str(path))[1]
+    got = np.array([r["logits"] for r in rep["inferences"]])
+    with open_package(pkg) as p:
+        ex = ReferenceExecutor(p)
+        want = ex.run(plan, enc)
+        top_only = ex.run(Plan(plan.name, plan.layers, plan.preload), enc)
+    np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
+    short = enc.lengths <= 10
+    assert short.any() and (~short).any()
+    assert np.abs(want[short] - top_only[short]).max() > 1e-3  # the buckets really ran
+    np.testing.assert_allclose(want[~short], top_only[~short], atol=1e-5, rtol=0)
+    # bytes streamed follow the bucket: the 4-token bucket streams one shard of one layer
+    rows = rep["inferences"]
+    assert all(len(r["layers"]) == (1 if r["length"] <= 4 else 2) for r in rows)
+
+
+@pytest.mark.parametrize(
+    "change, why",
+    [
+        (lambda p: p.by_length.append((16, p.layers)), "must be below max_seq_len"),
+        (lambda p: p.by_length[0][1][0].shards.remove(0), "preloaded shard [0, 0]"),
+        (lambda p: p.by_length[1][1][0].bits.__setitem__(0, 8), "preloaded shard [0, 0] at 4 bits"),
+    ],
+    ids=["max_len", "missing-preload", "preload-bits"],
+)
+def test_both_readers_refuse_bad_buckets(host_build, tiny_pkg, tmp_path, change, why):
+    from wrx_sdk.errors import PlanError
+
+    plan = _bucket_plan()
+    change(plan)
+    if plan.by_length[0][1][0].shards != [0, 1]:  # keep shards and bits the same length
+        plan.by_length[0][1][0].bits.pop()
+    path = plan.save(tmp_path / "bad.json")
+    with open_package(tiny_pkg) as p, pytest.raises(PlanError, match=why.replace("[", r"\[")):
+        type(plan).load(path).validate(
+            p.geometry.layers, p.spec.shards_per_layer, p.scheme.all_bits, p.max_seq_len
+        )
+    r, rep = run_loader(
+        host_build, tiny_pkg, tmp_path / "r.json", "--mode", "elastic", "--plan", str(path), check=False
+    )
+    assert r.returncode == 2 and rep["error"]["code"] == "BAD_PLAN", r.stderr
+    assert why in rep["error"]["message"]

@@ -247,6 +247,25 @@ BROKEN_PLANS = [
     ({"layers": 3}, "layers"),
     ({"preload": [[4294967296, 0]]}, "preload"),
     ({"meta": []}, "meta"),
+    ({"by_length": [{"max_len": 4, "layers": [{"layer": 0, "shards": [0], "bits": [4]}]}]}, "by_length"),
+    ({"format_version": 3, "by_length": 5}, "by_length"),
+    (
+        {
+            "format_version": 3,
+            "by_length": [{"max_len": 4, "layers": [{"layer": 0, "shards": [0], "bits": [4.5]}]}],
+        },
+        "by_length[0].layers[0].bits",
+    ),
+    (
+        {
+            "format_version": 3,
+            "by_length": [
+                {"max_len": 8, "layers": [{"layer": 0, "shards": [0], "bits": [4]}]},
+                {"max_len": 8, "layers": [{"layer": 0, "shards": [0], "bits": [4]}]},
+            ],
+        },
+        "by_length[1].max_len",
+    ),
 ]
 
 

@@ -61,9 +61,10 @@ class Base : public Executor {
       return fail(Error::kCancelled, "the call was cancelled", "call again; cancel only stops the call in flight");
     return Status::Ok();
   }
-  Trace fresh_trace() const {
+  Trace fresh_trace() const { return fresh_trace(plan_.layers); }
+  Trace fresh_trace(const std::vector<LayerPlan>& layers) const {
     Trace t;
-    for (const auto& lp : plan_.layers) {
+    for (const auto& lp : layers) {
       LayerTrace lt;
       lt.layer = lp.layer;
       t.layers.push_back(lt);
@@ -285,13 +286,20 @@ class Elastic : public Base {
     }
     if (!es.empty()) WRX_TRY(m_->read_entries(es, &preload_, nullptr));
     for (size_t i = 0; i < preload_.entries.size(); ++i) preloaded_[preload_.entries[i]] = preload_.payloads[i];
-    // What streams per layer and half: the plan's shards minus the preloaded ones.
-    for (const auto& lp : plan_.layers) {
-      for (auto kind : {fmt::EntryKind::kAttnShard, fmt::EntryKind::kFfnShard}) {
-        std::vector<const Entry*> st;
-        for (const Entry* e : m_->shard_entries(lp, kind))
-          if (preloaded_.count(e) == 0) st.push_back(e);
-        streamed_.push_back(st);
+    // What streams per layer and half: the plan's shards minus the preloaded ones; one
+    // list per length bucket (the preload is shared), the top-level layers last.
+    std::vector<const std::vector<LayerPlan>*> sets;
+    for (const auto& b : plan_.by_length) sets.push_back(&b.second);
+    sets.push_back(&plan_.layers);
+    for (const auto* layers : sets) {
+      streamed_.emplace_back();
+      for (const auto& lp : *layers) {
+        for (auto kind : {fmt::EntryKind::kAttnShard, fmt::EntryKind::kFfnShard}) {
+          std::vector<const Entry*> st;
+          for (const Entry* e : m_->shard_entries(lp, kind))
+            if (preloaded_.count(e) == 0) st.push_back(e);
+          streamed_.back().push_back(st);
+        }
       }
     }
     crew_ = std::make_unique<Crew>(static_cast<int>(acc_.size()));
@@ -306,9 +314,14 @@ class Elastic : public Base {
 
   Status infer(const int32_t* ids, const int32_t* types, int length, float* logits, Trace* tr) override {
     WRX_TRY(start(length));
-    *tr = fresh_trace();
+    // The plan's layers for this length (its bucket's, or the top-level ones), and what streams for them.
+    size_t set = 0;
+    while (set < plan_.by_length.size() && length > plan_.by_length[set].first) ++set;
+    const std::vector<LayerPlan>& layers = plan_.layers_for(length);
+    const std::vector<std::vector<const Entry*>>& streamed = streamed_[set];
+    *tr = fresh_trace(layers);
     const double t0 = now_s();
-    const size_t n = plan_.layers.size();
+    const size_t n = layers.size();
     WordRows rows;
     Channel<int> words;
     struct Item {
@@ -334,7 +347,7 @@ class Elastic : public Base {
         it.raw = std::make_shared<RawEntries>();
         std::vector<const Entry*> head;
         if (!opt_.head_resident) head.push_back(m_->head_entry());
-        const auto& es = p < 2 * n ? streamed_[p] : head;
+        const auto& es = p < 2 * n ? streamed[p] : head;
         if (!es.empty()) {
           it.budget = run_bytes(es);
           if (!budget.acquire(it.budget)) return;
@@ -362,7 +375,7 @@ class Elastic : public Base {
       rows.buf.release();  // the rows are in x now
       budget.release(word_budget);
       for (size_t i = 0; i < n; ++i) {
-        const LayerPlan& lp = plan_.layers[i];
+        const LayerPlan& lp = layers[i];
         LayerTrace& lt = tr->layers[i];
         for (int half = 0; half < 2; ++half) {
           WRX_TRY(check_cancel());
@@ -439,9 +452,9 @@ class Elastic : public Base {
   size_t g_attn_ = 1, g_ffn_ = 1;
   RawEntries preload_;
   std::map<const Entry*, const uint8_t*> preloaded_;
-  std::vector<std::vector<const Entry*>> streamed_;  // per (layer, half)
-  std::vector<Weights> chunk_;                       // per lane: the decode buffer of its current chunk
-  std::vector<std::vector<float>> acc_;              // per lane
+  std::vector<std::vector<std::vector<const Entry*>>> streamed_;  // per layer set, per (layer, half)
+  std::vector<Weights> chunk_;                                    // per lane: the decode buffer of its current chunk
+  std::vector<std::vector<float>> acc_;                           // per lane
   std::unique_ptr<Crew> crew_;
 };
 

@@ -1,6 +1,7 @@
 #include "plan.h"
 
 #include <cstdio>
+#include <map>
 #include <set>
 
 #include "json.h"
@@ -37,36 +38,56 @@ Result<Plan> load_plan(const std::string& path) {
   if (f == nullptr || !f->is_string() || f->str() != "wrx-plan") return bad("field format must be 'wrx-plan'");
   int64_t ver = 0;
   const json::Value* fv = v.get("format_version");
-  if (fv == nullptr || !fv->as_int(&ver) || ver < 1 || ver > 2)
-    return bad("field format_version must be 1 or 2 (this loader reads both)");
+  if (fv == nullptr || !fv->as_int(&ver) || ver < 1 || ver > 3)
+    return bad("field format_version must be 1, 2 or 3 (this loader reads them all)");
   Plan p;
   const json::Value* name = v.get("name");
   if (name == nullptr || !name->is_string()) return bad("field name is missing");
   p.name = name->str();
-  const json::Value* layers = v.get("layers");
-  if (layers == nullptr || !layers->is_array()) return bad("field layers is missing");
-  for (size_t i = 0; i < layers->items().size(); ++i) {
-    const json::Value& lj = layers->items()[i];
-    const std::string w = "layers[" + std::to_string(i) + "]";
-    LayerPlan lp;
-    int64_t l = 0;
-    const json::Value* lv = lj.get("layer");
-    if (lv == nullptr || !lv->as_int(&l) || l < 0 || l > 65535)
-      return bad("field " + w + ".layer is missing or invalid");
-    lp.layer = static_cast<int>(l);
-    const json::Value* sh = lj.get("shards");
-    const json::Value* bi = lj.get("bits");
-    if (sh == nullptr || bi == nullptr || !sh->is_array() || !bi->is_array() ||
-        sh->items().size() != bi->items().size())
-      return bad("fields " + w + ".shards and .bits must be arrays of equal length");
-    for (size_t k = 0; k < sh->items().size(); ++k) {
-      int64_t s = 0, b = 0;
-      if (!sh->items()[k].as_int(&s) || !bi->items()[k].as_int(&b) || s < 0 || s > 65535 || b < 0 || b > 64)
-        return bad("field " + w + ".shards/bits[" + std::to_string(k) + "] is not a valid integer");
-      lp.shards.push_back(static_cast<int>(s));
-      lp.bits.push_back(static_cast<int>(b));
+  auto parse_layers = [&](const json::Value* layers, const std::string& ctx, std::vector<LayerPlan>* out) -> Status {
+    if (layers == nullptr || !layers->is_array()) return bad("field " + ctx + " is missing");
+    for (size_t i = 0; i < layers->items().size(); ++i) {
+      const json::Value& lj = layers->items()[i];
+      const std::string w = ctx + "[" + std::to_string(i) + "]";
+      LayerPlan lp;
+      int64_t l = 0;
+      const json::Value* lv = lj.get("layer");
+      if (lv == nullptr || !lv->as_int(&l) || l < 0 || l > 65535)
+        return bad("field " + w + ".layer is missing or invalid");
+      lp.layer = static_cast<int>(l);
+      const json::Value* sh = lj.get("shards");
+      const json::Value* bi = lj.get("bits");
+      if (sh == nullptr || bi == nullptr || !sh->is_array() || !bi->is_array() ||
+          sh->items().size() != bi->items().size())
+        return bad("fields " + w + ".shards and .bits must be arrays of equal length");
+      for (size_t k = 0; k < sh->items().size(); ++k) {
+        int64_t s = 0, b = 0;
+        if (!sh->items()[k].as_int(&s) || !bi->items()[k].as_int(&b) || s < 0 || s > 65535 || b < 0 || b > 64)
+          return bad("field " + w + ".shards/bits[" + std::to_string(k) + "] is not a valid integer");
+        lp.shards.push_back(static_cast<int>(s));
+        lp.bits.push_back(static_cast<int>(b));
+      }
+      out->push_back(lp);
     }
-    p.layers.push_back(lp);
+    return Status::Ok();
+  };
+  WRX_TRY(parse_layers(v.get("layers"), "layers", &p.layers));
+  if (const json::Value* bl = v.get("by_length"); bl != nullptr) {
+    if (ver < 3 || !bl->is_array()) return bad("field by_length needs format_version 3 and must be a list");
+    int64_t prev = 0;
+    for (size_t i = 0; i < bl->items().size(); ++i) {
+      const json::Value& bj = bl->items()[i];
+      const std::string w = "by_length[" + std::to_string(i) + "]";
+      int64_t n = 0;
+      const json::Value* mv = bj.get("max_len");
+      if (mv == nullptr || !mv->as_int(&n) || n <= prev || n > 65535)
+        return bad("field " + w + ".max_len must be an integer in " + std::to_string(prev + 1) +
+                   "..65535 (increasing)");
+      prev = n;
+      std::vector<LayerPlan> ls;
+      WRX_TRY(parse_layers(bj.get("layers"), w + ".layers", &ls));
+      p.by_length.emplace_back(static_cast<int>(n), std::move(ls));
+    }
   }
   if (const json::Value* pre = v.get("preload"); pre != nullptr) {
     if (!pre->is_array()) return bad("field preload must hold [layer, shard] pairs");
@@ -111,53 +132,98 @@ Result<Plan> load_plan(const std::string& path) {
   return p;
 }
 
+namespace {
+
+// One list of layers against the package; fills (layer, shard) -> bits.
+Status validate_layers(const Plan& plan, const std::vector<LayerPlan>& layers, const std::string& ctx,
+                       const Package& pkg, std::map<std::pair<int, int>, int>* seen) {
+  auto bad = [&](const std::string& why) {
+    return fail(Error::kBadPlan, "plan " + plan.name + ": " + why,
+                "write the plan against this package (wrx inspect OUT)");
+  };
+  if (layers.empty()) return bad("no " + ctx + "layers");
+  int prev = -1;
+  for (const auto& lp : layers) {
+    if (lp.layer >= pkg.geom.layers)
+      return bad(ctx + "layer " + std::to_string(lp.layer) + " is not in 0.." + std::to_string(pkg.geom.layers - 1));
+    if (lp.layer <= prev) return bad(ctx + "layers must be listed in increasing order");
+    prev = lp.layer;
+    if (lp.shards.empty())
+      return bad(ctx + "layer " + std::to_string(lp.layer) + " lists no shards (omit the layer to skip it)");
+    for (size_t k = 0; k < lp.shards.size(); ++k) {
+      const int s = lp.shards[k], b = lp.bits[k];
+      if (s >= pkg.shard.shards_per_layer)
+        return bad(ctx + "layer " + std::to_string(lp.layer) + " shard " + std::to_string(s) +
+                   " does not exist (the package has " + std::to_string(pkg.shard.shards_per_layer) +
+                   " shards per layer)");
+      if (!pkg.has_bits(b) || pkg.store->find(fmt::EntryKind::kAttnShard, lp.layer, s, b) == nullptr ||
+          pkg.store->find(fmt::EntryKind::kFfnShard, lp.layer, s, b) == nullptr)
+        return bad(ctx + "layer " + std::to_string(lp.layer) + " shard " + std::to_string(s) + " at " +
+                   std::to_string(b) + " bits is not in the store");
+      if (!seen->emplace(std::make_pair(lp.layer, s), b).second)
+        return bad(ctx + "layer " + std::to_string(lp.layer) + " lists a shard twice");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status validate_plan(const Plan& plan, const Package& pkg) {
   auto bad = [&](const std::string& why) {
     return fail(Error::kBadPlan, "plan " + plan.name + ": " + why,
                 "write the plan against this package (wrx inspect OUT)");
   };
-  if (plan.layers.empty()) return bad("no layers");
-  int prev = -1;
-  std::set<std::pair<int, int>> seen;
-  for (const auto& lp : plan.layers) {
-    if (lp.layer >= pkg.geom.layers)
-      return bad("layer " + std::to_string(lp.layer) + " is not in 0.." + std::to_string(pkg.geom.layers - 1));
-    if (lp.layer <= prev) return bad("layers must be listed in increasing order");
-    prev = lp.layer;
-    if (lp.shards.empty())
-      return bad("layer " + std::to_string(lp.layer) + " lists no shards (omit the layer to skip it)");
-    for (size_t k = 0; k < lp.shards.size(); ++k) {
-      const int s = lp.shards[k], b = lp.bits[k];
-      if (s >= pkg.shard.shards_per_layer)
-        return bad("layer " + std::to_string(lp.layer) + " shard " + std::to_string(s) +
-                   " does not exist (the package has " + std::to_string(pkg.shard.shards_per_layer) +
-                   " shards per layer)");
-      if (!pkg.has_bits(b) || pkg.store->find(fmt::EntryKind::kAttnShard, lp.layer, s, b) == nullptr ||
-          pkg.store->find(fmt::EntryKind::kFfnShard, lp.layer, s, b) == nullptr)
-        return bad("layer " + std::to_string(lp.layer) + " shard " + std::to_string(s) + " at " + std::to_string(b) +
-                   " bits is not in the store");
-      if (!seen.emplace(lp.layer, s).second) return bad("layer " + std::to_string(lp.layer) + " lists a shard twice");
-    }
-  }
+  std::map<std::pair<int, int>, int> runs;
+  WRX_TRY(validate_layers(plan, plan.layers, "", pkg, &runs));
   for (const auto& pr : plan.preload)
-    if (seen.count(pr) == 0)
+    if (runs.count(pr) == 0)
       return bad("preload [" + std::to_string(pr.first) + ", " + std::to_string(pr.second) +
                  "] is not a shard the plan runs");
+  for (size_t i = 0; i < plan.by_length.size(); ++i) {
+    const std::string ctx = "by_length[" + std::to_string(i) + "].";
+    if (plan.by_length[i].first >= pkg.max_seq_len)
+      return bad(ctx + "max_len " + std::to_string(plan.by_length[i].first) + " must be below max_seq_len " +
+                 std::to_string(pkg.max_seq_len) + " (the top-level layers serve the longest queries)");
+    std::map<std::pair<int, int>, int> bucket;
+    WRX_TRY(validate_layers(plan, plan.by_length[i].second, ctx, pkg, &bucket));
+    for (const auto& pr : plan.preload) {  // one preload buffer, encoded once, serves every length
+      auto it = bucket.find(pr);
+      if (it == bucket.end() || it->second != runs[pr])
+        return bad(ctx + "layers must run preloaded shard [" + std::to_string(pr.first) + ", " +
+                   std::to_string(pr.second) + "] at " + std::to_string(runs[pr]) +
+                   " bits, as the top-level layers do");
+    }
+  }
   return Status::Ok();
 }
 
-std::string plan_to_json(const Plan& plan) {
-  std::string s =
-      "{\"format\": \"wrx-plan\", \"format_version\": 1, \"name\": " + json::quote(plan.name) + ", \"layers\": [";
-  for (size_t i = 0; i < plan.layers.size(); ++i) {
-    const auto& lp = plan.layers[i];
+namespace {
+std::string layers_json(const std::vector<LayerPlan>& layers) {
+  std::string s = "[";
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const auto& lp = layers[i];
     s += (i ? ", " : "") + std::string("{\"layer\": ") + std::to_string(lp.layer) + ", \"shards\": [";
     for (size_t k = 0; k < lp.shards.size(); ++k) s += (k ? ", " : "") + std::to_string(lp.shards[k]);
     s += "], \"bits\": [";
     for (size_t k = 0; k < lp.bits.size(); ++k) s += (k ? ", " : "") + std::to_string(lp.bits[k]);
     s += "]}";
   }
-  s += "], \"preload\": [";
+  return s + "]";
+}
+}  // namespace
+
+std::string plan_to_json(const Plan& plan) {
+  std::string s = "{\"format\": \"wrx-plan\", \"format_version\": " + std::string(plan.by_length.empty() ? "1" : "3") +
+                  ", \"name\": " + json::quote(plan.name) + ", \"layers\": " + layers_json(plan.layers);
+  if (!plan.by_length.empty()) {
+    s += ", \"by_length\": [";
+    for (size_t i = 0; i < plan.by_length.size(); ++i)
+      s += (i ? ", " : "") + std::string("{\"max_len\": ") + std::to_string(plan.by_length[i].first) +
+           ", \"layers\": " + layers_json(plan.by_length[i].second) + "}";
+    s += "]";
+  }
+  s += ", \"preload\": [";
   for (size_t i = 0; i < plan.preload.size(); ++i)
     s += (i ? ", " : "") + std::string("[") + std::to_string(plan.preload[i].first) + ", " +
          std::to_string(plan.preload[i].second) + "]";

@@ -41,7 +41,16 @@ struct Plan {
   int head_resident = -1;
   int lanes = 0;      // optional pipeline.lanes (plan v2); 0 = not given
   int head_bits = 0;  // optional pipeline.head_bits (32 or 8); 0 = not given
-  std::string json;   // the plan as given, echoed into the report
+  // Version 3: length buckets (max_len, layers), max_len increasing. A query of L tokens
+  // runs the first bucket with max_len >= L, else `layers`; the preload is shared.
+  std::vector<std::pair<int, std::vector<LayerPlan>>> by_length;
+  std::string json;  // the plan as given, echoed into the report
+
+  const std::vector<LayerPlan>& layers_for(int length) const {
+    for (const auto& b : by_length)
+      if (length <= b.first) return b.second;
+    return layers;
+  }
 };
 
 // Preset: every shard at `bits`; the first `preload_layers` layers in the preload buffer.

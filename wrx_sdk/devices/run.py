@@ -60,7 +60,9 @@ def run(
     with open_package(out) as pkg:  # fail early, on the host, with the Python reader's messages
         g = pkg.geometry
         if plan_args[0] == "--plan":
-            Plan.load(plan_args[1]).validate(g.layers, pkg.spec.shards_per_layer, pkg.scheme.all_bits)
+            Plan.load(plan_args[1]).validate(
+                g.layers, pkg.spec.shards_per_layer, pkg.scheme.all_bits, pkg.max_seq_len
+            )
         elif int(plan_args[1]) not in pkg.scheme.all_bits:
             raise PlanError(f"{plan_args[1]} bits is not in the store (stored: {list(pkg.scheme.all_bits)})")
         for prog in ("layer", "attn", "ffn"):

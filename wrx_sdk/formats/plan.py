@@ -18,8 +18,8 @@ from wrx_sdk.formats.files import write_json
 from wrx_sdk.formats.store_layout import HEAD_CODEBOOK_BITS
 
 FORMAT = "wrx-plan"
-VERSION = 2  # 2 added the optional `pipeline` knobs; version 1 plans still load
-READS = (1, 2)
+VERSION = 3  # 2 added the optional `pipeline` knobs, 3 `by_length`; older plans still load
+READS = (1, 2, 3)
 PIPELINE_KEYS = ("readahead_kb", "chunk_kb", "head_resident")
 HEAD_BITS = (32, HEAD_CODEBOOK_BITS)
 KB_RANGE = (4, 1 << 22)  # readahead_kb and chunk_kb
@@ -63,6 +63,16 @@ class Plan:
     # Elastic knobs the plan's memory was sized for: readahead_kb, chunk_kb, head_resident,
     # and optionally lanes.
     pipeline: dict[str, Any] | None = None
+    # Length buckets (max_len, layers), max_len increasing: a query of L tokens runs the
+    # layers of the first bucket with max_len >= L, else `layers` (FORMAT.md, by_length).
+    by_length: list[tuple[int, list[LayerPlan]]] = field(default_factory=list)
+
+    def for_length(self, length: int) -> Plan:
+        """The plan a query of `length` tokens runs: its bucket's layers, the same preload."""
+        for max_len, layers in self.by_length:
+            if length <= max_len:
+                return Plan(f"{self.name}@{max_len}", layers, list(self.preload), self.meta, self.pipeline)
+        return Plan(self.name, self.layers, list(self.preload), self.meta, self.pipeline)
 
     @property
     def head_bits(self) -> int:
@@ -88,11 +98,15 @@ class Plan:
             "format": FORMAT,
             "format_version": VERSION,
             "name": self.name,
-            "layers": [{"layer": lp.layer, "shards": lp.shards, "bits": lp.bits} for lp in self.layers],
+            "layers": _layers_json(self.layers),
             "preload": [list(p) for p in self.preload],
         }
         if self.pipeline is not None:
             d["pipeline"] = dict(self.pipeline)
+        if self.by_length:
+            d["by_length"] = [{"max_len": n, "layers": _layers_json(ls)} for n, ls in self.by_length]
+        else:
+            d["format_version"] = 2  # readable by wrx before by_length
         d["meta"] = self.meta
         return d
 
@@ -141,21 +155,44 @@ class Plan:
                 )
             return list(v)
 
-        layers_v = need(d, "layers", "")
-        if not isinstance(layers_v, list):
-            raise PlanError(f"{where}: field layers must be a list", code="BAD_PLAN")
-        layers = []
-        for i, lp in enumerate(layers_v):
-            shards = ints(need(lp, "shards", f"layers[{i}]."), f"layers[{i}].shards", MAX_INDEX)
-            bits = ints(need(lp, "bits", f"layers[{i}]."), f"layers[{i}].bits", MAX_BITS)
-            if len(shards) != len(bits):
+        def layer_list(v: Any, ctx: str) -> list[LayerPlan]:
+            if not isinstance(v, list):
+                raise PlanError(f"{where}: field {ctx} must be a list", code="BAD_PLAN")
+            out = []
+            for i, lp in enumerate(v):
+                shards = ints(need(lp, "shards", f"{ctx}[{i}]."), f"{ctx}[{i}].shards", MAX_INDEX)
+                bits = ints(need(lp, "bits", f"{ctx}[{i}]."), f"{ctx}[{i}].bits", MAX_BITS)
+                if len(shards) != len(bits):
+                    raise PlanError(
+                        f"{where}: {ctx}[{i}]: {len(shards)} shards but {len(bits)} bits", code="BAD_PLAN"
+                    )
+                layer = need(lp, "layer", f"{ctx}[{i}].")
+                if not _is_int(layer) or not 0 <= layer <= MAX_INDEX:
+                    raise PlanError(f"{where}: field {ctx}[{i}].layer must be an integer in 0..{MAX_INDEX}")
+                out.append(LayerPlan(layer, shards, bits))
+            return out
+
+        layers = layer_list(need(d, "layers", ""), "layers")
+        by_length = []
+        if "by_length" in d:
+            bl = d["by_length"]
+            if d["format_version"] < 3 or not isinstance(bl, list):
                 raise PlanError(
-                    f"{where}: layers[{i}]: {len(shards)} shards but {len(bits)} bits", code="BAD_PLAN"
+                    f"{where}: field by_length needs format_version 3 and must be a list", code="BAD_PLAN"
                 )
-            layer = need(lp, "layer", f"layers[{i}].")
-            if not _is_int(layer) or not 0 <= layer <= MAX_INDEX:
-                raise PlanError(f"{where}: field layers[{i}].layer must be an integer in 0..{MAX_INDEX}")
-            layers.append(LayerPlan(layer, shards, bits))
+            prev = 0
+            for i, b in enumerate(bl):
+                n = need(b, "max_len", f"by_length[{i}].")
+                if not _is_int(n) or not prev < n <= MAX_INDEX:
+                    raise PlanError(
+                        f"{where}: field by_length[{i}].max_len must be an integer in "
+                        f"{prev + 1}..{MAX_INDEX} (increasing)",
+                        code="BAD_PLAN",
+                    )
+                prev = n
+                by_length.append(
+                    (n, layer_list(need(b, "layers", f"by_length[{i}]."), f"by_length[{i}].layers"))
+                )
         preload_v = d.get("preload", [])
         if not isinstance(preload_v, list) or not all(
             isinstance(p, list) and len(p) == 2 and all(_is_int(x) and 0 <= x <= MAX_INDEX for x in p)
@@ -169,7 +206,7 @@ class Plan:
         meta = d.get("meta", {})
         if not isinstance(meta, dict):
             raise PlanError(f"{where}: field meta must be an object", code="BAD_PLAN")
-        return cls(name, layers, pre, dict(meta), pipeline)
+        return cls(name, layers, pre, dict(meta), pipeline, by_length)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Plan:
@@ -181,17 +218,43 @@ class Plan:
         except json.JSONDecodeError as e:
             raise PlanError(f"plan file {p}: not valid JSON ({e.msg})") from None
 
-    def validate(self, n_layers: int, shards_per_layer: int, stored_bits: tuple[int, ...]) -> None:
+    def validate(
+        self, n_layers: int, shards_per_layer: int, stored_bits: tuple[int, ...], max_seq_len: int = 0
+    ) -> None:
         """Reject anything the package cannot serve, naming the offending field."""
-        seen = set()
-        if not self.layers:
-            raise PlanError(f"plan {self.name}: no layers")
+        runs = self._validate_layers(self.layers, "", n_layers, shards_per_layer, stored_bits)
+        for p in self.preload:
+            if p not in runs:
+                raise PlanError(f"plan {self.name}: preload {list(p)} is not a shard the plan runs")
+        for i, (n, layers) in enumerate(self.by_length):
+            if max_seq_len and n >= max_seq_len:
+                raise PlanError(
+                    f"plan {self.name}: by_length[{i}].max_len {n} must be below max_seq_len {max_seq_len} "
+                    "(the top-level layers serve the longest queries)"
+                )
+            ctx = f"by_length[{i}]."
+            bucket = self._validate_layers(layers, ctx, n_layers, shards_per_layer, stored_bits)
+            for p in self.preload:  # one preload buffer, encoded once, serves every length
+                if bucket.get(p) != runs[p]:
+                    raise PlanError(
+                        f"plan {self.name}: {ctx}layers must run preloaded shard {list(p)} "
+                        f"at {runs[p]} bits, as the top-level layers do"
+                    )
+
+    def _validate_layers(
+        self, layer_plans: list[LayerPlan], ctx: str, n_layers: int, shards_per_layer: int, stored_bits
+    ) -> dict[tuple[int, int], int]:
+        seen: dict[tuple[int, int], int] = {}
+        if not layer_plans:
+            raise PlanError(f"plan {self.name}: no {ctx}layers")
         prev = -1
-        for i, lp in enumerate(self.layers):
+        for i, lp in enumerate(layer_plans):
             if not 0 <= lp.layer < n_layers:
-                raise PlanError(f"plan {self.name}: layers[{i}].layer {lp.layer} is not in 0..{n_layers - 1}")
+                raise PlanError(
+                    f"plan {self.name}: {ctx}layers[{i}].layer {lp.layer} is not in 0..{n_layers - 1}"
+                )
             if lp.layer <= prev:
-                raise PlanError(f"plan {self.name}: layers must be listed in increasing order")
+                raise PlanError(f"plan {self.name}: {ctx}layers must be listed in increasing order")
             prev = lp.layer
             if not lp.shards:
                 raise PlanError(
@@ -210,7 +273,9 @@ class Plan:
                         f"plan {self.name}: layer {lp.layer} shard {s} at {b} bits is "
                         f"not in the store (stored: {list(stored_bits)})"
                     )
-                seen.add((lp.layer, s))
-        for p in self.preload:
-            if p not in seen:
-                raise PlanError(f"plan {self.name}: preload {list(p)} is not a shard the plan runs")
+                seen[(lp.layer, s)] = b
+        return seen
+
+
+def _layers_json(layers: list[LayerPlan]) -> list[dict]:
+    return [{"layer": lp.layer, "shards": lp.shards, "bits": lp.bits} for lp in layers]

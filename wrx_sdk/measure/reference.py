@@ -92,9 +92,19 @@ class ReferenceExecutor:
         self, plan: Plan, enc: Encoded, batch_size: int = 64, trim: bool = True, progress=None
     ) -> np.ndarray:
         """Logits [N, C] in input order. ``trim`` cuts each batch to its longest row, which
-        changes nothing but float summation order (padded keys get exactly zero weight)."""
-        g = self.pkg.geometry
-        plan.validate(g.layers, self.pkg.spec.shards_per_layer, self.pkg.scheme.all_bits)
+        changes nothing but float summation order (padded keys get exactly zero weight). A
+        plan with length buckets runs each row with its bucket's layers, as the device does."""
+        g, pkg = self.pkg.geometry, self.pkg
+        plan.validate(g.layers, pkg.spec.shards_per_layer, pkg.scheme.all_bits, pkg.max_seq_len)
+        if plan.by_length:
+            out = np.zeros((enc.input_ids.shape[0], g.num_labels), dtype=np.float32)
+            bounds = [0, *(n for n, _ in plan.by_length), self.pkg.max_seq_len]
+            for lo, hi in zip(bounds, bounds[1:], strict=False):
+                rows = np.flatnonzero((enc.lengths > lo) & (enc.lengths <= hi))
+                if len(rows):
+                    sub = Encoded(enc.input_ids[rows], enc.token_type_ids[rows], enc.lengths[rows])
+                    out[rows] = self.run(plan.for_length(hi), sub, batch_size, trim, progress)
+            return out
         layers = [self.layer_weights(lp) for lp in plan.layers]
         head = self.head_weights(plan.head_bits)
         n = enc.input_ids.shape[0]

@@ -203,7 +203,7 @@ def make_plan(
             "planning_s": round(time.time() - t0, 2),
             "inputs_sha256": inputs,
         }
-        plan.validate(pkg.geometry.layers, pkg.spec.shards_per_layer, pkg.scheme.all_bits)
+        plan.validate(pkg.geometry.layers, pkg.spec.shards_per_layer, pkg.scheme.all_bits, pkg.max_seq_len)
     return plan, plan.save(dest)
 
 
