@@ -101,6 +101,72 @@ def test_both_planners_meet_their_constraints(planned_pkg):
         assert chosen["wrx"]["calib_accuracy"] >= chosen["sti"]["calib_accuracy"]
 
 
+@pytest.mark.parametrize("pct", [100, 50])
+def test_wrx_plans_grow_for_short_queries(planned_pkg, host_build, tmp_path, pct):
+    """Buckets at the profile's shorter lengths keep the plan's knobs and preload and only add
+    shards or bits; each is predicted within the budget at its own length; the loader runs
+    the plan. At percentile 50 the plan is made for the calib split's median length."""
+    import numpy as np
+
+    from wrx_sdk.formats import devdata
+
+    cm = _cost_model(planned_pkg)
+    t = min(lat for lat, *_ in _smallest(cm)) * 1.6
+    plan, path = make_plan(planned_pkg, t, 64, planner="wrx", progress=False, length_percentile=pct)
+    meta = plan.meta
+    with open_package(planned_pkg) as pkg:
+        S = pkg.max_seq_len
+        enc, _ = devdata.read(pkg.data_path("calib"))
+    want_len = S if pct == 100 else int(np.ceil(np.percentile(enc.lengths, pct)))
+    assert meta["planned_length"] == want_len and meta["length_percentile"] == pct
+    measured = sorted(int(n) for n in load_profile(planned_pkg / "profiles" / "local.yaml")["by_length"])
+    assert sorted(int(n) for n in meta["predicted_by_length"]) == [n for n in measured if n < want_len]
+    assert all(q["latency_ms"] <= meta["budget_ms"] for q in meta["predicted_by_length"].values())
+    top = {(lp.layer, s): b for lp in plan.layers for s, b in zip(lp.shards, lp.bits, strict=True)}
+    assert [n for n, _ in plan.by_length] == sorted(n for n, _ in plan.by_length)
+    for n, layers in plan.by_length:
+        assert n < want_len
+        mine = {(lp.layer, s): b for lp in layers for s, b in zip(lp.shards, lp.bits, strict=True)}
+        assert all(mine.get(k, 0) >= b for k, b in top.items()), n  # only grows
+        assert all(mine[p] == top[p] for p in plan.preload)  # the preload keeps its bits
+    r, rep = run_loader(
+        host_build, planned_pkg, tmp_path / "r.json", "--mode", "elastic", "--plan", str(path)
+    )
+    assert rep["ok"] and rep["summary"]["n"] > 0
+
+
+def test_grow_for_length_spends_the_time_a_short_query_saves(planned_pkg):
+    """On a device where compute at 4 tokens is a tenth of compute at 16 (a scaled copy of
+    the real profile, IO made fast so compute decides), a plan with no slack at 16 tokens
+    gains shards or bits for 4-token queries, keeps its preload's bits, and still meets T."""
+    import copy
+
+    from wrx_sdk.measure.importance import importance
+    from wrx_sdk.planning import wrx
+    from wrx_sdk.planning.common import Accuracy
+
+    p = copy.deepcopy(load_profile(planned_pkg / "profiles" / "local.yaml"))
+    p["io"]["read_mbps_by_request_bytes"] = {k: 1e5 for k in p["io"]["read_mbps_by_request_bytes"]}
+    p["io"]["bandwidth_cap_mbps"] = None
+    for n, one in p["by_length"].items():
+        if n != "16":
+            for table in ("compute_ms_by_shards", "lane_compute_ms_by_shards"):
+                for prog, ms in one[table].items():
+                    if prog != "lanes":
+                        one[table][prog] = [x * 0.1 for x in ms]
+    acc = Accuracy(importance(planned_pkg, samples=16, progress=False))
+    knobs = Knobs(2048, 400, False, 1, 32)
+    with open_package(planned_pkg) as pkg:
+        long, short = CostModel(pkg, p), CostModel(pkg, p, length=4)
+        d = Draft([[2, 2, 0, 0], [2, 0, 0, 0]], preload={(0, 0)})
+        t = evaluate(long, d, knobs).latency_ms
+        g = wrx.grow_for_length(short, acc, d, knobs, t, 64 * MIB)
+    assert acc.draft(g) < acc.draft(d)
+    assert evaluate(short, g, knobs).latency_ms <= t
+    assert g.preload == {(0, 0)} and g.bits[0][0] == 2
+    assert all(g.bits[i][j] >= d.bits[i][j] for i in range(2) for j in range(4))
+
+
 def _scored(acc, kl, tag):
     return ({"calib_accuracy": acc, "calib_kl_from_fp32": kl}, 0.0, tag, None)
 

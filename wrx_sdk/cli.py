@@ -183,6 +183,7 @@ def cmd_plan(a: argparse.Namespace) -> int:
         samples=a.samples,
         progress=not a.quiet,
         headroom=a.headroom,
+        length_percentile=a.length_percentile,
     )
     p = plan.meta["predicted"]
     shards = sum(len(lp.shards) for lp in plan.layers)
@@ -193,6 +194,17 @@ def cmd_plan(a: argparse.Namespace) -> int:
         f"{plan.meta['budget_ms']:g} with {plan.meta['latency_headroom']:.0%} headroom), memory "
         f"{p['memory_bytes']['total'] / (1 << 20):.2f} MB (M {a.memory_mb:g}), weights "
         f"{p['weight_bytes'] / (1 << 20):.2f} MB; calib accuracy {p['calib_accuracy'] * 100:.2f}%"
+    )
+    for n, layers in plan.by_length:
+        q = plan.meta["predicted_by_length"][str(n)]
+        shards = sum(len(lp.shards) for lp in layers)
+        print(
+            f"  queries of <= {n} tokens: {len(layers)} layers, {shards} shards, "
+            f"predicted {q['latency_ms']:.2f} ms"
+        )
+    print(
+        f"  planned for queries of {plan.meta['planned_length']} tokens "
+        "(longer ones run the top-level layers)"
     )
     print(f"plan: {path}\nrun it: wrx run {a.out} --plan {plan.name} --io-bandwidth CAP (the profile's cap)")
     return 0
@@ -365,6 +377,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="fraction of T kept free against run-to-run noise: plans are predicted at most "
         "T x (1 - headroom) (default planner.latency_headroom in configs/wrx.yaml)",
+    )
+    s.add_argument(
+        "--length-percentile",
+        type=float,
+        help="meet T for queries up to this percentile of the task's token lengths; 100 = every "
+        "query, up to max_seq_len (default planner.length_percentile in configs/wrx.yaml)",
     )
     s.add_argument("--name", help="plan name (default <planner>-t<T>-m<M>); written to OUT/plans/<name>.json")
     s.add_argument("--samples", type=int, default=128, help="importance calibration rows (cached)")

@@ -35,8 +35,8 @@ PLANNERS = ("wrx", "sti")
 # Bumped when the planners' choices change for the same inputs (search, confirmation
 # rule), so plans reused by fingerprint (wrx demo) are made again. 2: confirm by KL.
 # 3: only candidates at least as accurate on calib as STI's plan compete (``choose``).
-# 4: both planners plan for T x (1 - latency_headroom).
-PLANNER_VERSION = 4
+# 4: both planners plan for T x (1 - latency_headroom). 5: wrx plans grow per length bucket.
+PLANNER_VERSION = 5
 
 
 class Confirmer:
@@ -112,6 +112,7 @@ def make_plan(
     confirm_top: int | None = None,
     reuse: bool = False,
     headroom: float | None = None,
+    length_percentile: float | None = None,
 ) -> tuple[Plan, Path]:
     """Returns the plan and where it was written. Raises PlanError (with the minimum feasible
     T for M and minimum M for T) when nothing fits. With ``reuse``, a plan already at the
@@ -120,7 +121,14 @@ def make_plan(
 
     Both planners get T x (1 - ``headroom``) (default ``planner.latency_headroom``), not T:
     the prediction is a median, so a plan predicted at exactly T misses T in about half of
-    the runs, while the user asked for T as a limit (docs/PLANNER.md "Headroom")."""
+    the runs, while the user asked for T as a limit (docs/PLANNER.md "Headroom").
+
+    Lengths (docs/PLANNER.md "Lengths"): both planners plan for a query of L_P tokens, the
+    ``length_percentile`` (default ``planner.length_percentile``, 100) of the task's
+    calibration lengths; at 100, L_P is the package's max_seq_len, so T holds for every
+    query. The wrx planner then grows the plan for each shorter measured length (the
+    profile's ``by_length``): same knobs and preload, more or wider shards for the time a
+    short query saves. STI plans for one input shape, as in its paper."""
     out = Path(out)
     if planner not in PLANNERS:
         raise WrxError(f"unknown planner {planner!r}", hint=f"use one of {', '.join(PLANNERS)}")
@@ -136,7 +144,15 @@ def make_plan(
     rows = confirm.rows if confirm else int(cfg["confirm_rows"])
     name = name or f"{planner}-t{target_ms:g}-m{memory_mb:g}"
     dest = out / "plans" / f"{name}.json"
-    inputs = _fingerprint(prof_path, imp, cfg, planner, target_ms, memory_mb, confirm_top, rows, headroom)
+    pct = float(cfg["length_percentile"] if length_percentile is None else length_percentile)
+    if not 0 < pct <= 100:
+        raise WrxError(
+            f"length percentile {pct:g} is outside (0, 100]",
+            hint="pass --length-percentile between 1 and 100 (100: T holds for every query length)",
+        )
+    inputs = _fingerprint(
+        prof_path, imp, cfg, planner, target_ms, memory_mb, confirm_top, rows, headroom, pct
+    )
     if reuse and dest.is_file():
         try:
             old = Plan.load(dest)
@@ -145,7 +161,8 @@ def make_plan(
         if old is not None and old.meta.get("inputs_sha256") == inputs:
             return old, dest
     with open_package(out) as pkg:
-        cm = CostModel(pkg, prof)
+        top_len = plan_length(pkg, pct)
+        cm = CostModel(pkg, prof, length=top_len)
         acc = Accuracy(imp)
         sti_r = sti.plan(cm, acc, budget_ms, memory_bytes)
         sti_c = None if sti_r is None else (acc.draft(sti_r[0]) + acc.head(sti_r[1].head_bits), *sti_r)
@@ -175,11 +192,35 @@ def make_plan(
         measured, est, d, knobs = choose(scored, incumbent)
         plan = d.to_plan(name, knobs)
         pred = cm.predict(plan, knobs)
-        if pred.latency_ms > budget_ms or pred.memory_bytes > memory_bytes:
-            raise RuntimeError(  # a bug in a planner, not the user's to fix
-                f"{planner} chose a plan predicted at {pred.latency_ms:.3f} ms and "
-                f"{pred.memory_bytes} bytes, outside {budget_ms:.3f} ms / M {memory_bytes} bytes"
-            )
+        by_length = {}
+        if planner == "wrx":
+            lengths = _bucket_lengths(pkg, prof, top_len)
+            cms = {n: CostModel(pkg, prof, length=n) for n in lengths}
+            grown = [
+                (
+                    n,
+                    wrx.grow_for_length(cms[n], acc, d, knobs, budget_ms, memory_bytes)
+                    .to_plan(name, knobs)
+                    .layers,
+                )
+                for n in lengths
+            ]
+            # A bucket the next longer one (or the top level) equals adds nothing: its
+            # queries run that one's layers, predicted at a longer, costlier length.
+            nxt = plan.layers
+            for n, layers in reversed(grown):
+                if _sig(layers) != _sig(nxt):
+                    plan.by_length.insert(0, (n, layers))
+                nxt = layers
+            by_length = {str(n): cms[n].predict(plan.for_length(n), knobs) for n in lengths}
+            if plan.by_length:
+                measured = confirm(plan)  # the calib rows, each with its bucket's layers
+        for p in [pred, *by_length.values()]:
+            if p.latency_ms > budget_ms or p.memory_bytes > memory_bytes:
+                raise RuntimeError(  # a bug in a planner, not the user's to fix
+                    f"{planner} chose a plan predicted at {p.latency_ms:.3f} ms and "
+                    f"{p.memory_bytes} bytes, outside {budget_ms:.3f} ms / M {memory_bytes} bytes"
+                )
         plan.meta = {
             "planner": planner,
             "target_ms": target_ms,
@@ -199,12 +240,40 @@ def make_plan(
                 "estimated_kl_cost": round(est, 5),
                 **measured,
             },
+            "length_percentile": pct,
+            "planned_length": top_len,
+            "predicted_by_length": {
+                n: {"latency_ms": round(p.latency_ms, 3), "memory_bytes": p.memory_bytes}
+                for n, p in by_length.items()
+            },
             "candidates_confirmed": len(scored),
             "planning_s": round(time.time() - t0, 2),
             "inputs_sha256": inputs,
         }
         plan.validate(pkg.geometry.layers, pkg.spec.shards_per_layer, pkg.scheme.all_bits, pkg.max_seq_len)
     return plan, plan.save(dest)
+
+
+def plan_length(pkg: Package, percentile: float) -> int:
+    """The query length a plan must meet T at: max_seq_len at the 100th percentile, else
+    that percentile of the calibration split's lengths (never below the programs' minimum)."""
+    if percentile >= 100:
+        return pkg.max_seq_len
+    enc, _ = devdata.read(pkg.data_path("calib"))
+    n = int(np.ceil(np.percentile(enc.lengths, percentile)))
+    return int(min(pkg.max_seq_len, max(n, pkg.min_seq_len, 1)))
+
+
+def _sig(layers: list) -> list:
+    return [(lp.layer, list(lp.shards), list(lp.bits)) for lp in layers]
+
+
+def _bucket_lengths(pkg: Package, prof: dict, top_len: int) -> list[int]:
+    """The profile's measured lengths below the planned one, shortest first: each is the
+    max_len of a bucket (its queries are predicted at that length, their worst case)."""
+    if pkg.min_seq_len >= pkg.max_seq_len:
+        return []  # fixed-length programs: every query runs padded
+    return sorted(n for n in map(int, prof.get("by_length") or {}) if pkg.min_seq_len <= n < top_len)
 
 
 def _fingerprint(prof_path: Path, imp: dict, cfg: dict, *settings) -> str:

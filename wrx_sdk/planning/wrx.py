@@ -15,6 +15,7 @@ with the host reference on the calibration split (``planners.confirm``).
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 
 from wrx_sdk.config import defaults
 from wrx_sdk.formats.plan import Knobs
@@ -63,7 +64,6 @@ def _greedy(
 ):
     """Grow a plan from a seed: the `width` most important shards of each layer at 2 bits."""
     lo = min(cm.bits)
-    ladder = sorted(set(cm.bits) | set(LADDER_EXTRA))
     d = Draft([[0] * cm.M for _ in range(depth)])
     for layer in range(depth):
         for j in acc.order(layer)[:width]:
@@ -71,6 +71,45 @@ def _greedy(
     p = _fill_preload(cm, d, knobs, memory_bytes)
     if p is None or p.latency_ms > target_ms:
         return None
+    return _grow(cm, acc, d, p, knobs, target_ms, lambda t: _fill_preload(cm, t, knobs, memory_bytes))
+
+
+def grow_for_length(
+    cm: CostModel, acc: Accuracy, d: Draft, knobs: Knobs, target_ms: float, memory_bytes: int
+) -> Draft:
+    """A plan's draft grown for shorter queries (``cm`` predicts at the bucket's length):
+    the same knobs and the same preload buffer, whose shards keep their bits (they are
+    stored encoded once for every length); every other shard may widen or gain bits, in
+    any layer, while the bucket's queries still meet T and M."""
+    d = d.copy()
+    d.bits += [[0] * cm.M for _ in range(cm.layers - len(d.bits))]
+
+    def place(t: Draft):
+        pr = evaluate(cm, t, knobs)
+        return pr if pr.memory_bytes <= memory_bytes else None
+
+    p = place(d)
+    if p is None or p.latency_ms > target_ms:
+        return d  # the bucket cannot afford more than the plan itself
+    return _grow(cm, acc, d, p, knobs, target_ms, place, frozen=set(d.preload))[0]
+
+
+def _grow(
+    cm: CostModel,
+    acc: Accuracy,
+    d: Draft,
+    p,
+    knobs: Knobs,
+    target_ms: float,
+    place: Callable,
+    frozen: set[tuple[int, int]] = frozenset(),
+):
+    """Greedy steps from d (predicted p): the step that removes the most estimated accuracy
+    cost per millisecond it adds, checked with ``place`` (the prediction, or None when M
+    breaks); ``frozen`` shards never change."""
+    lo = min(cm.bits)
+    ladder = sorted(set(cm.bits) | set(LADDER_EXTRA))
+    depth = len(d.bits)
     g_attn, g_ffn = cm.chunk_shards(knobs.chunk_kb)
     per_shard_ms = (
         cm.half_compute_ms(True, [lo] * cm.M, g_attn, knobs.lanes)[0]
@@ -82,6 +121,8 @@ def _greedy(
         return 0.0 if b == 0 else cm.shard_bytes(layer, j, b) / peak + per_shard_ms
 
     def best_move(layer: int, j: int, below: int = 99) -> tuple[float, int] | None:
+        if (layer, j) in frozen:
+            return None
         f = d.bits[layer][j]
         row = list(d.bits[layer])
         c0, t0 = acc.layer(layer, row), ms(layer, j, f)
@@ -117,7 +158,7 @@ def _greedy(
             continue  # stale
         trial = d.copy()
         trial.bits[layer][j] = to
-        tp = _fill_preload(cm, trial, knobs, memory_bytes)
+        tp = place(trial)
         if tp is not None and tp.latency_ms <= target_ms:
             widened = was == 0
             d, p = trial, tp
