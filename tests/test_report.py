@@ -18,7 +18,7 @@ from wrx_sdk.reports import load_runs, write_html
 from wrx_sdk.reports.browser import check_page, screenshot
 from wrx_sdk.reports.load import read_report
 
-SECTIONS = ("header", "summary", "timeline", "latency", "accuracy", "memory", "plans")
+SECTIONS = ("header", "summary", "lengths", "timeline", "latency", "accuracy", "memory", "plans")
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def test_html_has_every_section_with_the_runs_numbers(runs, tmp_path):
     for sec in SECTIONS:
         m = re.search(rf'<section id="{sec}">(.*?)</section>', text, re.S)
         assert m, f"section {sec} missing"
-        if sec not in ("header", "summary"):
+        if sec not in ("header", "summary", "lengths"):
             assert '<img class="figure"' in m.group(1), f"section {sec} has no figure"
     assert "http://" not in text and "https://" not in text  # self-contained: nothing to fetch
     assert "20 MB/s" in text and "emulated" in text
@@ -79,11 +79,39 @@ def test_markdown_prints_one_row_per_report(runs, capsys):
     _, paths = runs
     assert wrx_main(["report", *map(str, paths), "--format", "md"]) == 0
     out = capsys.readouterr().out
-    rows = [ln for ln in out.splitlines() if ln.startswith("| ") and "---" not in ln]
+    summary = out.split("By query length:")[0]
+    rows = [ln for ln in summary.splitlines() if ln.startswith("| ") and "---" not in ln]
     assert len(rows) == 1 + len(paths)  # heading + one per report
     fp32 = json.loads(paths[0].read_text())["summary"]["accuracy"]
     assert f"{fp32 * 100:.2f}% (load-all fp32" in out
     assert rows[1].split("|")[10].strip() == "+0.00"  # fp32 against itself
+
+
+def test_latency_and_accuracy_by_query_length(runs, tmp_path):
+    """Every row lands in one length bucket, whose numbers are its rows'; a report from
+    before per-row lengths is left out of the table, not mistaken for one."""
+    import numpy as np
+
+    from wrx_sdk.reports.tables import length_buckets, length_rows
+
+    _, paths = runs
+    assert length_buckets(128) == [(1, 16), (17, 32), (33, 64), (65, 128)]
+    assert length_buckets(16) == [(1, 2), (3, 4), (5, 8), (9, 16)]
+    loaded = load_runs(paths)
+    table = length_rows(loaded)
+    for r in loaded:
+        mine = [row for row in table if row["label"] == r.label]
+        assert sum(int(row["rows"]) for row in mine) == r.summary["n"]
+        for row in mine:
+            lo, hi = map(int, row["bucket"].split("-"))
+            sel = [i for i in r.report["inferences"] if lo <= i["length"] <= hi]
+            assert row["p50"] == f"{np.percentile([i['latency_ms'] for i in sel], 50):.2f}"
+            assert row["accuracy"] == f"{np.mean([i['pred'] == i['label'] for i in sel]) * 100:.2f}"
+    old = json.loads(paths[0].read_text())
+    for i in old["inferences"]:
+        del i["length"]
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    assert length_rows(load_runs([tmp_path / "old.json"])) == []
 
 
 def test_a_rewritten_plan_is_not_attributed_to_an_older_run(runs, tmp_path):

@@ -13,7 +13,7 @@ import time
 
 from wrx_sdk.reports.figures import Figure
 from wrx_sdk.reports.load import Run
-from wrx_sdk.reports.tables import COLUMNS, header_facts, summary_rows
+from wrx_sdk.reports.tables import COLUMNS, LENGTH_COLUMNS, header_facts, length_rows, summary_rows
 
 SECTIONS = (  # (figure name, heading, what to add when it is missing)
     ("timeline", "Pipeline timeline", "no report has per-layer traces: run with --trace-rows 1 or more"),
@@ -71,6 +71,15 @@ def render(runs: list[Run], figures: list[Figure], title: str) -> str:
         "<tr>" + "".join(f"<td>{esc(row[k])}</td>" for k, _ in COLUMNS) + "</tr>"
         for row in summary_rows(runs)
     )
+    by_len = length_rows(runs)
+    if by_len:
+        lhead = "".join(f"<th>{esc(h)}</th>" for _, h in LENGTH_COLUMNS)
+        lbody = "".join(
+            "<tr>" + "".join(f"<td>{esc(row[k])}</td>" for k, _ in LENGTH_COLUMNS) + "</tr>" for row in by_len
+        )
+        lengths = f"<table><tr>{lhead}</tr>{lbody}</table>"
+    else:
+        lengths = '<p class="missing">Not shown: the reports predate per-row lengths (re-run them).</p>'
     by_name = {f.name: f for f in figures}
     sections = []
     for name, heading, missing in SECTIONS:
@@ -86,6 +95,9 @@ def render(runs: list[Run], figures: list[Figure], title: str) -> str:
         f"{len(runs)} loader report(s)</p>"
         f'<section id="header"><table class="facts">{facts}</table></section>'
         f'<section id="summary"><h2>Summary</h2><table><tr>{head}</tr>{body}</table></section>'
+        f'<section id="lengths"><h2>By query length</h2><p class="caption">Each query runs at its own '
+        "length; latency and accuracy of the rows in each length bucket.</p>"
+        f"{lengths}</section>"
         + "".join(sections)
         + f'<section id="sources"><h2>Reports</h2><ul>{sources}</ul></section>'
         f"<script>{SCRIPT}</script></body></html>\n"

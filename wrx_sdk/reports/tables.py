@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from wrx_sdk.reports.load import Run, fp32_reference
 
 MB = 1 << 20
@@ -101,12 +103,63 @@ def summary_rows(runs: list[Run]) -> list[dict[str, Any]]:
     return rows
 
 
+LENGTH_COLUMNS = (  # (key, heading)
+    ("label", "run"),
+    ("bucket", "tokens"),
+    ("rows", "rows"),
+    ("p50", "p50 ms"),
+    ("p90", "p90 ms"),
+    ("accuracy", "accuracy %"),
+)
+
+
+def length_buckets(max_seq_len: int) -> list[tuple[int, int]]:
+    """(first, last) token counts: up to an eighth of max_seq_len, a quarter, a half, all
+    (the lengths the device profile times, docs/FORMAT.md)."""
+    tops = sorted({max(1, max_seq_len // d) for d in (8, 4, 2)} | {max_seq_len})
+    return [(lo + 1, hi) for lo, hi in zip([0, *tops], tops, strict=False)]
+
+
+def length_rows(runs: list[Run]) -> list[dict[str, Any]]:
+    """Latency and accuracy per query-length bucket, for runs whose rows record their length
+    (reports from before length-aware execution do not, and are left out)."""
+    rows = []
+    for r in runs:
+        inf = r.report["inferences"]
+        if not all(isinstance(i.get("length"), int) for i in inf):
+            continue
+        for lo, hi in length_buckets(int(r.report["package"]["max_seq_len"])):
+            sel = [i for i in inf if lo <= i["length"] <= hi]
+            if not sel:
+                continue
+            lat = np.array([i["latency_ms"] for i in sel])
+            acc = np.mean([i["pred"] == i["label"] for i in sel])
+            rows.append(
+                {
+                    "label": r.label,
+                    "bucket": f"{lo}-{hi}",
+                    "rows": str(len(sel)),
+                    "p50": f"{np.percentile(lat, 50):.2f}",
+                    "p90": f"{np.percentile(lat, 90):.2f}",
+                    "accuracy": f"{acc * 100:.2f}",
+                }
+            )
+    return rows
+
+
+def _md_table(columns: tuple, rows: list[dict[str, Any]], text_keys: tuple[str, ...]) -> list[str]:
+    lines = ["| " + " | ".join(h for _, h in columns) + " |"]
+    lines.append("|" + "|".join("---" if k in text_keys else "---:" for k, _ in columns) + "|")
+    lines += ["| " + " | ".join(row[k] for k, _ in columns) + " |" for row in rows]
+    return lines
+
+
 def markdown(runs: list[Run]) -> str:
     lines = [f"- **{k}**: {v}" for k, v in header_facts(runs)]
-    lines += ["", "| " + " | ".join(h for _, h in COLUMNS) + " |"]
-    lines.append("|" + "|".join("---" if k in ("label", "mode") else "---:" for k, _ in COLUMNS) + "|")
-    for row in summary_rows(runs):
-        lines.append("| " + " | ".join(row[k] for k, _ in COLUMNS) + " |")
+    lines += ["", *_md_table(COLUMNS, summary_rows(runs), ("label", "mode"))]
+    by_len = length_rows(runs)
+    if by_len:
+        lines += ["", "By query length:", "", *_md_table(LENGTH_COLUMNS, by_len, ("label", "bucket"))]
     return "\n".join(lines) + "\n"
 
 
