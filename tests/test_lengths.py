@@ -197,6 +197,12 @@ def test_length_buckets_run_their_own_layers(host_build, edge_pkg, tmp_path):
     # bytes streamed follow the bucket: the 4-token bucket streams one shard of one layer
     rows = rep["inferences"]
     assert all(len(r["layers"]) == (1 if r["length"] <= 4 else 2) for r in rows)
+    # padded to max_seq_len, every query is a long one: the top-level layers run
+    args = ("--mode", "elastic", "--plan", str(path), "--pad-to-max")
+    padded = run_loader(host_build, pkg, tmp_path / "p.json", *args)[1]
+    np.testing.assert_allclose(
+        np.array([r["logits"] for r in padded["inferences"]]), top_only, atol=1e-4, rtol=0
+    )
 
 
 @pytest.mark.parametrize(

@@ -314,10 +314,12 @@ class Elastic : public Base {
 
   Status infer(const int32_t* ids, const int32_t* types, int length, float* logits, Trace* tr) override {
     WRX_TRY(start(length));
-    // The plan's layers for this length (its bucket's, or the top-level ones), and what streams for them.
+    // The plan's layers for the length the query runs at (its bucket's, or the top-level
+    // ones: a padded query is a long one), and what streams for them.
+    const int S = m_->seq();
     size_t set = 0;
-    while (set < plan_.by_length.size() && length > plan_.by_length[set].first) ++set;
-    const std::vector<LayerPlan>& layers = plan_.layers_for(length);
+    while (set < plan_.by_length.size() && S > plan_.by_length[set].first) ++set;
+    const std::vector<LayerPlan>& layers = plan_.layers_for(S);
     const std::vector<std::vector<const Entry*>>& streamed = streamed_[set];
     *tr = fresh_trace(layers);
     const double t0 = now_s();
