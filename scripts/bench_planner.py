@@ -20,9 +20,14 @@ the accuracy) and --repeats - 1 later rounds of --repeat-rows rows over every pl
 turn, so that a slow minute on a shared VM lands on all plans rather than on one. Each
 later round opens with load-all fp32 on --repeat-rows rows; its p50 per round is printed
 as the machine's drift.
-Every run is padded to the package's max_seq_len (--pad-to-max): the planners plan for a
-query of that length, which every plan must meet T for, and the cost model's timings are at
-that length (length-aware plans are issue 20's next step).
+The sweep above runs every plan padded to max_seq_len (--pad-to-max): each query then runs
+the plan's top-level layers, which is the fixed-128 plan (planned for and run at 128 tokens).
+Issue 20's checks run each wrx plan again over every dev row at the rows' own lengths, where
+a short query runs its length bucket's layers (docs/PLANNER.md, "Lengths"):
+  length-aware dev accuracy >= the fixed-128 plan's at every cell, strictly higher at half
+  or more; p90 latency <= 1.1 T over the dev rows; per length bucket of the dev rows
+  (1-16, 17-32, 33-64, 65-128 tokens), the median latency within +-10% of the prediction at
+  the bucket's median length for >= 90% of the plans.
 Usage: .venv/bin/python scripts/bench_planner.py [--rows N] [--io-bandwidth MBPS] [--repeats R]
 """
 
@@ -41,11 +46,13 @@ from wrx_sdk import config  # noqa: E402
 from wrx_sdk.errors import PlanError  # noqa: E402
 from wrx_sdk.formats.device_profile import load_profile  # noqa: E402
 from wrx_sdk.formats.manifest import open_package  # noqa: E402
+from wrx_sdk.formats.plan import Plan  # noqa: E402
 from wrx_sdk.measure.importance import importance  # noqa: E402
 from wrx_sdk.planning.calibration import profile_device  # noqa: E402
 from wrx_sdk.planning.common import MIB, latency_headroom, min_target_ms, smallest_plans  # noqa: E402
 from wrx_sdk.planning.cost_model import CostModel  # noqa: E402
 from wrx_sdk.planning.planner import Confirmer, make_plan  # noqa: E402
+from wrx_sdk.reports.tables import length_buckets  # noqa: E402
 
 BASELINES = [  # (label, mode, loader args)
     ("load-all fp32", "load-all", ["--bits", "32"]),
@@ -87,6 +94,7 @@ def main() -> int:
     t_hi = 1.5 * la["latency_ms"]["p50"]
     fp32_acc = la["accuracy"]
     with open_package(out) as pkg:
+        pkg_max = pkg.max_seq_len
         cm = CostModel(pkg, load_profile(prof_path))
         small = smallest_plans(cm)
         confirm = Confirmer(pkg, int(config.defaults("planner")["confirm_rows"]))
@@ -132,6 +140,7 @@ def main() -> int:
                 "shards": sum(len(lp.shards) for lp in plan.layers),
                 "layers": len(plan.layers),
                 "lanes": plan.pipeline.get("lanes", 1),
+                "buckets": [n for n, _ in plan.by_length],
             }
 
         for t in targets:
@@ -180,6 +189,37 @@ def main() -> int:
         for r in ok:
             r["p50_ms"] = float(np.median(r["p50s"]))
 
+        # Issue 20: every wrx plan again, each dev row at its own length (no padding).
+        for r in ok:
+            if r["planner"] != "wrx":
+                continue
+            print(f"length-aware run of {Path(r['plan']).stem} ...", file=sys.stderr)
+            rr = run_loader(
+                out,
+                rep_dir / "own-length.json",
+                "elastic",
+                ["--plan", r["plan"]],
+                a.io_bandwidth,
+                a.threads,
+                a.rows,
+            )
+            inf = rr["inferences"]
+            r["own_acc"] = rr["summary"]["accuracy"]
+            r["own_p50"] = rr["summary"]["latency_ms"]["p50"]
+            r["own_p90"] = float(np.percentile([i["latency_ms"] for i in inf], 90))
+            plan = Plan.load(r["plan"])
+            r["own_buckets"] = {}
+            for lo, hi in length_buckets(pkg.max_seq_len):
+                sel = [i for i in inf if lo <= i["length"] <= hi]
+                if not sel:
+                    continue
+                n = int(np.median([i["length"] for i in sel]))
+                pred = CostModel(pkg, load_profile(prof_path), length=n).predict(
+                    plan.for_length(n), plan.knobs
+                )
+                meas = float(np.median([i["latency_ms"] for i in sel]))
+                r["own_buckets"][f"{lo}-{hi}"] = (len(sel), n, pred.latency_ms, meas)
+
     print(
         f"\nload-all fp32: p50 {la['latency_ms']['p50']:.2f} ms, accuracy {fp32_acc * 100:.2f}%; "
         f"T from {t_lo:.2f} to {t_hi:.2f} ms (plans predicted within T x {1 - headroom:g}); "
@@ -213,6 +253,20 @@ def main() -> int:
             f"{r['memory']['weight_bytes_peak'] / MIB:.2f} | {r['summary']['accuracy'] * 100:.2f}% |"
         )
 
+    own = [r for r in ok if "own_acc" in r]
+    print("\nwrx plans at the dev rows' own lengths (issue 20):\n")
+    print(
+        "| T ms | M MB | buckets | fixed-128 dev acc | own-length dev acc | own p50 / p90 ms "
+        "| per bucket: rows, median len, pred / meas ms |"
+    )
+    print("|---:|---:|---|---:|---:|---:|---|")
+    for r in own:
+        bk = "; ".join(f"{k}: {v[0]}, {v[1]}, {v[2]:.2f} / {v[3]:.2f}" for k, v in r["own_buckets"].items())
+        print(
+            f"| {r['T']:g} | {r['M']:g} | {r['buckets'] or '-'} | {r['acc'] * 100:.2f}% "
+            f"| {r['own_acc'] * 100:.2f}% "
+            f"| {r['own_p50']:.2f} / {r['own_p90']:.2f} | {bk} |"
+        )
     within = [abs(r["p50_ms"] / r["pred_ms"] - 1) <= 0.10 for r in ok]
     over = [r for r in ok if r["p50_ms"] > 1.10 * r["T"]]
     cells = {(r["T"], r["M"]): {} for r in rows}
@@ -262,6 +316,29 @@ def main() -> int:
     checks.check(
         "measured memory <= predicted bound", mem_bound, "every plan" if mem_bound else "not every plan"
     )
+    ge_fixed = sum(r["own_acc"] >= r["acc"] for r in own)
+    gt_fixed = sum(r["own_acc"] > r["acc"] for r in own)
+    checks.check(
+        "length-aware wrx dev acc >= fixed-128", ge_fixed == len(own), f"{ge_fixed}/{len(own)} plans (all)"
+    )
+    checks.check(
+        "length-aware wrx dev acc > fixed-128",
+        2 * gt_fixed >= len(own),
+        f"{gt_fixed}/{len(own)} plans (>= half)",
+    )
+    late = [r for r in own if r["own_p90"] > 1.10 * r["T"]]
+    checks.check("length-aware p90 <= 1.1 T over the dev rows", not late, f"{len(late)} plans over (0)")
+    for b in length_buckets(pkg_max):
+        key = f"{b[0]}-{b[1]}"
+        got = [r["own_buckets"][key] for r in own if key in r["own_buckets"]]
+        if not got:
+            continue
+        ok_b = sum(abs(meas / pred - 1) <= 0.10 for _, _, pred, meas in got)
+        checks.check(
+            f"prediction within +-10% for {key}-token queries",
+            ok_b >= 0.9 * len(got),
+            f"{ok_b}/{len(got)} plans (>= 90%)",
+        )
     rounds = ", ".join(f"{x:.2f}" for x in drift)
     print(
         f"| load-all fp32 p50 by round (drift) | {rounds} ms (spread {max(drift) / min(drift) - 1:.1%}) | - |"
