@@ -1,7 +1,7 @@
 // Per-call time of one program at one sequence length: the measurement behind the choice of
 // a dynamic sequence length over fixed-length buckets (docs/RESULTS.md, issue 20). Driven by
 // scripts/bench_lengths.py, which exports the programs.
-//   wrx-bench-seq PROGRAM.pte layer|attn|ffn S H A F REPS THREADS
+//   wrx-bench-seq PROGRAM.pte layer|attn|ffn|const-layer S H A F REPS THREADS
 // A and F are the attention and FFN widths of the call (k shards); prints the median ms.
 #include <algorithm>
 #include <cstdio>
@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
   const int S = std::atoi(argv[3]), H = std::atoi(argv[4]), A = std::atoi(argv[5]), F = std::atoi(argv[6]);
   const int reps = std::atoi(argv[7]), threads = std::atoi(argv[8]);
   if (Status s = init_executorch(threads); !s.ok()) return std::fprintf(stderr, "%s\n", s.message.c_str()), 1;
-  const size_t n_in = kind == "layer" ? 18 : kind == "attn" ? 9 : 4;
+  const size_t n_in = kind == "layer" ? 18 : kind == "attn" ? 9 : kind == "const-layer" ? 2 : 4;
   auto prog = Program::load(path, n_in);
   if (!prog.ok()) return std::fprintf(stderr, "%s\n", prog.status().message.c_str()), 1;
   Program& p = *prog.value();
@@ -33,6 +33,8 @@ int main(int argc, char** argv) {
   const float* out = nullptr;
   const size_t n = size_t(S) * H;
   auto call = [&]() -> Status {
+    if (kind == "const-layer")  // weights inside the program: packed once, at load
+      return p.run({{x.data(), {1, S, H}}, {bias.data(), {1, 1, S}}}, &out, n);
     if (kind == "layer")
       return p.run({{x.data(), {1, S, H}},
                     {bias.data(), {1, 1, S}},
