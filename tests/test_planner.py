@@ -135,6 +135,57 @@ def test_wrx_plans_grow_for_short_queries(planned_pkg, host_build, tmp_path, pct
     assert rep["ok"] and rep["summary"]["n"] > 0
 
 
+def _fast_short_profile(pkg_dir, dest):
+    """The real profile with IO made fast and compute below 16 tokens a tenth: short
+    queries have time to spare, so the wrx planner grows buckets."""
+    import copy
+
+    from wrx_sdk.formats.device_profile import write_profile
+
+    p = copy.deepcopy(load_profile(pkg_dir / "profiles" / "local.yaml"))
+    p["io"]["read_mbps_by_request_bytes"] = {k: 1e5 for k in p["io"]["read_mbps_by_request_bytes"]}
+    p["io"]["bandwidth_cap_mbps"] = None
+    p["calibration"] = {}  # only the program timings: the tiny model's fixed costs would dominate
+    for n, one in p["by_length"].items():
+        if n != "16":
+            for table in ("compute_ms_by_shards", "lane_compute_ms_by_shards"):
+                for prog, ms in one[table].items():
+                    if prog != "lanes":
+                        one[table][prog] = [x * 0.1 for x in ms]
+    write_profile(dest, p)
+    return p
+
+
+@pytest.mark.parametrize("buckets_win", [True, False])
+def test_buckets_stay_only_if_the_calib_split_confirms_them(planned_pkg, tmp_path, buckets_win):
+    """Growth follows the importance estimate; a confirmation on the calib split (rows run
+    with their buckets' layers) decides whether the buckets stay."""
+    from wrx_sdk.planning.common import smallest_plans
+
+    prof = tmp_path / "fast.yaml"
+    _fast_short_profile(planned_pkg, prof)
+    with open_package(planned_pkg) as pkg:
+        cm = CostModel(pkg, load_profile(prof))
+        lo = min(lat for lat, *_ in smallest_plans(cm))
+        kn = Knobs(2048, 400, False, 1, 32)
+        hi = cm.predict(Plan.uniform(2, 4, 32), kn).latency_ms
+        t = lo + 0.3 * (hi - lo)  # room for part of the model at 16 tokens, all of it at 8
+
+    class Stub:
+        rows = 8
+
+        def __call__(self, plan):
+            better = bool(plan.by_length) == buckets_win
+            return {"calib_accuracy": 0.7 if better else 0.6, "calib_kl_from_fp32": 0.1 if better else 0.2,
+                    "calib_rows": 8}  # fmt: skip
+
+    plan, _ = make_plan(
+        planned_pkg, t, 64, profile=prof, name=f"stub-{buckets_win}", progress=False, confirm=Stub()
+    )
+    assert bool(plan.by_length) == buckets_win
+    assert plan.meta["predicted"]["calib_accuracy"] == 0.7
+
+
 def test_grow_for_length_spends_the_time_a_short_query_saves(planned_pkg):
     """On a device where compute at 4 tokens is a tenth of compute at 16 (a scaled copy of
     the real profile, IO made fast so compute decides), a plan with no slack at 16 tokens

@@ -36,7 +36,8 @@ PLANNERS = ("wrx", "sti")
 # rule), so plans reused by fingerprint (wrx demo) are made again. 2: confirm by KL.
 # 3: only candidates at least as accurate on calib as STI's plan compete (``choose``).
 # 4: both planners plan for T x (1 - latency_headroom). 5: wrx plans grow per length bucket.
-PLANNER_VERSION = 5
+# 6: the buckets stay only if the calib split confirms them.
+PLANNER_VERSION = 6
 
 
 class Confirmer:
@@ -212,9 +213,16 @@ def make_plan(
                 if _sig(layers) != _sig(nxt):
                     plan.by_length.insert(0, (n, layers))
                 nxt = layers
-            by_length = {str(n): cms[n].predict(plan.for_length(n), knobs) for n in lengths}
             if plan.by_length:
-                measured = confirm(plan)  # the calib rows, each with its bucket's layers
+                # The growth follows the importance estimate, which can be wrong about
+                # shards added together: the buckets stay only if the calib rows, each run
+                # with its bucket's layers, confirm them by the rule candidates are chosen by.
+                with_buckets = confirm(plan)
+                if choose([(measured, "top"), (with_buckets, "buckets")], incumbent=0)[1] == "buckets":
+                    measured = with_buckets
+                else:
+                    plan.by_length = []
+            by_length = {str(n): cms[n].predict(plan.for_length(n), knobs) for n in lengths}
         for p in [pred, *by_length.values()]:
             if p.latency_ms > budget_ms or p.memory_bytes > memory_bytes:
                 raise RuntimeError(  # a bug in a planner, not the user's to fix
