@@ -96,7 +96,9 @@ def main() -> int:
     fp32_acc = la["accuracy"]
     with open_package(out) as pkg:
         pkg_max = pkg.max_seq_len
-        cm = CostModel(pkg, load_profile(prof_path))
+        prof = load_profile(prof_path)
+        cm = CostModel(pkg, prof)
+        by_len: dict[int, CostModel] = {}  # cost models per query length, made once
         small = smallest_plans(cm)
         confirm = Confirmer(pkg, int(config.defaults("planner")["confirm_rows"]))
         feasible = [lat for lat, mem, _, _ in small if mem <= max(MEMORIES) * MIB]
@@ -215,9 +217,9 @@ def main() -> int:
                 if not sel:
                     continue
                 n = int(np.median([i["length"] for i in sel]))
-                pred = CostModel(pkg, load_profile(prof_path), length=n).predict(
-                    plan.for_length(n), plan.knobs
-                )
+                if n not in by_len:
+                    by_len[n] = CostModel(pkg, prof, length=n)
+                pred = by_len[n].predict(plan.for_length(n), plan.knobs)
                 meas = float(np.median([i["latency_ms"] for i in sel]))
                 r["own_buckets"][f"{lo}-{hi}"] = (len(sel), n, pred.latency_ms, meas)
 

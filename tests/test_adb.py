@@ -23,6 +23,18 @@ def wrx(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "wrx_sdk.cli", *args], capture_output=True, text=True)
 
 
+def _leave_report_and_pull(dev, pkg, name: str, limit: int) -> list:
+    """Run the deployed loader on the device so that it leaves reports/<name> there, then
+    fetch the device's reports with wrx pull."""
+    adb = AdbDevice(dev.spec, dev.key)
+    rc, _ = adb.sh(
+        f"cd {dev.device_dir} && ./bin/wrx-loader --package . --report reports/{name} --quiet --limit {limit}"
+    )
+    adb.close()
+    assert rc == 0
+    return pull_reports(pkg, dev.spec, dev.device_dir, str(dev.key))
+
+
 def test_end_to_end_matches_local(host_build, adbd, tiny_pkg):
     """package -> deploy -> run -> pull; the device report's predictions equal --device local."""
     deploy = ("deploy", str(tiny_pkg), "--device", adbd.spec, "--remote-dir", adbd.device_dir)
@@ -42,13 +54,7 @@ def test_end_to_end_matches_local(host_build, adbd, tiny_pkg):
     assert remote["package"]["root"] == "."  # it really ran in the deployed directory
 
     # a report left behind on the device is fetched by wrx pull
-    dev = AdbDevice(adbd.spec, adbd.key)
-    rc, _ = dev.sh(
-        f"cd {adbd.device_dir} && ./bin/wrx-loader --package . --report reports/left.json --quiet --limit 2"
-    )
-    dev.close()
-    assert rc == 0
-    got = pull_reports(tiny_pkg, adbd.spec, adbd.device_dir, str(adbd.key))
+    got = _leave_report_and_pull(adbd, tiny_pkg, "left.json", limit=2)
     assert [p.name for p in got] == ["left.json"] and json.loads(got[0].read_text())["ok"]
     assert pull_reports(tiny_pkg, adbd.spec, adbd.device_dir, str(adbd.key)) == []
 
@@ -169,13 +175,7 @@ def test_arm64_phone_gets_the_self_contained_bundle(aarch64_build, host_build, a
     prof = measure_device(tiny_pkg, get_device(dev.spec, key=str(dev.key)), threads=2, io_bandwidth=0.0)
     assert prof["device"]["arch"] == "aarch64" and prof["format"] == "wrx-profile"
 
-    adb = AdbDevice(dev.spec, dev.key)
-    rc, _ = adb.sh(
-        f"cd {dev.device_dir} && ./bin/wrx-loader --package . --report reports/arm.json --quiet --limit 1"
-    )
-    adb.close()
-    assert rc == 0
-    got = pull_reports(tiny_pkg, dev.spec, dev.device_dir, str(dev.key))
+    got = _leave_report_and_pull(dev, tiny_pkg, "arm.json", limit=1)
     assert "arm.json" in [p.name for p in got]
     assert (
         json.loads([p for p in got if p.name == "arm.json"][0].read_text())["build"]["target"]

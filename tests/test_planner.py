@@ -135,9 +135,10 @@ def test_wrx_plans_grow_for_short_queries(planned_pkg, host_build, tmp_path, pct
     assert rep["ok"] and rep["summary"]["n"] > 0
 
 
-def _fast_short_profile(pkg_dir, dest):
+def _fast_short_profile(pkg_dir, dest=None, calibrated: bool = True) -> dict:
     """The real profile with IO made fast and compute below 16 tokens a tenth: short
-    queries have time to spare, so the wrx planner grows buckets."""
+    queries have time to spare, so the wrx planner grows buckets. Uncalibrated: only the
+    program timings (the tiny model's fixed costs would dominate). Written to ``dest``."""
     import copy
 
     from wrx_sdk.formats.device_profile import write_profile
@@ -145,14 +146,16 @@ def _fast_short_profile(pkg_dir, dest):
     p = copy.deepcopy(load_profile(pkg_dir / "profiles" / "local.yaml"))
     p["io"]["read_mbps_by_request_bytes"] = {k: 1e5 for k in p["io"]["read_mbps_by_request_bytes"]}
     p["io"]["bandwidth_cap_mbps"] = None
-    p["calibration"] = {}  # only the program timings: the tiny model's fixed costs would dominate
+    if not calibrated:
+        p["calibration"] = {}
     for n, one in p["by_length"].items():
         if n != "16":
             for table in ("compute_ms_by_shards", "lane_compute_ms_by_shards"):
                 for prog, ms in one[table].items():
                     if prog != "lanes":
                         one[table][prog] = [x * 0.1 for x in ms]
-    write_profile(dest, p)
+    if dest is not None:
+        write_profile(dest, p)
     return p
 
 
@@ -163,7 +166,7 @@ def test_buckets_stay_only_if_the_calib_split_confirms_them(planned_pkg, tmp_pat
     from wrx_sdk.planning.common import smallest_plans
 
     prof = tmp_path / "fast.yaml"
-    _fast_short_profile(planned_pkg, prof)
+    _fast_short_profile(planned_pkg, prof, calibrated=False)
     with open_package(planned_pkg) as pkg:
         cm = CostModel(pkg, load_profile(prof))
         lo = min(lat for lat, *_ in smallest_plans(cm))
@@ -190,21 +193,11 @@ def test_grow_for_length_spends_the_time_a_short_query_saves(planned_pkg):
     """On a device where compute at 4 tokens is a tenth of compute at 16 (a scaled copy of
     the real profile, IO made fast so compute decides), a plan with no slack at 16 tokens
     gains shards or bits for 4-token queries, keeps its preload's bits, and still meets T."""
-    import copy
-
     from wrx_sdk.measure.importance import importance
     from wrx_sdk.planning import wrx
     from wrx_sdk.planning.common import Accuracy
 
-    p = copy.deepcopy(load_profile(planned_pkg / "profiles" / "local.yaml"))
-    p["io"]["read_mbps_by_request_bytes"] = {k: 1e5 for k in p["io"]["read_mbps_by_request_bytes"]}
-    p["io"]["bandwidth_cap_mbps"] = None
-    for n, one in p["by_length"].items():
-        if n != "16":
-            for table in ("compute_ms_by_shards", "lane_compute_ms_by_shards"):
-                for prog, ms in one[table].items():
-                    if prog != "lanes":
-                        one[table][prog] = [x * 0.1 for x in ms]
+    p = _fast_short_profile(planned_pkg)
     acc = Accuracy(importance(planned_pkg, samples=16, progress=False))
     knobs = Knobs(2048, 400, False, 1, 32)
     with open_package(planned_pkg) as pkg:

@@ -288,12 +288,9 @@ class Elastic : public Base {
     for (size_t i = 0; i < preload_.entries.size(); ++i) preloaded_[preload_.entries[i]] = preload_.payloads[i];
     // What streams per layer and half: the plan's shards minus the preloaded ones; one
     // list per length bucket (the preload is shared), the top-level layers last.
-    std::vector<const std::vector<LayerPlan>*> sets;
-    for (const auto& b : plan_.by_length) sets.push_back(&b.second);
-    sets.push_back(&plan_.layers);
-    for (const auto* layers : sets) {
+    for (size_t b = 0; b <= plan_.by_length.size(); ++b) {
       streamed_.emplace_back();
-      for (const auto& lp : *layers) {
+      for (const auto& lp : plan_.bucket_layers(b)) {
         for (auto kind : {fmt::EntryKind::kAttnShard, fmt::EntryKind::kFfnShard}) {
           std::vector<const Entry*> st;
           for (const Entry* e : m_->shard_entries(lp, kind))
@@ -316,10 +313,8 @@ class Elastic : public Base {
     WRX_TRY(start(length));
     // The plan's layers for the length the query runs at (its bucket's, or the top-level
     // ones: a padded query is a long one), and what streams for them.
-    const int S = m_->seq();
-    size_t set = 0;
-    while (set < plan_.by_length.size() && S > plan_.by_length[set].first) ++set;
-    const std::vector<LayerPlan>& layers = plan_.layers_for(S);
+    const size_t set = plan_.bucket(m_->seq());
+    const std::vector<LayerPlan>& layers = plan_.bucket_layers(set);
     const std::vector<std::vector<const Entry*>>& streamed = streamed_[set];
     *tr = fresh_trace(layers);
     const double t0 = now_s();

@@ -46,10 +46,15 @@ struct Plan {
   std::vector<std::pair<int, std::vector<LayerPlan>>> by_length;
   std::string json;  // the plan as given, echoed into the report
 
-  const std::vector<LayerPlan>& layers_for(int length) const {
-    for (const auto& b : by_length)
-      if (length <= b.first) return b.second;
-    return layers;
+  // The bucket a query run at `length` tokens takes: an index into by_length, or
+  // by_length.size() for the top-level layers.
+  size_t bucket(int length) const {
+    size_t b = 0;
+    while (b < by_length.size() && length > by_length[b].first) ++b;
+    return b;
+  }
+  const std::vector<LayerPlan>& bucket_layers(size_t b) const {
+    return b < by_length.size() ? by_length[b].second : layers;
   }
 };
 

@@ -108,7 +108,7 @@ Status Session::classify_ids(const int32_t* ids, const int32_t* types, int lengt
 // executor sees exactly what `wrx-loader --mode elastic` sees for the same row.
 Status Session::run_locked(const int32_t* ids, const int32_t* types, int length, QueryResult* out) {
   Impl& m = *impl_;
-  const int S = m.pkg->max_seq_len, C = m.pkg->geom.num_labels;
+  const int C = m.pkg->geom.num_labels;
   std::fill(m.ids.begin(), m.ids.end(), m.tok->pad_id());
   std::fill(m.types.begin(), m.types.end(), 0);
   for (int i = 0; i < length; ++i) {
@@ -119,7 +119,6 @@ Status Session::run_locked(const int32_t* ids, const int32_t* types, int length,
     if (m.types[size_t(i)] < 0 || m.types[size_t(i)] >= m.pkg->geom.type_vocab)
       return fail(Error::kInvalidArgument, "token type id " + std::to_string(m.types[size_t(i)]) + " is out of range");
   }
-  (void)S;
   out->logits.assign(size_t(C), 0.0f);
   Trace tr;
   const Status run = m.exec->infer(m.ids.data(), m.types.data(), length, out->logits.data(), &tr);

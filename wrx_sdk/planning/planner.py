@@ -210,7 +210,7 @@ def make_plan(
             # queries run that one's layers, predicted at a longer, costlier length.
             nxt = plan.layers
             for n, layers in reversed(grown):
-                if _sig(layers) != _sig(nxt):
+                if layers != nxt:
                     plan.by_length.insert(0, (n, layers))
                 nxt = layers
             if plan.by_length:
@@ -270,10 +270,6 @@ def plan_length(pkg: Package, percentile: float) -> int:
     enc, _ = devdata.read(pkg.data_path("calib"))
     n = int(np.ceil(np.percentile(enc.lengths, percentile)))
     return int(min(pkg.max_seq_len, max(n, pkg.min_seq_len, 1)))
-
-
-def _sig(layers: list) -> list:
-    return [(lp.layer, list(lp.shards), list(lp.bits)) for lp in layers]
 
 
 def _bucket_lengths(pkg: Package, prof: dict, top_len: int) -> list[int]:
