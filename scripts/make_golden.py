@@ -185,6 +185,7 @@ def main() -> None:
     m = json.loads(json.dumps(manifest))
     m["sharding"]["shards_per_layer"] = 3
     m["sharding"]["heads_per_shard"] = 1
+    m["programs"]["layer_packed"]["max_shards"] = 3  # one fault: the store, not the program
     manifest_case(
         "manifest_missing_shard",
         m,
@@ -205,6 +206,26 @@ def main() -> None:
     m["programs"]["attn"]["min_seq_len"] = m["programs"]["attn"]["seq_len"] + 1
     manifest_case(
         "manifest_bad_min_seq_len", m, "MANIFEST_FIELD", "programs.attn.min_seq_len", "is outside 1.."
+    )
+
+    m = json.loads(json.dumps(manifest))
+    del m["programs"]["layer_packed"]["constants"]["ffn2_w"]
+    manifest_case(
+        "manifest_packed_missing_constant",
+        m,
+        "MANIFEST_FIELD",
+        "programs.layer_packed.constants",
+        "is missing",
+    )
+
+    m = json.loads(json.dumps(manifest))
+    m["programs"]["layer_packed"]["max_shards"] += 1
+    manifest_case(
+        "manifest_packed_other_shards",
+        m,
+        "MANIFEST_MISMATCH",
+        "programs.layer_packed.max_shards",
+        "differs from sharding.shards_per_layer",
     )
 
     write_decode_vectors(GOLDEN / "decode_vectors.bin")

@@ -135,6 +135,47 @@ def test_loader_verifies_programs_before_loading_them(host_build, tiny_copy, tmp
     assert "sha256" in rep["error"]["message"] and "re-deploy" in rep["error"]["hint"]
 
 
+def _matrix_bytes(pkg) -> int:
+    """fp32 bytes of every layer's six weight matrices (what XNNPACK packs for load-all)."""
+    with open_package(pkg) as p:
+        g = p.geometry
+    return g.layers * 4 * (4 * g.hidden * g.hidden + 2 * g.hidden * g.intermediate)
+
+
+def test_packed_layers_equal_weights_as_inputs(host_build, tiny_copy, tmp_path):
+    """Load-all packs each layer once (programs.layer_packed): the same logits as the
+    whole-layer program given the weights as inputs, which a package without the packed
+    program (before 2026-12-02) still runs. The setup decodes every layer into one scratch
+    buffer, so a backend that kept a pointer to it instead of packing would give every
+    layer the last one's weights and fail here. The packed copies stay in the tally."""
+    args = ("--mode", "load-all", "--bits", "4")
+    r, packed = run_loader(host_build, tiny_copy, tmp_path / "packed.json", *args)
+    assert r.returncode == 0, r.stderr
+    m = json.loads((tiny_copy / "manifest.json").read_text())
+    del m["programs"]["layer_packed"]
+    (tiny_copy / "manifest.json").write_text(json.dumps(m, indent=1))
+    r, inputs = run_loader(host_build, tiny_copy, tmp_path / "inputs.json", *args)
+    assert r.returncode == 0, r.stderr
+    a = np.array([i["logits"] for i in packed["inferences"]])
+    b = np.array([i["logits"] for i in inputs["inferences"]])
+    assert np.abs(a - b).max() < 1e-4
+    assert [i["pred"] for i in packed["inferences"]] == [i["pred"] for i in inputs["inferences"]]
+    for rep in (packed, inputs):
+        assert rep["memory"]["weight_bytes_resident_after_setup"] >= _matrix_bytes(tiny_copy)
+
+
+def test_packed_program_and_manifest_must_agree(host_build, tiny_copy, tmp_path):
+    """A key the packed program asks for that the manifest does not name is a clear error."""
+    m = json.loads((tiny_copy / "manifest.json").read_text())
+    m["programs"]["layer_packed"]["constants"]["ffn1_w"] = "0" * 64
+    (tiny_copy / "manifest.json").write_text(json.dumps(m, indent=1))
+    r, rep = run_loader(host_build, tiny_copy, tmp_path / "r.json", "--mode", "load-all", "--limit", "1")
+    assert r.returncode == 2, r.stderr
+    err = rep["error"]
+    assert err["code"] == "MANIFEST_MISMATCH" and "bert_layer_packed.pte" in err["message"], err
+    assert "programs.layer_packed.constants" in err["message"] and err["user_error"] is True
+
+
 def test_killed_run_leaves_previous_report(host_build, tmp_path):
     """The report is written by rename: an unwritable target fails cleanly, nothing partial."""
     report = tmp_path / "nodir" / "r.json"

@@ -102,6 +102,9 @@ int64_t AlignedBuffer::live_bytes() {
 int64_t AlignedBuffer::peak_bytes() {
   return g_peak.load();
 }
+void AlignedBuffer::count_outside(int64_t delta) {
+  add_live(delta);
+}
 void AlignedBuffer::reset_peak() {
   g_peak.store(g_live.load());
 }

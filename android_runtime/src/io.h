@@ -38,9 +38,12 @@ class AlignedBuffer {
   const uint8_t* data() const { return data_; }
   size_t capacity() const { return cap_; }
 
-  static int64_t live_bytes();  // all AlignedBuffers of the process
+  static int64_t live_bytes();  // all AlignedBuffers of the process, and the bytes below
   static int64_t peak_bytes();
   static void reset_peak();
+  // Weight bytes held outside any AlignedBuffer (XNNPACK's packed copies of resident layers)
+  // join the tally: +n when they come to life, -n when they go.
+  static void count_outside(int64_t delta);
 
  private:
   uint8_t* data_ = nullptr;

@@ -185,9 +185,10 @@ Result<std::unique_ptr<Package>> open_package(const std::string& root, bool try_
 
   // Programs: each must exist and be built for this sequence length.
   const json::Value* programs = m.get("programs");
-  for (const char* name : {"layer", "attn", "ffn"}) {
+  for (const char* name : {"layer", "attn", "ffn", "layer_packed"}) {
     const std::string field = std::string("programs.") + name;
     const json::Value* prog = programs ? programs->get(name) : nullptr;
+    if (prog == nullptr && std::string(name) == "layer_packed") continue;  // optional
     if (prog == nullptr)
       return fail(Error::kManifestField,
                   path + ": field " + field + " is missing (packaged without export, or by an older wrx?)", kRepackage);
@@ -218,7 +219,24 @@ Result<std::unique_ptr<Package>> open_package(const std::string& root, bool try_
     pkg->min_seq_len = std::max(pkg->min_seq_len, min_seq);
     (std::string(name) == "layer"  ? pkg->layer_program
      : std::string(name) == "attn" ? pkg->attn_program
-                                   : pkg->ffn_program) = file;
+     : std::string(name) == "ffn"  ? pkg->ffn_program
+                                   : pkg->layer_packed_program) = file;
+    if (std::string(name) != "layer_packed") continue;
+    // Each layer weight names the key the program asks for; the program runs every shard.
+    int64_t shards = 0;
+    WRX_TRY(r.i64(*prog, field + ".", "max_shards", &shards));
+    if (shards != pkg->shard.shards_per_layer)
+      return fail(Error::kManifestMismatch,
+                  path + ": field " + field + ".max_shards differs from sharding.shards_per_layer", kRepackage);
+    const json::Value* keys = nullptr;
+    WRX_TRY(r.get(*prog, field + ".", "constants", &keys));
+    if (!keys->is_object() || keys->members().size() != 16) return r.missing(field + ".constants (16 layer weights)");
+    for (const char* k : kLayerKeys) {
+      std::string key;
+      WRX_TRY(r.str(*keys, field + ".constants.", k, &key));
+      if (key.empty() || key.size() > 256) return r.missing(field + ".constants." + k + " (1..256 characters)");
+      pkg->layer_packed_keys.push_back(key);
+    }
   }
 
   // Store: open (validates itself), then compare with the manifest.

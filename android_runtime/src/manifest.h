@@ -22,6 +22,11 @@ struct Sharding {
   int attn_width() const { return heads_per_shard * head_dim; }
 };
 
+// The whole-layer program's weights, in input order (docs/FORMAT.md, "Programs").
+inline constexpr const char* kLayerKeys[16] = {"q_w",    "q_b",    "k_w",   "k_b",   "v_w",    "v_b",
+                                               "o_w",    "o_b",    "ln1_g", "ln1_b", "ffn1_w", "ffn1_b",
+                                               "ffn2_w", "ffn2_b", "ln2_g", "ln2_b"};
+
 struct Package {
   std::string root;
   Geometry geom;
@@ -38,6 +43,11 @@ struct Package {
   std::string tokenizer_file;  // root/<tokenizer.file>; empty when the manifest has none (older packages)
   // Program paths: the whole encoder layer, and its attention and FFN halves.
   std::string layer_program, attn_program, ffn_program;
+  // Optional (packages since 2026-12-02): the whole layer with its weights as named
+  // constants, which XNNPACK packs once per resident layer, and the key each of the 16 layer
+  // weights is asked for by (in kLayerKeys order). Empty when the manifest has none.
+  std::string layer_packed_program;
+  std::vector<std::string> layer_packed_keys;
   std::unique_ptr<Store> store;
 
   bool has_bits(int b) const;

@@ -128,7 +128,8 @@ Status Model::set_seq(int seq) {
 }
 
 size_t Model::program_planned_bytes() const {
-  return (layer_ ? layer_->planned_bytes() : 0) + chunk_planned_bytes();
+  return (layer_ ? layer_->planned_bytes() : 0) + (packed_memory_ ? packed_memory_->planned_bytes() : 0) +
+         chunk_planned_bytes();
 }
 
 size_t Model::chunk_planned_bytes() const {
@@ -515,6 +516,62 @@ Status Model::run_layer(const Weights& w, const float* bias, float* x) {
                        {p[14], {H}},
                        {p[15], {H}}},
                       &o, n));
+  std::memcpy(x, o, n * sizeof(float));
+  return Status::Ok();
+}
+
+bool Model::can_pack(const LayerPlan& lp) const {
+  return !pkg_->layer_packed_program.empty() && int(lp.shards.size()) == pkg_->shard.shards_per_layer;
+}
+
+Status Model::pack_layer(const Weights& w) {
+  const int H = pkg_->geom.hidden, A = w.k * pkg_->shard.attn_width(), F = w.k * pkg_->shard.ffn_per_shard;
+  if (w.k != pkg_->shard.shards_per_layer || pkg_->layer_packed_program.empty())
+    return fail(Error::kRuntime,
+                "pack_layer: the layer does not run every shard, or the package has no packed program");
+  const std::vector<int32_t> sizes[16] = {{A, H}, {A}, {A, H}, {A}, {A, H}, {A}, {H, A}, {H},
+                                          {H},    {H}, {F, H}, {F}, {H, F}, {H}, {H},    {H}};
+  // The 1-D tensors are copied: XNNPACK and ExecuTorch read them at every call. The matrices
+  // are packed at load and never read again (a test reuses one buffer for every layer).
+  size_t small = 0;
+  for (int i = 0; i < 16; ++i)
+    if (sizes[i].size() == 1) small += size_t(sizes[i][0]);
+  Packed p;
+  WRX_TRY(p.small.reserve(small * sizeof(float)));
+  float* dst = reinterpret_cast<float*>(p.small.data());
+  std::vector<NamedTensor> named;
+  int64_t matrices = 0;
+  for (int i = 0; i < 16; ++i) {
+    const float* data = w.ptr[i];
+    if (sizes[i].size() == 1) {
+      std::memcpy(dst, w.ptr[i], size_t(sizes[i][0]) * sizeof(float));
+      data = dst;
+      dst += sizes[i][0];
+    } else {
+      matrices += int64_t(sizes[i][0]) * sizes[i][1] * int64_t(sizeof(float));
+    }
+    named.push_back({pkg_->layer_packed_keys[size_t(i)], data, sizes[i]});
+  }
+  if (packed_memory_ == nullptr) {
+    auto mem = ProgramMemory::for_programs({pkg_->layer_packed_program});
+    if (!mem.ok()) return mem.status();
+    packed_memory_ = mem.take();
+  }
+  auto prog = Program::load(pkg_->layer_packed_program, 2, packed_memory_.get(), std::move(named));
+  if (!prog.ok()) return prog.status();
+  p.program = prog.take();
+  p.counted = matrices;
+  AlignedBuffer::count_outside(matrices);
+  packed_.push_back(std::move(p));
+  return Status::Ok();
+}
+
+Status Model::run_packed(size_t i, const float* bias, float* x) {
+  const int S = seq_, H = pkg_->geom.hidden;
+  const size_t n = size_t(S) * H;
+  if (i >= packed_.size()) return fail(Error::kRuntime, "run_packed: layer " + std::to_string(i) + " was not packed");
+  const float* o = nullptr;
+  WRX_TRY(packed_[i].program->run({{x, {1, S, H}}, {bias, {1, 1, S}}}, &o, n));
   std::memcpy(x, o, n * sizeof(float));
   return Status::Ok();
 }

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 #include "concurrency.h"
@@ -79,6 +80,16 @@ class Model {
   Status decode_attn(const Entry* const* entries, const uint8_t* const* payloads, int k, Weights* w) const;
   Status decode_ffn(const Entry* const* entries, const uint8_t* const* payloads, int k, Weights* w) const;
 
+  // Packed resident layers (load-all): the layer's weights go to the package's packed-layer
+  // program as named constants, and XNNPACK packs them once, here, instead of at every call
+  // (a whole-layer program given weights as inputs repacks ~7 MB per MiniLM layer per call).
+  // can_pack: the package has the program and the layer runs every shard. pack_layer keeps
+  // copies of the small tensors and none of w: the caller may free or reuse w afterwards.
+  // Layers are numbered in the order they were packed.
+  bool can_pack(const LayerPlan& lp) const;
+  Status pack_layer(const Weights& w);
+  Status run_packed(size_t i, const float* bias, float* x);
+
   // compute
   Status embed(const int32_t* ids, const int32_t* types, const WordRows& rows, float* x) const;
   Status run_layer(const Weights& w, const float* bias, float* x);
@@ -127,6 +138,17 @@ class Model {
   int seq_ = 0;
   int head_bits_ = 32;
   std::unique_ptr<Program> layer_;
+  struct Packed {
+    AlignedBuffer small;               // biases and LayerNorms: the runtime reads them at every call
+    std::unique_ptr<Program> program;  // holds XNNPACK's packed copy of the matrices
+    int64_t counted = 0;               // the matrices' fp32 bytes, in the resident tally while alive
+    Packed() = default;
+    Packed(Packed&& o) noexcept
+        : small(std::move(o.small)), program(std::move(o.program)), counted(std::exchange(o.counted, 0)) {}
+    ~Packed() { AlignedBuffer::count_outside(-counted); }
+  };
+  std::unique_ptr<ProgramMemory> packed_memory_;  // one arena for all packed layers (run one at a time)
+  std::vector<Packed> packed_;                    // declared after packed_memory_: destroyed before it
   struct Lane {
     std::unique_ptr<ProgramMemory> memory;  // shared by the lane's attention and FFN programs
     std::unique_ptr<Program> attn, ffn;     // declared after memory: destroyed before it

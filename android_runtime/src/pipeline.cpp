@@ -78,14 +78,18 @@ class Base : public Executor {
     return a;
   }
   // Embedding, every layer with the whole-layer program, head (weights already decoded).
+  // packed: per layer, its index among the Model's packed layers, or -1 (run from weights).
   Status run_whole(const int32_t* ids, const int32_t* types, const WordRows& rows, const std::vector<Weights>& weights,
-                   float* logits, Trace* tr, double t0) {
+                   float* logits, Trace* tr, double t0, const std::vector<int>* packed = nullptr) {
     WRX_TRY(m_->embed(ids, types, rows, x_.data()));
     for (size_t i = 0; i < weights.size(); ++i) {
       WRX_TRY(check_cancel());
       LayerTrace& lt = tr->layers[i];
       lt.compute_start_ms = ms(now_s(), t0);
-      WRX_TRY(m_->run_layer(weights[i], bias_.data(), x_.data()));
+      if (packed != nullptr && (*packed)[i] >= 0)
+        WRX_TRY(m_->run_packed(size_t((*packed)[i]), bias_.data(), x_.data()));
+      else
+        WRX_TRY(m_->run_layer(weights[i], bias_.data(), x_.data()));
       lt.compute_end_ms = ms(now_s(), t0);
       lt.compute_ms = lt.compute_end_ms - lt.compute_start_ms;
     }
@@ -115,12 +119,25 @@ class Base : public Executor {
 class LoadAll : public Base {
  public:
   using Base::Base;
+  // A layer that runs every shard is packed (Model::pack_layer): decoded into one scratch
+  // buffer that every such layer reuses, so load-all holds XNNPACK's packed copy and no
+  // decoded one. Other layers (or packages without the packed program) stay decoded.
   Status setup() override {
     weights_.resize(plan_.layers.size());
+    packed_.assign(plan_.layers.size(), -1);
+    Weights scratch;
+    int n_packed = 0;
     for (size_t i = 0; i < plan_.layers.size(); ++i) {
+      const LayerPlan& lp = plan_.layers[i];
       RawEntries raw;
-      WRX_TRY(m_->read_entries(all_entries(plan_.layers[i]), &raw, nullptr));
-      WRX_TRY(decode_whole(plan_.layers[i], raw, &weights_[i]));
+      WRX_TRY(m_->read_entries(all_entries(lp), &raw, nullptr));
+      if (!m_->can_pack(lp)) {
+        WRX_TRY(decode_whole(lp, raw, &weights_[i]));
+        continue;
+      }
+      WRX_TRY(decode_whole(lp, raw, &scratch));
+      WRX_TRY(m_->pack_layer(scratch));
+      packed_[i] = n_packed++;
     }
     return Status::Ok();
   }
@@ -130,11 +147,12 @@ class LoadAll : public Base {
     const double t0 = now_s();
     WordRows rows;
     WRX_TRY(m_->read_word_rows(ids, &rows));  // resident table: no IO
-    return run_whole(ids, types, rows, weights_, logits, tr, t0);
+    return run_whole(ids, types, rows, weights_, logits, tr, t0, &packed_);
   }
 
  private:
   std::vector<Weights> weights_;
+  std::vector<int> packed_;  // per layer: its packed index, or -1
 };
 
 // ---------------------------------------------------------------- load-then-exec

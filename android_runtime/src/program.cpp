@@ -6,6 +6,8 @@
 #include <executorch/runtime/core/evalue.h>
 #include <executorch/runtime/core/hierarchical_allocator.h>
 #include <executorch/runtime/core/memory_allocator.h>
+#include <executorch/runtime/core/named_data_map.h>
+#include <executorch/runtime/core/tensor_layout.h>
 #include <executorch/runtime/executor/memory_manager.h>
 #include <executorch/runtime/executor/method.h>
 #include <executorch/runtime/executor/program.h>
@@ -15,6 +17,7 @@
 #include <array>
 #include <cstdio>
 #include <cstring>
+#include <string_view>
 
 // Exported by libexecutorch_threadpool.so; the wheel ships no header for it.
 namespace executorch::extension::threadpool {
@@ -64,6 +67,61 @@ struct Blob {
   }
 };
 
+// Serves a program's named external constants from caller-owned float tensors. The buffers
+// handed out are views: freeing them frees nothing.
+class TensorMap final : public et::NamedDataMap {
+ public:
+  explicit TensorMap(std::vector<NamedTensor> t) : t_(std::move(t)) {
+    order_.resize(t_.size());
+    for (size_t i = 0; i < t_.size(); ++i) {
+      order_[i].resize(t_[i].sizes.size());
+      for (size_t d = 0; d < order_[i].size(); ++d) order_[i][d] = static_cast<uint8_t>(d);
+    }
+  }
+  et::Result<const et::TensorLayout> get_tensor_layout(std::string_view key) const override {
+    const size_t i = find(key);
+    if (i == t_.size()) return et::Error::NotFound;
+    return et::TensorLayout::create(et::Span<const int32_t>(t_[i].sizes.data(), t_[i].sizes.size()),
+                                    et::Span<const uint8_t>(order_[i].data(), order_[i].size()), ScalarType::Float);
+  }
+  et::Result<et::FreeableBuffer> get_data(std::string_view key) const override {
+    const size_t i = find(key);
+    if (i == t_.size()) {
+      missing_ = std::string(key);
+      return et::Error::NotFound;
+    }
+    return et::FreeableBuffer(t_[i].data, bytes(i), nullptr);
+  }
+  et::Error load_data_into(std::string_view key, void* buffer, size_t size) const override {
+    const size_t i = find(key);
+    if (i == t_.size()) return et::Error::NotFound;
+    if (size != bytes(i)) return et::Error::InvalidArgument;
+    std::memcpy(buffer, t_[i].data, size);
+    return et::Error::Ok;
+  }
+  et::Result<uint32_t> get_num_keys() const override { return static_cast<uint32_t>(t_.size()); }
+  et::Result<const char*> get_key(uint32_t index) const override {
+    if (index >= t_.size()) return et::Error::InvalidArgument;
+    return t_[index].key.c_str();
+  }
+  const std::string& missing() const { return missing_; }
+
+ private:
+  size_t find(std::string_view key) const {
+    size_t i = 0;
+    while (i < t_.size() && t_[i].key != key) ++i;
+    return i;
+  }
+  size_t bytes(size_t i) const {
+    size_t n = sizeof(float);
+    for (int32_t v : t_[i].sizes) n *= static_cast<size_t>(v);
+    return n;
+  }
+  std::vector<NamedTensor> t_;
+  std::vector<std::vector<uint8_t>> order_;
+  mutable std::string missing_;  // the last key asked for and not found (for the error)
+};
+
 }  // namespace
 
 struct ProgramMemory::Impl {
@@ -80,7 +138,8 @@ struct Program::Impl {
   size_t n_inputs = 0;
   std::unique_ptr<executorch::extension::FileDataLoader> loader;
   std::unique_ptr<et::Program> program;
-  std::unique_ptr<ProgramMemory> own;  // when the program shares no memory
+  std::unique_ptr<ProgramMemory> own;    // when the program shares no memory
+  std::unique_ptr<TensorMap> constants;  // outlives the method, which may keep views into it
   std::vector<et::Span<uint8_t>> spans;
   std::unique_ptr<et::HierarchicalAllocator> planned_alloc;
   std::unique_ptr<et::MemoryManager> mm;
@@ -157,7 +216,8 @@ Result<std::unique_ptr<ProgramMemory>> ProgramMemory::for_programs(const std::ve
   return pm;
 }
 
-Result<std::unique_ptr<Program>> Program::load(const std::string& path, size_t n_inputs, ProgramMemory* shared) {
+Result<std::unique_ptr<Program>> Program::load(const std::string& path, size_t n_inputs, ProgramMemory* shared,
+                                               std::vector<NamedTensor> constants) {
   std::unique_ptr<Program> p(new Program());
   p->impl_ = std::make_unique<Impl>();
   Impl& m = *p->impl_;
@@ -199,10 +259,17 @@ Result<std::unique_ptr<Program>> Program::load(const std::string& path, size_t n
   m.planned_alloc =
       std::make_unique<et::HierarchicalAllocator>(et::Span<et::Span<uint8_t>>(m.spans.data(), m.spans.size()));
   m.mm = std::make_unique<et::MemoryManager>(pm.method_alloc.get(), m.planned_alloc.get(), pm.temp_alloc.get());
-  auto method = m.program->load_method("forward", m.mm.get());
-  if (!method.ok())
+  if (!constants.empty()) m.constants = std::make_unique<TensorMap>(std::move(constants));
+  auto method = m.program->load_method("forward", m.mm.get(), nullptr, m.constants.get());
+  if (!method.ok()) {
+    if (m.constants != nullptr && !m.constants->missing().empty())
+      return fail(Error::kManifestMismatch,
+                  path + ": the program asks for the named constant '" + m.constants->missing() +
+                      "', which manifest field programs.layer_packed.constants does not name",
+                  hint);
     return fail(Error::kRuntime, path + ": load_method failed (" + et_error(method.error()) +
                                      "); a missing operator means the program was not fully delegated to XNNPACK");
+  }
   m.method = std::make_unique<et::Method>(std::move(method.get()));
   return p;
 }

@@ -22,6 +22,16 @@ struct TensorArg {
   std::initializer_list<int32_t> sizes;
 };
 
+// A float tensor a program reads by name instead of as an input (a program exported with
+// named external constants, docs/FORMAT.md "Programs"). The caller owns the data; it must
+// stay valid while the program lives, except where the backend copies it at load (XNNPACK
+// packs linear weights), which Program::load cannot know: see Model::pack_layer.
+struct NamedTensor {
+  std::string key;
+  const float* data = nullptr;
+  std::vector<int32_t> sizes;
+};
+
 // Memory for programs that never run at the same time (a lane's attention and FFN programs):
 // one planned arena, one method pool and one temp pool. XNNPACK keys its per-model workspace
 // (runtime buffers and the packed weights of weights passed as inputs) by the method pool,
@@ -44,9 +54,12 @@ class Program {
  public:
   ~Program();
   // shared: memory shared with the other programs of the same group, which the caller never
-  // runs at the same time; without it the program owns its memory.
+  // runs at the same time; without it the program owns its memory. constants: what the
+  // program's named external constants resolve to; a key it asks for and is not given is
+  // an error naming the key.
   static Result<std::unique_ptr<Program>> load(const std::string& path, size_t n_inputs,
-                                               ProgramMemory* shared = nullptr);
+                                               ProgramMemory* shared = nullptr,
+                                               std::vector<NamedTensor> constants = {});
 
   // Binds the inputs without copying, runs, and points *out at the single output (valid
   // until the next run of any program sharing the memory).

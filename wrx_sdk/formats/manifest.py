@@ -161,6 +161,46 @@ def program_min_seq_len(path: Path, m: dict) -> int:
     return lo
 
 
+def packed_program_keys(path: Path, m: dict, spec: ShardSpec) -> dict[str, str] | None:
+    """``programs.layer_packed.constants`` checked as the loader checks it (one record per
+    layer weight, each key a 1..256-character string; ``max_shards`` = the shard count), or
+    None for packages without the packed program (before 2026-12-02)."""
+    from wrx_sdk.formats.geometry import LAYER_KEYS
+
+    rec = (m.get("programs") or {}).get("layer_packed")
+    if rec is None:
+        return None
+    field = "programs.layer_packed"
+    if not isinstance(rec, dict) or type(rec.get("max_shards")) is not int:
+        raise ManifestError(
+            f"{path}: field {field}.max_shards is missing or has the wrong type",
+            hint=REPACKAGE,
+            code="MANIFEST_FIELD",
+        )
+    if rec["max_shards"] != spec.shards_per_layer:
+        raise ManifestError(
+            f"{path}: field {field}.max_shards differs from sharding.shards_per_layer",
+            hint=REPACKAGE,
+            code="MANIFEST_MISMATCH",
+        )
+    keys = rec.get("constants")
+    if not isinstance(keys, dict) or len(keys) != len(LAYER_KEYS):
+        raise ManifestError(
+            f"{path}: field {field}.constants (16 layer weights) is missing or has the wrong type",
+            hint=REPACKAGE,
+            code="MANIFEST_FIELD",
+        )
+    for k in LAYER_KEYS:
+        v = keys.get(k)
+        if not isinstance(v, str) or not 1 <= len(v) <= 256:
+            raise ManifestError(
+                f"{path}: field {field}.constants.{k} (1..256 characters) is missing or has the wrong type",
+                hint=REPACKAGE,
+                code="MANIFEST_FIELD",
+            )
+    return {k: keys[k] for k in LAYER_KEYS}
+
+
 def open_package(root: str | Path) -> Package:
     root = Path(root)
     m = read_manifest(root)
@@ -178,6 +218,7 @@ def open_package(root: str | Path) -> Package:
     try:
         _check_matches(path, m, store, geom, spec, scheme)
         program_min_seq_len(path, m)
+        packed_program_keys(path, m, spec)
     except BaseException:
         store.close()
         raise
