@@ -59,8 +59,13 @@ def test_profile_has_every_measurement(host_build, tiny_pkg, tmp_path):
     names += [f"mixed-{k}" for k in range(6)]
     assert [r["plan"] for r in cal["runs"]] == [f"calibrate-{n}-l{lanes}" for lanes in (1, 2) for n in names]
     assert p["package_table_crc32"] > 0
-    # compute per length: max_seq_len (16) and its half, quarter and eighth
-    assert sorted(int(k) for k in p["by_length"]) == [2, 4, 8, 16]
+    # the same terms fitted on the rows at their own lengths, at the rows' median length
+    short = cal["short"]
+    assert 1 <= short["length"] < p["seq_len"] and sorted(short["lanes"]) == [1, 2]
+    assert [r["plan"] for r in short["runs"]] == [r["plan"] for r in cal["runs"]]
+    assert all(set(t) == set(cal["lanes"][1]) for t in short["lanes"].values())
+    # compute per length: max_seq_len (16) and its half, quarter, eighth and sixteenth
+    assert sorted(int(k) for k in p["by_length"]) == [1, 2, 4, 8, 16]
     for one in p["by_length"].values():
         for prog in ("layer", "attn", "ffn"):
             assert len(one["compute_ms_by_shards"][prog]) == M
@@ -97,6 +102,25 @@ def test_timings_between_measured_lengths_are_interpolated():
     assert timings_at(p, 8) == one(1.0)  # below the shortest measured: its timings, an upper bound
 
 
+def test_terms_between_the_two_fits_lie_on_their_line():
+    """Each calibration term at L tokens is on the line through the fit at max_seq_len and
+    the one at the short length, extrapolated below it and never negative."""
+    from wrx_sdk.planning.cost_model import Terms, terms_at
+
+    top = {"fixed_ms": 1.0, "half_ms": 0.2, "compute_scale": 1.3}
+    low = {"fixed_ms": 0.5, "half_ms": 0.3, "compute_scale": 1.1}
+    cal = {"lanes": {1: top}, "short": {"length": 28, "lanes": {1: low}}}
+    assert terms_at(cal, 128, 128)[1] == Terms(**top)
+    assert terms_at(cal, 28, 128)[1] == Terms(**low)
+    mid = terms_at(cal, 78, 128)[1]  # halfway
+    assert mid.fixed_ms == pytest.approx(0.75) and mid.half_ms == pytest.approx(0.25)
+    one = terms_at(cal, 3, 128)[1]  # a quarter of the span below the short fit
+    assert one.fixed_ms == pytest.approx(0.375) and one.compute_scale == pytest.approx(1.05)
+    steep = {"lanes": {1: {"fixed_ms": 5.0}}, "short": {"length": 28, "lanes": {1: {"fixed_ms": 0.1}}}}
+    assert terms_at(steep, 1, 128)[1].fixed_ms == 0.0  # clamped: a cost is never negative
+    assert terms_at({"lanes": {1: top}}, 8, 128)[1] == Terms(**top)  # one fit: the same terms
+
+
 def test_cost_model_predicts_per_length(host_build, tiny_copy):
     """At max_seq_len the length-aware model is the model; shorter queries are predicted
     from their own timings, never slower than the longest."""
@@ -123,16 +147,26 @@ def test_calibration_brings_predictions_closer_to_the_runs_it_measured(host_buil
     isolated timings alone, and each run's recorded prediction is the calibrated model's.
     (Latency as a whole is the bench's check, on MiniLM: on the tiny model at 20 MB/s it
     is all emulated reads, whose small bias the uncalibrated model's missing word-row wait
-    happens to cancel about half the time.)"""
+    happens to cancel about half the time.) Both fits: padded, and at the rows' own
+    lengths, whose model is the cost model at the short fit's length."""
+    p = load_profile(profile_device(tiny_copy, "local", io_bandwidth=20, progress=False))
+    cal = p["calibration"]
+    for length, runs in ((None, cal["runs"]), (cal["short"]["length"], cal["short"]["runs"])):
+        _check_fit_explains_runs(tiny_copy, p, length, runs)
+
+
+def _check_fit_explains_runs(tiny_copy, p: dict, length: int | None, runs: list[dict]) -> None:
     from wrx_sdk.formats.manifest import open_package
     from wrx_sdk.formats.plan import Knobs, Plan
     from wrx_sdk.planning.cost_model import CostModel
 
-    p = load_profile(profile_device(tiny_copy, "local", io_bandwidth=20, progress=False))
     err = {name: {"compute": 0.0, "other": 0.0} for name in ("raw", "calibrated")}
     with open_package(tiny_copy) as pkg:
-        models = {"raw": CostModel(pkg, {**p, "calibration": {}}), "calibrated": CostModel(pkg, p)}
-        for run in p["calibration"]["runs"]:
+        models = {
+            "raw": CostModel(pkg, {**p, "calibration": {}}, length=length),
+            "calibrated": CostModel(pkg, p, length=length),
+        }
+        for run in runs:
             plan = Plan.load(tiny_copy / "plans" / f"_{run['plan']}.json")
             kn = Knobs(**plan.pipeline)
             for name, cm in models.items():

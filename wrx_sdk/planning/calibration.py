@@ -18,6 +18,7 @@ import numpy as np
 from wrx_sdk.config import defaults
 from wrx_sdk.devices import get_device
 from wrx_sdk.errors import WrxError
+from wrx_sdk.formats import devdata
 from wrx_sdk.formats.device_profile import write_profile
 from wrx_sdk.formats.manifest import open_package
 from wrx_sdk.formats.plan import Knobs, Plan
@@ -46,7 +47,7 @@ def profile_device(
     return path
 
 
-CALIBRATION_VERSION = 6  # bumped when the calibration's method changes; wrx demo re-profiles
+CALIBRATION_VERSION = 7  # bumped when the calibration's method changes; wrx demo re-profiles
 CALIBRATION_SKIP = 5  # warm-up rows of each calibration run, not measured
 CALIBRATION_PASSES = 3  # fit, re-simulate the overlaps with the fitted terms, refit
 
@@ -116,16 +117,22 @@ def _calibration_plans(cm, layers: int, M: int, bits: tuple[int, ...]) -> dict[s
 
 
 def _run_calibration(
-    out: Path, dev, name: str, plan: Plan, knobs: dict, threads: int, io_bandwidth: float, rows: int
+    out: Path,
+    dev,
+    name: str,
+    plan: Plan,
+    knobs: dict,
+    threads: int,
+    io_bandwidth: float,
+    rows: int,
+    padded: bool = True,
 ) -> list[dict]:
-    """The run's inferences after the warm-up rows."""
+    """The run's inferences after the warm-up rows: every row padded to max_seq_len, or
+    (padded=False) each at its own length."""
     plan.name, plan.pipeline = f"calibrate-{name}", knobs
     path = plan.save(out / "plans" / f"_{plan.name}.json")
-    # Padded to max_seq_len: the cost model's program timings are at that length, so the
-    # terms fitted here describe a query of the package's maximum length, the one every
-    # plan must meet T for (issue 20 brings per-length timings).
     args = [
-        "--pad-to-max",
+        *(["--pad-to-max"] if padded else []),
         "--mode",
         "elastic",
         "--plan",
@@ -152,11 +159,31 @@ def _medians(rows: list[dict]) -> dict:
     return med
 
 
+def short_length(pkg, rows: int) -> int | None:
+    """The length the own-length calibration runs are fitted at: the median length of the
+    calib rows they measure. A run's median latency is the latency of its median-length
+    row, since latency grows with length (a median commutes with a monotone function), so
+    the cost model at this length is the one to compare the medians with. None where the
+    programs take one length only, or the rows are all as long as the programs' maximum."""
+    if pkg.min_seq_len >= pkg.max_seq_len:
+        return None
+    enc, _ = devdata.read(pkg.data_path("calib"))
+    n = int(round(float(np.median(enc.lengths[CALIBRATION_SKIP:rows]))))
+    n = max(n, pkg.min_seq_len)
+    return n if n < pkg.max_seq_len else None
+
+
 def _calibrate(out: Path, rep: dict, dev, threads: int, io_bandwidth: float, progress: bool) -> dict:
     """Run the real pipeline on the calibration plans and fit what isolated timings miss
     (docs/PLANNER.md, "Calibration"), per lane count: the compute scale inside the
     pipeline, the fixed per-inference cost, the word-row reads' extra wait, the compute
-    cost of each streamed MB and request, and the IO thread's cost of each request."""
+    cost of each streamed MB and request, and the IO thread's cost of each request.
+
+    Each plan runs twice per round: padded to max_seq_len (``lanes``: the terms of the
+    longest query, the one every plan must meet T for), and with every row at its own
+    length (``short``: the terms at the rows' median length). Part of what the terms hold
+    shrinks with the length (per-call work on activations), so the cost model takes each
+    term on the line through the two fits (``CostModel``, ``terms_at``)."""
     cal: dict = {"version": CALIBRATION_VERSION, "lanes": {}}
     with open_package(out) as pkg:
         g, M = pkg.geometry, pkg.spec.shards_per_layer
@@ -177,40 +204,61 @@ def _calibrate(out: Path, rep: dict, dev, threads: int, io_bandwidth: float, pro
                 f"the {CALIBRATION_SKIP} warm-up rows",
                 hint="set it to 60 (the default) and re-run wrx profile-device",
             )
-        pooled: dict[str, list] = {k: [] for k in plans}
-        for r in range(rounds):
-            for i, (k, (p, kn)) in enumerate(plans.items()):
-                if progress:
-                    n = r * len(plans) + i + 1
-                    print(f"\r  calibration run {n}/{rounds * len(plans)}: {k}   ", end="", flush=True)
-                pooled[k] += _run_calibration(out, dev, k, p, kn, threads, io_bandwidth, rows)
+        short = short_length(pkg, rows)
+        ways = (True, False) if short else (True,)  # padded, own length
+        pooled: dict[tuple[str, bool], list] = {(k, w): [] for k in plans for w in ways}
+        total, n = rounds * len(plans) * len(ways), 0
+        for _ in range(rounds):
+            for k, (p, kn) in plans.items():
+                for padded in ways:
+                    n += 1
+                    if progress:
+                        how = "padded" if padded else "own length"
+                        print(f"\r  calibration run {n}/{total}: {k}, {how}   ", end="", flush=True)
+                    pooled[(k, padded)] += _run_calibration(
+                        out, dev, k, p, kn, threads, io_bandwidth, rows, padded
+                    )
         if progress:
             print()
-        meas = {k: (p, _medians(pooled[k])) for k, (p, _) in plans.items()}
-        for lanes in range(1, cm.max_lanes + 1):
-            mine = [v for v in meas.values() if v[0].pipeline["lanes"] == lanes]
-            cal["lanes"][lanes] = asdict(fit_terms(cm, mine))
-        fit = []
-        for plan, m in meas.values():
-            pred = cm.predict(plan, Knobs(**plan.pipeline))
-            fit.append(
-                {
-                    "plan": plan.name,
-                    **{k: round(v, 4) for k, v in m.items()},
-                    "predicted_latency_ms": round(float(pred.latency_ms), 4),
-                }
-            )
-        cal["runs"] = fit
+        cal["lanes"], cal["runs"] = _fit(cm, plans, pooled, padded=True)
+        if short:
+            cm_short = CostModel(pkg, {**rep, "calibration": {}}, length=short)
+            lanes, runs = _fit(cm_short, plans, pooled, padded=False)
+            cal["short"] = {"length": short, "lanes": lanes, "runs": runs}
     if progress:
-        for lanes, t in cal["lanes"].items():
-            print(
-                f"  calibration, {lanes} lane(s): compute x{t['compute_scale']:.3f}, fixed "
-                f"{t['fixed_ms']:.3f} ms, word rows +{t['words_extra_ms']:.3f} ms; compute "
-                f"+{t['half_ms']:.3f} ms per layer half, "
-                f"+{t['mb_compute_ms']:.3f} ms per streamed MB and +{t['request_compute_ms']:.4f} "
-                f"ms per request; IO +{t['request_io_ms']:.4f} ms per request"
-            )
+        fits = [("max_seq_len", cal["lanes"])]
+        if "short" in cal:
+            fits.append((f"{cal['short']['length']} tokens", cal["short"]["lanes"]))
+        for at, terms in fits:
+            for lanes, t in terms.items():
+                print(
+                    f"  calibration at {at}, {lanes} lane(s): compute x{t['compute_scale']:.3f}, fixed "
+                    f"{t['fixed_ms']:.3f} ms, word rows +{t['words_extra_ms']:.3f} ms; compute "
+                    f"+{t['half_ms']:.3f} ms per layer half, "
+                    f"+{t['mb_compute_ms']:.3f} ms per streamed MB and +{t['request_compute_ms']:.4f} "
+                    f"ms per request; IO +{t['request_io_ms']:.4f} ms per request"
+                )
     return cal
+
+
+def _fit(cm: CostModel, plans: dict, pooled: dict, padded: bool) -> tuple[dict, list]:
+    """The terms per lane count fitted on one length's runs, and each run's record."""
+    meas = {k: (p, _medians(pooled[(k, padded)])) for k, (p, _) in plans.items()}
+    terms = {}
+    for lanes in range(1, cm.max_lanes + 1):
+        mine = [v for v in meas.values() if v[0].pipeline["lanes"] == lanes]
+        terms[lanes] = asdict(fit_terms(cm, mine))
+    runs = []
+    for plan, m in meas.values():
+        pred = cm.predict(plan, Knobs(**plan.pipeline))
+        runs.append(
+            {
+                "plan": plan.name,
+                **{k: round(v, 4) for k, v in m.items()},
+                "predicted_latency_ms": round(float(pred.latency_ms), 4),
+            }
+        )
+    return terms, runs
 
 
 def fit_terms(cm: CostModel, runs: list[tuple[Plan, dict]]) -> Terms:

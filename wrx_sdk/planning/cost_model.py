@@ -21,7 +21,7 @@ peaks while a chunk is decoded. XNNPACK's internal scratch is not counted.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -78,6 +78,25 @@ class Terms:
     mb_compute_ms: float = 0.0
     request_compute_ms: float = 0.0
     request_io_ms: float = 0.0  # IO thread time per request beyond the read and its checksum
+
+
+def terms_at(cal: dict, length: int, top: int) -> dict[int, Terms]:
+    """The calibration terms per lane count for queries of ``length`` tokens: the fit at
+    max_seq_len (``lanes``), or where the profile has a second fit at a shorter length
+    (``short``), each term on the line through the two, extrapolated below the shorter one
+    and never negative (docs/PLANNER.md, "Calibration")."""
+    at_top = {int(k): Terms(**v) for k, v in (cal.get("lanes") or {}).items()}
+    short = cal.get("short")
+    if not short or length >= top:
+        return at_top
+    n = int(short["length"])
+    w = (length - n) / (top - n)  # 0 at the short fit, 1 at max_seq_len
+    at_short = {int(k): Terms(**v) for k, v in short["lanes"].items()}
+    out = {}
+    for k, t in at_top.items():
+        a, b = asdict(at_short.get(k, t)), asdict(t)
+        out[k] = Terms(**{f: max(0.0, a[f] + w * (b[f] - a[f])) for f in b})
+    return out
 
 
 @dataclass
@@ -145,8 +164,7 @@ class CostModel:
         self._head_bytes = {int(k): int(v) for k, v in mem["head_bytes_by_bits"].items()}
         self.activation_bytes, self.lane_bytes = int(mem["activation_bytes"]), int(mem["lane_bytes"])
         self.words_bytes, self.words_ms = self._word_rows(pkg)
-        cal = p.get("calibration") or {}
-        self.terms = {int(k): Terms(**v) for k, v in (cal.get("lanes") or {}).items()}
+        self.terms = terms_at(p.get("calibration") or {}, self.length, pkg.max_seq_len)
         self.crc_gbps = float(p["crc_gbps"])
 
     @property

@@ -273,11 +273,14 @@ def plan_length(pkg: Package, percentile: float) -> int:
 
 
 def _bucket_lengths(pkg: Package, prof: dict, top_len: int) -> list[int]:
-    """The profile's measured lengths below the planned one, shortest first: each is the
-    max_len of a bucket (its queries are predicted at that length, their worst case)."""
+    """The profile's measured lengths below the planned one, from an eighth of max_seq_len
+    up: each is the max_len of a bucket (its queries are predicted at that length, their
+    worst case). The sixteenth is measured for the cost model's interpolation only: a
+    bucket of queries that short would hold few of a task's rows."""
     if pkg.min_seq_len >= pkg.max_seq_len:
         return []  # fixed-length programs: every query runs padded
-    return sorted(n for n in map(int, prof.get("by_length") or {}) if pkg.min_seq_len <= n < top_len)
+    lo = max(pkg.min_seq_len, pkg.max_seq_len // 8)
+    return sorted(n for n in map(int, prof.get("by_length") or {}) if lo <= n < top_len)
 
 
 def _fingerprint(prof_path: Path, imp: dict, cfg: dict, *settings) -> str:

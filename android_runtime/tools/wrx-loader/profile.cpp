@@ -32,11 +32,13 @@ Result<double> time_ms(int reps, F fn) {
   return median(t);
 }
 
-// The lengths compute is timed at: max_seq_len and its half, quarter and eighth, those the
-// programs take (only max_seq_len for fixed-length programs). The planner interpolates.
+// The lengths compute is timed at: max_seq_len and its half, quarter, eighth and sixteenth,
+// those the programs take (only max_seq_len for fixed-length programs). The planner
+// interpolates; a sixteenth (8 of 128 tokens) keeps the shortest queries off the eighth's
+// timings (a bucket of 1-16 tokens has its median near 11).
 std::vector<int> profile_lengths(const Package& p) {
   std::vector<int> out;
-  for (int d : {8, 4, 2}) {
+  for (int d : {16, 8, 4, 2}) {
     const int s = p.max_seq_len / d;
     if (s >= std::max(1, p.min_seq_len) && (out.empty() || out.back() != s)) out.push_back(s);
   }
