@@ -154,3 +154,89 @@ def golden_package(work: Path, out: Path) -> dict:
         model_name="golden-tiny",
         created_utc="2026-01-01T00:00:00Z",
     )
+
+
+def tiny_mpnet_config(
+    hidden: int = 16, layers: int = 2, heads: int = 4, intermediate: int = 32, max_positions: int = 64
+) -> dict:
+    """MPNetForSequenceClassification over the tiny vocabulary (pad id 1, as MPNet's)."""
+    return {
+        "architectures": ["MPNetForSequenceClassification"],
+        "model_type": "mpnet",
+        "hidden_size": hidden,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "intermediate_size": intermediate,
+        "vocab_size": len(VOCAB),
+        "max_position_embeddings": max_positions + 2,  # positions start at padding_idx + 1
+        "relative_attention_num_buckets": 32,
+        "hidden_act": "gelu",
+        "layer_norm_eps": 1e-5,
+        "hidden_dropout_prob": 0.0,
+        "attention_probs_dropout_prob": 0.0,
+        "pad_token_id": 1,
+        "id2label": {"0": "L0", "1": "L1"},
+        "label2id": {"L0": 0, "L1": 1},
+    }
+
+
+def tiny_mpnet_state_dict(cfg: dict, seed: int = 0, std: float = 0.2) -> dict[str, np.ndarray]:
+    """HF MPNetForSequenceClassification keys with random weights; the relative position
+    bias is large enough to change the answers."""
+    rng = np.random.default_rng(seed)
+    H, FF, V = cfg["hidden_size"], cfg["intermediate_size"], cfg["vocab_size"]
+
+    def w(*shape: int) -> np.ndarray:
+        return (rng.standard_t(5, size=shape) * std).astype(np.float32)
+
+    def ln() -> tuple[np.ndarray, np.ndarray]:
+        return (1 + 0.1 * rng.standard_normal(H)).astype(np.float32), w(H)
+
+    sd = {
+        "mpnet.embeddings.word_embeddings.weight": w(V, H),
+        "mpnet.embeddings.position_embeddings.weight": w(cfg["max_position_embeddings"], H),
+        "mpnet.encoder.relative_attention_bias.weight": w(
+            cfg["relative_attention_num_buckets"], cfg["num_attention_heads"]
+        )
+        * 5,
+    }
+    sd["mpnet.embeddings.LayerNorm.weight"], sd["mpnet.embeddings.LayerNorm.bias"] = ln()
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"mpnet.encoder.layer.{i}."
+        for n in ("q", "k", "v", "o"):
+            sd[p + f"attention.attn.{n}.weight"], sd[p + f"attention.attn.{n}.bias"] = w(H, H), w(H)
+        sd[p + "attention.LayerNorm.weight"], sd[p + "attention.LayerNorm.bias"] = ln()
+        sd[p + "intermediate.dense.weight"], sd[p + "intermediate.dense.bias"] = w(FF, H), w(FF)
+        sd[p + "output.dense.weight"], sd[p + "output.dense.bias"] = w(H, FF), w(H)
+        sd[p + "output.LayerNorm.weight"], sd[p + "output.LayerNorm.bias"] = ln()
+    sd["classifier.dense.weight"], sd["classifier.dense.bias"] = w(H, H), w(H)
+    sd["classifier.out_proj.weight"], sd["classifier.out_proj.bias"] = w(2, H), w(2)
+    return sd
+
+
+def write_tiny_mpnet_checkpoint(d: Path, seed: int = 0, **cfg_kw) -> Path:
+    from safetensors.numpy import save_file
+
+    d = Path(d)
+    d.mkdir(parents=True, exist_ok=True)
+    cfg = tiny_mpnet_config(**cfg_kw)
+    (d / "config.json").write_text(json.dumps(cfg, indent=1))
+    save_file(tiny_mpnet_state_dict(cfg, seed), str(d / "model.safetensors"))
+    return d
+
+
+MPNET_VOCAB = ["<s>", "<pad>", "</s>", "<unk>", "<mask>", *WORDS]
+
+
+def write_tiny_mpnet_tokenizer(d: Path) -> Path:
+    """MPNet's tokenizer.json shape over the tiny vocabulary: BERT normalizer and
+    pre-tokenizer, WordPiece, and the RoBERTa template (<s> A </s></s> B </s>, type ids 0)."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+
+    vocab = {t: i for i, t in enumerate(MPNET_VOCAB)}
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="<unk>"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
+    tok.save(str(Path(d) / "tokenizer.json"))
+    return Path(d) / "tokenizer.json"

@@ -9,7 +9,7 @@ bool valid_kind(uint16_t v) {
 }
 
 bool valid_role(uint16_t v) {
-  return (v >= 1 && v <= 10) || (v >= 20 && v <= 25) || (v >= 40 && v <= 45) || (v >= 60 && v <= 63);
+  return (v >= 1 && v <= 10) || (v >= 20 && v <= 25) || (v >= 40 && v <= 46) || (v >= 60 && v <= 63);
 }
 
 bool valid_encoding(uint8_t v) {

@@ -53,6 +53,7 @@ enum class Role : uint16_t {
   kEmbLnG = 43,
   kEmbLnB = 44,
   kWordEmbRowCrc = 45,
+  kRelPosBias = 46,  // [heads, 2 * max_seq_len - 1] (mpnet): read by no loader yet
   kPoolerW = 60,
   kPoolerB = 61,
   kClsW = 62,

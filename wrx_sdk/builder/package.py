@@ -31,6 +31,7 @@ from wrx_sdk.formats.quant_scheme import QuantScheme
 from wrx_sdk.formats.store_layout import EntryKey
 from wrx_sdk.formats.store_writer import StoreWriter
 from wrx_sdk.formats.tokenizer_json import check_device_tokenizer
+from wrx_sdk.models.families import family
 from wrx_sdk.models.tasks import load_task
 from wrx_sdk.models.tokenizer import encode, load_tokenizer
 
@@ -122,9 +123,11 @@ def package(
     tok_json["truncation"], tok_json["padding"] = None, None
     write_json(out / "tokenizer.json", tok_json)
 
+    extra = family(geom.family).extra_embed_tensors(w, seq)  # what the family adds to EMBED_SHARED
     n_entries = 3 + geom.layers * (1 + 2 * M * len(bits_all)) + 2
     n_shard_tensors = len(F.ATTN_ROLES) + len(F.FFN_ROLES)
-    n_tensors = 4 + 1 + 1 + geom.layers * (len(SHARED) + M * len(bits_all) * n_shard_tensors) + 2 * 4
+    n_tensors = 4 + len(extra) + 1 + 1 + geom.layers * (len(SHARED) + M * len(bits_all) * n_shard_tensors)
+    n_tensors += 2 * 4
     writer = StoreWriter(out / "store.wrx", n_entries, n_tensors)
     try:
         e = w.embed
@@ -135,6 +138,7 @@ def package(
                 (F.Role.TYPE_EMB, e["type_emb"]),
                 (F.Role.EMB_LN_G, e["emb_ln_g"]),
                 (F.Role.EMB_LN_B, e["emb_ln_b"]),
+                *extra,
             ],
         )
         word = np.ascontiguousarray(e["word_emb"], dtype="<f4")

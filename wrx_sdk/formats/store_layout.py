@@ -79,6 +79,7 @@ class Role(enum.IntEnum):
     EMB_LN_G = 43
     EMB_LN_B = 44
     WORD_EMB_ROW_CRC = 45
+    REL_POS_BIAS = 46  # [heads, 2 * max_seq_len - 1]: relative position bias per head (mpnet)
     # head
     POOLER_W = 60
     POOLER_B = 61

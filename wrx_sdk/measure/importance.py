@@ -83,7 +83,8 @@ def _layer_costs(layer: int) -> dict:
 
     def cost(lp: LayerPlan) -> tuple[float, float]:
         """(delta CE, KL from fp32) with layer `layer` as in lp and every other layer fp32."""
-        x = ex.fwd.encoder_layer(s["xs"][layer], s["bias"], ex.layer_weights(lp), g.head_dim, g.ln_eps)
+        bias = ex.layer_bias(s["bias"], lp)
+        x = ex.fwd.encoder_layer(s["xs"][layer], bias, ex.layer_weights(lp), g.head_dim, g.ln_eps)
         for later in range(layer + 1, g.layers):
             x = ex.fwd.encoder_layer(x, s["bias"], _fp32(ex, later, M), g.head_dim, g.ln_eps)
         logits = ex.fwd.classify(x, ex.head)

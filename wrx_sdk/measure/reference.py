@@ -20,18 +20,16 @@ from wrx_sdk.formats.devdata import Encoded
 from wrx_sdk.formats.manifest import Package
 from wrx_sdk.formats.plan import LayerPlan, Plan
 from wrx_sdk.formats.store_layout import EntryKey
-from wrx_sdk.models.families import bert
+from wrx_sdk.models.families import family
 
-_FORWARD = {"bert": bert}
+# Biases and LayerNorm scales are stored as [1, n] rows; tables (a one-row type embedding
+# included) keep their two dimensions.
+_VECTORS = {r for r in F.Role if r.name.endswith(("_B", "_G"))}
 
 
 def _names(tensors: dict[F.Role, object]) -> dict[str, np.ndarray]:
     return {
-        r.name.lower(): decode(t)
-        if isinstance(t, CodebookTensor)
-        else t.reshape(-1)
-        if t.shape[0] == 1
-        else t
+        r.name.lower(): decode(t) if isinstance(t, CodebookTensor) else t.reshape(-1) if r in _VECTORS else t
         for r, t in tensors.items()
     }
 
@@ -39,7 +37,7 @@ def _names(tensors: dict[F.Role, object]) -> dict[str, np.ndarray]:
 class ReferenceExecutor:
     def __init__(self, pkg: Package, threads: int | None = None):
         self.pkg = pkg
-        self.fwd = _FORWARD[pkg.geometry.family]
+        self.fwd = family(pkg.geometry.family)
         torch.set_num_threads(threads or os.cpu_count() or 1)
         self._shard_cache: dict[tuple[int, int, int], dict[str, np.ndarray]] = {}
         st = pkg.store
@@ -85,7 +83,15 @@ class ReferenceExecutor:
             self.embed,
             self.pkg.geometry.ln_eps,
         )
-        return x, self.fwd.attention_bias(mask)
+        return x, self.fwd.attention_bias(mask, self.embed)
+
+    def layer_bias(self, bias: torch.Tensor, lp: LayerPlan) -> torch.Tensor:
+        """The attention bias for a layer's shards: all of it where it is the same for every
+        head, else the rows of the shards' heads, in plan order (as the device gathers them)."""
+        if bias.dim() != 4:
+            return bias
+        hps = self.pkg.spec.heads_per_shard
+        return bias[:, [s * hps + h for s in lp.shards for h in range(hps)]]
 
     @torch.no_grad()
     def run(
@@ -114,8 +120,8 @@ class ReferenceExecutor:
             idx = order[i : i + batch_size]
             S = int(enc.lengths[idx].max()) if trim else enc.input_ids.shape[1]
             x, bias = self.embed_rows(enc, idx, S)
-            for w in layers:
-                x = self.fwd.encoder_layer(x, bias, w, g.head_dim, g.ln_eps)
+            for w, lp in zip(layers, plan.layers, strict=True):
+                x = self.fwd.encoder_layer(x, self.layer_bias(bias, lp), w, g.head_dim, g.ln_eps)
             out[idx] = self.fwd.classify(x, head).numpy()
             if progress is not None:
                 progress(len(idx))

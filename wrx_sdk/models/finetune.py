@@ -1,7 +1,7 @@
 """Fine-tune a family checkpoint into a sequence classifier on CPU, cached.
 
-The result is a plain Hugging Face checkpoint directory (config.json with
-``BertForSequenceClassification``, model.safetensors, tokenizer files) so that
+The result is a plain Hugging Face checkpoint directory (config.json with the family's
+``*ForSequenceClassification``, model.safetensors, tokenizer files) so that
 transformers can load it as an independent reference. Training is keyed by everything
 that changes its result; a second call with the same key copies from the cache.
 """
@@ -129,7 +129,7 @@ def _train(
     ckpt = models.load_checkpoint(src)
     task = load_task(task_name)
     weights = bert.init_head(ckpt.weights, len(task.labels), hp["seed"])
-    module = bert.BertClassifier(weights)
+    module = bert.BertClassifier(weights, fam=ckpt.family)
     tok = load_tokenizer(src)
     train, dev = task.splits["train"], task.splits["dev"]
     tr = encode(tok, train.texts, train.pairs, hp["max_seq_len"])

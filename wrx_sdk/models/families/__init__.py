@@ -18,7 +18,7 @@ from wrx_sdk.errors import ModelError
 from wrx_sdk.formats.geometry import Geometry
 from wrx_sdk.models.weights import Weights
 
-FAMILY_MODULES = {"bert": "wrx_sdk.models.families.bert"}
+FAMILY_MODULES = {"bert": "wrx_sdk.models.families.bert", "mpnet": "wrx_sdk.models.families.mpnet"}
 
 
 class Family(Protocol):
@@ -29,6 +29,10 @@ class Family(Protocol):
     def weights_from_state_dict(self, sd: dict[str, np.ndarray], geom: Geometry) -> Weights: ...
     def state_dict_from_weights(self, w: Weights) -> dict[str, np.ndarray]: ...
     def hf_config(self, geom: Geometry, labels: list[str], base: dict[str, Any]) -> dict: ...
+    def extra_embed_tensors(self, w: Weights, max_seq: int) -> list: ...
+
+    # The torch forward (host reference, fine-tuning): embed, attention_bias(mask, embed
+    # tensors), encoder_layer and classify; see bert.py.
 
 
 def family(name: str) -> Family:

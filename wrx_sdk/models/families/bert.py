@@ -10,6 +10,7 @@ of its shards.
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 import numpy as np
@@ -113,11 +114,11 @@ def weights_from_state_dict(sd: dict[str, np.ndarray], geom: Geometry) -> Weight
     ]
     head = {c: get(h, required=False) for c, h in _HEAD_HF.items()}
     w = Weights(geom, embed, layers, head)
-    _check_shapes(w)
+    check_shapes(w)
     return w
 
 
-def _check_shapes(w: Weights) -> None:
+def check_shapes(w: Weights) -> None:
     g = w.geometry
     H, FF = g.hidden, g.intermediate
     want = {
@@ -179,8 +180,15 @@ def embed(
     return F.layer_norm(x, (x.shape[-1],), e["emb_ln_g"], e["emb_ln_b"], eps)
 
 
-def attention_bias(attention_mask: torch.Tensor) -> torch.Tensor:
-    """[B, S] 0/1 mask -> additive [B, 1, S] bias (exp underflows to exactly 0)."""
+def extra_embed_tensors(w: Weights, max_seq: int) -> list:
+    """What the store's EMBED_SHARED entry holds beyond word, position and type embeddings
+    and their LayerNorm: nothing for BERT (mpnet.py has its position bias table)."""
+    return []
+
+
+def attention_bias(attention_mask: torch.Tensor, e: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+    """[B, S] 0/1 mask -> additive [B, 1, S] bias (exp underflows to exactly 0), the same for
+    every head (a family whose bias differs per head returns [B, heads, S, S])."""
     return (1.0 - attention_mask.to(torch.float32)).unsqueeze(1) * torch.finfo(torch.float32).min
 
 
@@ -193,7 +201,9 @@ def encoder_layer(
     dropout: float = 0.0,
     training: bool = False,
 ) -> torch.Tensor:
-    """One post-LN BERT layer over k shards: Q/K/V/FFN1 hold k row blocks, O/FFN2 k column blocks."""
+    """One post-LN BERT layer over k shards: Q/K/V/FFN1 hold k row blocks, O/FFN2 k column
+    blocks. ``bias`` is [B, 1, S] for every head, or [B, k * heads_per_shard, S, S] per head
+    of the shards, in their order."""
     B, S, H = x.shape
     q = F.linear(x, w["q_w"], w["q_b"])
     nh = q.shape[-1] // head_dim
@@ -205,7 +215,7 @@ def encoder_layer(
     kh = heads(F.linear(x, w["k_w"], w["k_b"]))
     vh = heads(F.linear(x, w["v_w"], w["v_b"]))
     scores = torch.bmm(qh, kh.transpose(1, 2)) * (1.0 / math.sqrt(head_dim))
-    scores = scores.view(B, nh, S, S) + bias.unsqueeze(1)
+    scores = scores.view(B, nh, S, S) + (bias if bias.dim() == 4 else bias.unsqueeze(1))
     probs = torch.softmax(scores, dim=-1).view(B * nh, S, S)
     probs = F.dropout(probs, dropout, training)
     ctx = torch.bmm(probs, vh).view(B, nh, S, head_dim).transpose(1, 2).reshape(B, S, nh * head_dim)
@@ -225,11 +235,14 @@ def classify(
 
 
 class BertClassifier(torch.nn.Module):
-    """Trainable module over canonical weights, for fine-tuning."""
+    """Trainable module over canonical weights, for fine-tuning. ``fam`` is the family module
+    whose ``embed``, ``attention_bias``, ``encoder_layer`` and ``classify`` it runs (BERT's,
+    or one built on BERT's layer, as MPNet is)."""
 
-    def __init__(self, w: Weights, dropout: float = 0.1):
+    def __init__(self, w: Weights, dropout: float = 0.1, fam: Any = None):
         super().__init__()
         self.geom, self.dropout = w.geometry, dropout
+        self.fam = fam or sys.modules[__name__]
 
         def params(d: dict[str, np.ndarray]) -> torch.nn.ParameterDict:
             return torch.nn.ParameterDict(
@@ -243,8 +256,8 @@ class BertClassifier(torch.nn.Module):
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
     ) -> torch.Tensor:
-        g, p, tr = self.geom, self.dropout, self.training
-        x = embed(
+        g, p, tr, fam = self.geom, self.dropout, self.training, self.fam
+        x = fam.embed(
             input_ids,
             token_type_ids,
             F.embedding(input_ids, self.embed["word_emb"]),
@@ -252,10 +265,10 @@ class BertClassifier(torch.nn.Module):
             g.ln_eps,
         )
         x = F.dropout(x, p, tr)
-        bias = attention_bias(attention_mask)
+        bias = fam.attention_bias(attention_mask, self.embed)
         for layer in self.layers:
-            x = encoder_layer(x, bias, layer, g.head_dim, g.ln_eps, p, tr)
-        return classify(x, self.head, p, tr)
+            x = fam.encoder_layer(x, bias, layer, g.head_dim, g.ln_eps, p, tr)
+        return fam.classify(x, self.head, p, tr)
 
     def to_weights(self) -> Weights:
         def arr(pd: torch.nn.ParameterDict) -> dict[str, np.ndarray]:
