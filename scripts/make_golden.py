@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.fixtures import golden_package  # noqa: E402
+from tests.fixtures import golden_mpnet_package, golden_package  # noqa: E402
 from wrx_sdk.formats import store_layout as F  # noqa: E402
 
 GOLDEN = ROOT / "tests" / "golden"
@@ -76,6 +76,9 @@ def main() -> None:
         pkg = GOLDEN / "pkg"
         shutil.rmtree(pkg, ignore_errors=True)
         golden_package(Path(tmp), pkg)
+        shutil.rmtree(GOLDEN / "mpnet", ignore_errors=True)
+        golden_mpnet_package(Path(tmp), GOLDEN / "mpnet")
+    mpnet = json.loads((GOLDEN / "mpnet" / "manifest.json").read_text())
     store = (pkg / "store.wrx").read_bytes()
     manifest = json.loads((pkg / "manifest.json").read_text())
     broken = GOLDEN / "broken"
@@ -227,6 +230,20 @@ def main() -> None:
         "programs.layer_packed.max_shards",
         "differs from sharding.shards_per_layer",
     )
+
+    # MPNet manifests: read over the MPNet golden package ("pkg": "mpnet").
+    def mpnet_case(name: str, m: dict, error: str, field: str, contains: str) -> None:
+        manifest_case(name, m, error, field, contains)
+        cases[-1]["pkg"] = "mpnet"
+        cases[-1]["store"] = "mpnet/store.wrx"
+
+    m = json.loads(json.dumps(mpnet))
+    m["model"]["position_bias"] = "rotary"
+    mpnet_case("mpnet_unknown_position_bias", m, "MANIFEST_FIELD", "model.position_bias", "must be")
+
+    m = json.loads(json.dumps(mpnet))
+    m["model"]["geometry"]["family"] = "xlnet"
+    mpnet_case("mpnet_unknown_family", m, "MANIFEST_FIELD", "model.geometry.family", "is not supported")
 
     write_decode_vectors(GOLDEN / "decode_vectors.bin")
 

@@ -240,3 +240,32 @@ def write_tiny_mpnet_tokenizer(d: Path) -> Path:
     tok.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
     tok.save(str(Path(d) / "tokenizer.json"))
     return Path(d) / "tokenizer.json"
+
+
+def golden_mpnet_package(work: Path, out: Path) -> dict:
+    """The tiny MPNet package in tests/golden/mpnet: the relative position bias table, the
+    per-head bias programs and MPNet's manifest, for both readers' golden cases."""
+    from wrx_sdk.builder.package import package
+    from wrx_sdk.formats.quant_scheme import QuantScheme
+
+    ck = write_tiny_mpnet_checkpoint(
+        work / "golden-mpnet-ckpt", seed=7, hidden=8, layers=1, heads=2, intermediate=16, max_positions=16
+    )
+    write_tiny_mpnet_tokenizer(ck)
+    task = write_tiny_task(work / "golden-task.jsonl", rows=40, seed=7)
+    scheme = QuantScheme(
+        bitwidths=tuple(GOLDEN_SCHEME["bitwidths"]),
+        outlier_sigma=GOLDEN_SCHEME["outlier_sigma"],
+        kmeans_iters=GOLDEN_SCHEME["kmeans_iters"],
+    )
+    return package(
+        ck,
+        str(task),
+        out,
+        max_seq_len=8,
+        scheme=scheme,
+        workers=1,
+        progress=False,
+        model_name="golden-tiny-mpnet",
+        created_utc="2026-01-01T00:00:00Z",
+    )

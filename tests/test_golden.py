@@ -75,17 +75,18 @@ def test_golden_head8_entry_bytes():
     ]
 
 
-def test_writer_reproduces_golden_bytes(tmp_path):
+@pytest.mark.parametrize("which", ["pkg", "mpnet"])
+def test_writer_reproduces_golden_bytes(tmp_path, which):
     """The writer is deterministic: re-packaging the golden model gives the same bytes."""
-    from tests.fixtures import golden_package
+    from tests.fixtures import golden_mpnet_package, golden_package
 
-    golden_package(tmp_path / "work", tmp_path / "pkg")
-    assert (tmp_path / "pkg" / "store.wrx").read_bytes() == (GOLDEN / "pkg" / "store.wrx").read_bytes()
+    (golden_package if which == "pkg" else golden_mpnet_package)(tmp_path / "work", tmp_path / "pkg")
+    assert (tmp_path / "pkg" / "store.wrx").read_bytes() == (GOLDEN / which / "store.wrx").read_bytes()
     for split in ("dev", "calib"):
         name = f"data/{split}.bin"
-        assert (tmp_path / "pkg" / name).read_bytes() == (GOLDEN / "pkg" / name).read_bytes()
+        assert (tmp_path / "pkg" / name).read_bytes() == (GOLDEN / which / name).read_bytes()
     got = json.loads((tmp_path / "pkg" / "manifest.json").read_text())
-    want = json.loads((GOLDEN / "pkg" / "manifest.json").read_text())
+    want = json.loads((GOLDEN / which / "manifest.json").read_text())
     for m in (got, want):
         m.pop("wrx_sdk_version")
         m.pop("programs")  # .pte bytes depend on the torch/executorch build, not on our writer
@@ -107,7 +108,7 @@ def test_every_case_names_a_known_code():
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_rejection(case, tmp_path):
     pkg = tmp_path / "pkg"
-    shutil.copytree(GOLDEN / "pkg", pkg)
+    shutil.copytree(GOLDEN / case.get("pkg", "pkg"), pkg)
     shutil.copy(GOLDEN / case["store"], pkg / "store.wrx")
     if case["manifest"]:
         shutil.copy(GOLDEN / case["manifest"], pkg / "manifest.json")

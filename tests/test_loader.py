@@ -83,7 +83,7 @@ def test_golden_matches_reference(host_build, tmp_path, plan):
 
 def broken_package(case, tmp_path):
     pkg = tmp_path / "pkg"
-    shutil.copytree(GOLDEN / "pkg", pkg)
+    shutil.copytree(GOLDEN / case.get("pkg", "pkg"), pkg)
     shutil.copy(GOLDEN / case["store"], pkg / "store.wrx")
     if case["manifest"]:
         shutil.copy(GOLDEN / case["manifest"], pkg / "manifest.json")

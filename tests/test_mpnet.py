@@ -182,3 +182,51 @@ def test_finetune_trains_mpnet_and_transformers_reads_the_result(tiny_mpnet, tmp
     with torch.no_grad():
         want = ref(input_ids=ids, attention_mask=mask).logits
         assert (_ours(ck.weights, ids, mask) - want).abs().max().item() < 1e-4
+
+
+MODES = ["load-all", "load-then-exec", "stdpl", "elastic"]
+
+
+@pytest.fixture(scope="module")
+def tiny_mpnet_programs(tiny_mpnet, tmp_path_factory):
+    """The tiny MPNet packaged with its programs (the bias input per head)."""
+    from wrx_sdk.builder.package import package
+
+    from .fixtures import write_tiny_mpnet_tokenizer, write_tiny_task
+
+    d = tmp_path_factory.mktemp("mpnet-programs")
+    write_tiny_mpnet_tokenizer(tiny_mpnet)
+    task = write_tiny_task(d / "task.jsonl", rows=120)
+    package(tiny_mpnet, str(task), d / "pkg", max_seq_len=16, progress=False)
+    return d / "pkg"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_loader_equals_host_reference(host_build, tiny_mpnet_programs, tmp_path, mode):
+    """Acceptance (issue 21): the loader equals the host reference in every mode, at the
+    rows' own lengths and padded, at fp32 and 4 bits (logits within 1e-4, same predictions);
+    the elastic mode with one shard per call and two lanes gathers each call's heads."""
+    import json
+
+    from wrx_sdk.formats.manifest import open_package
+    from wrx_sdk.measure.evaluate import evaluate
+    from wrx_sdk.measure.reference import ReferenceExecutor
+
+    from .conftest import run_loader
+
+    pkg = tiny_mpnet_programs
+    m = json.loads((pkg / "manifest.json").read_text())
+    assert m["model"]["position_bias"] == "relative" and "layer_packed" in m["programs"]
+    with open_package(pkg) as p:
+        ex = ReferenceExecutor(p)
+        refs = {bits: evaluate(p, bits=bits, executor=ex, progress=False) for bits in (32, 4)}
+    for bits in (32, 4):
+        args = ["--mode", mode, "--bits", str(bits)]
+        if mode == "elastic":
+            args += ["--lanes", "2", "--chunk-kb", "1", "--preload-layers", "1"]
+        for extra in ([], ["--pad-to-max"]):
+            r, rep = run_loader(host_build, pkg, tmp_path / f"r{bits}{len(extra)}.json", *args, *extra)
+            assert r.returncode == 0, r.stderr[-2000:]
+            got = np.array([i["logits"] for i in rep["inferences"]])
+            assert np.abs(got - refs[bits].logits).max() < 1e-4, (bits, extra)
+            assert [i["pred"] for i in rep["inferences"]] == refs[bits].predictions.tolist()

@@ -124,10 +124,18 @@ Result<std::unique_ptr<Package>> open_package(const std::string& root, bool try_
   Geometry& g = pkg->geom;
   WRX_TRY(r.str(*model, "model.", "name", &pkg->model_name));
   WRX_TRY(r.str(*geom, "model.geometry.", "family", &g.family));
-  if (g.family != "bert")
+  if (g.family != "bert" && g.family != "mpnet")
     return fail(Error::kManifestField,
                 path + ": field model.geometry.family '" + g.family + "' is not supported by this loader",
                 "upgrade wrx-loader");
+  // What the family declares about its attention scores (families: wrx_sdk/models/families).
+  if (const json::Value* pb = model->get("position_bias"); pb != nullptr) {
+    if (!pb->is_string() || pb->str() != "relative")
+      return fail(Error::kManifestField,
+                  path + ": field model.position_bias must be \"relative\" or absent (a newer family?)",
+                  "upgrade wrx-loader, or re-package: wrx package MODEL_DIR --task TASK -o OUT");
+    pkg->relative_bias = true;
+  }
   constexpr int kBig = 1 << 20;
   WRX_TRY(r.i32(*geom, "model.geometry.", "hidden", &g.hidden, 1, 65536));
   WRX_TRY(r.i32(*geom, "model.geometry.", "layers", &g.layers, 1, 1024));

@@ -37,6 +37,9 @@ struct Package {
   // length run a query at its own length (min_seq_len..max_seq_len); fixed-length programs
   // (packages before 2026-12-02, no programs.*.min_seq_len) have min_seq_len = max_seq_len.
   int min_seq_len = 0;
+  // manifest model.position_bias "relative" (MPNet): the attention scores also get a
+  // per-head bias over relative positions, from the store's REL_POS_BIAS table.
+  bool relative_bias = false;
   std::vector<std::string> labels;
   std::string model_name, task_name;
   std::string dev_file, calib_file;

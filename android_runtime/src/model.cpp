@@ -109,6 +109,7 @@ Result<std::unique_ptr<Model>> Model::create(Package* pkg, bool word_table_resid
     }
   }
   WRX_TRY(m->load_resident(head_resident));
+  if (m->rel_ != nullptr) m->bias_scratch_.resize(m->lanes_.size() + 1);
   if (word_table_resident) {
     const Entry* e = pkg->store->find(fmt::EntryKind::kEmbedWord, -1, -1, 32);
     WRX_TRY(pkg->store->read_run(*e, *e, m->word_table_));
@@ -211,6 +212,8 @@ Status Model::load_resident(bool head_resident) {
   WRX_TRY(tensor(*es, emb_shared_.data(), Role::kTypeEmb, g.type_vocab, H, &type_));
   WRX_TRY(tensor(*es, emb_shared_.data(), Role::kEmbLnG, 1, H, &emb_g_));
   WRX_TRY(tensor(*es, emb_shared_.data(), Role::kEmbLnB, 1, H, &emb_b_));
+  if (pkg_->relative_bias)
+    WRX_TRY(tensor(*es, emb_shared_.data(), Role::kRelPosBias, g.heads, 2 * pkg_->max_seq_len - 1, &rel_));
   if (head_resident) {
     WRX_TRY(load(fmt::EntryKind::kHead, head_, &eh, head_bits_));  // create checked it exists
     WRX_TRY(head_ptrs(*eh, head_.data(), &head_res_));
@@ -421,6 +424,8 @@ Status Model::decode_attn(const Entry* const* entries, const uint8_t* const* pay
   }
   for (int i = 0; i < 7; ++i) w->ptr[i] = s[i];
   w->k = k;
+  w->shards.clear();
+  for (int p = 0; p < k; ++p) w->shards.push_back(entries[p]->shard);
   return Status::Ok();
 }
 
@@ -437,6 +442,8 @@ Status Model::decode_ffn(const Entry* const* entries, const uint8_t* const* payl
   }
   for (int i = 0; i < 3; ++i) w->ptr[i] = s[i];
   w->k = k;
+  w->shards.clear();
+  for (int p = 0; p < k; ++p) w->shards.push_back(entries[p]->shard);
   return Status::Ok();
 }
 
@@ -470,6 +477,7 @@ Status Model::decode_layer(const LayerPlan& lp, const uint8_t* const* attn, cons
   for (int i = 0; i < 6; ++i) std::memcpy(s[dst[i]], sh + size_t(i) * H, H * sizeof(float));
   for (int i = 0; i < 16; ++i) w->ptr[i] = s[i];
   w->k = k;
+  w->shards = lp.shards;
   return Status::Ok();
 }
 
@@ -497,8 +505,10 @@ Status Model::run_layer(const Weights& w, const float* bias, float* x) {
   const size_t n = size_t(S) * H;
   const float* o = nullptr;
   if (layer_ == nullptr) return fail(Error::kRuntime, "run_layer: the whole-layer program was not loaded");
+  int32_t rows = 1;
+  const float* b = call_bias(w.shards, bias, lanes_.size(), &rows);
   WRX_TRY(layer_->run({{x, {1, S, H}},
-                       {bias, {1, 1, S}},
+                       {b, {rows, rel_ != nullptr ? S : 1, S}},
                        {p[0], {A, H}},
                        {p[1], {A}},
                        {p[2], {A, H}},
@@ -560,6 +570,7 @@ Status Model::pack_layer(const Weights& w) {
   auto prog = Program::load(pkg_->layer_packed_program, 2, packed_memory_.get(), std::move(named));
   if (!prog.ok()) return prog.status();
   p.program = prog.take();
+  p.shards = w.shards;
   p.counted = matrices;
   AlignedBuffer::count_outside(matrices);
   packed_.push_back(std::move(p));
@@ -571,9 +582,39 @@ Status Model::run_packed(size_t i, const float* bias, float* x) {
   const size_t n = size_t(S) * H;
   if (i >= packed_.size()) return fail(Error::kRuntime, "run_packed: layer " + std::to_string(i) + " was not packed");
   const float* o = nullptr;
-  WRX_TRY(packed_[i].program->run({{x, {1, S, H}}, {bias, {1, 1, S}}}, &o, n));
+  int32_t rows = 1;
+  const float* b = call_bias(packed_[i].shards, bias, lanes_.size(), &rows);
+  WRX_TRY(packed_[i].program->run({{x, {1, S, H}}, {b, {rows, rel_ != nullptr ? S : 1, S}}}, &o, n));
   std::memcpy(x, o, n * sizeof(float));
   return Status::Ok();
+}
+
+const float* Model::call_bias(const std::vector<int>& shards, const float* mask, size_t slot, int32_t* rows) {
+  if (rel_ == nullptr) {
+    *rows = 1;
+    return mask;
+  }
+  const int S = seq_, hps = pkg_->shard.heads_per_shard, span = 2 * pkg_->max_seq_len - 1;
+  const int mid = pkg_->max_seq_len - 1;
+  std::vector<float>& out = bias_scratch_[slot];
+  out.resize(shards.size() * size_t(hps) * S * S);
+  float* o = out.data();
+  for (int s : shards) {
+    for (int j = 0; j < hps; ++j) {
+      const float* t = rel_ + size_t(s * hps + j) * span;
+      for (int q = 0; q < S; ++q, o += S)
+        for (int k = 0; k < S; ++k) o[k] = t[k - q + mid] + mask[k];
+    }
+  }
+  *rows = int32_t(shards.size()) * hps;
+  return out.data();
+}
+
+size_t Model::bias_scratch_bytes() const {
+  if (rel_ == nullptr) return 0;
+  // Each lane's largest call, and the whole layer: every head at the longest length.
+  const size_t full = size_t(pkg_->geom.heads) * pkg_->max_seq_len * pkg_->max_seq_len * sizeof(float);
+  return full * bias_scratch_.size();
 }
 
 Status Model::run_attn(const Weights& w, const float* x, const float* bias, float* acc, int lane) {
@@ -583,8 +624,10 @@ Status Model::run_attn(const Weights& w, const float* x, const float* bias, floa
   const float* o = nullptr;  // in the program arena: added to acc before the next call
   if (lane < 0 || lane >= lanes())
     return fail(Error::kRuntime, "run_attn: lane " + std::to_string(lane) + " not loaded");
+  int32_t rows = 1;
+  const float* b = call_bias(w.shards, bias, size_t(lane), &rows);
   WRX_TRY(lanes_[size_t(lane)].attn->run({{x, {1, S, H}},
-                                          {bias, {1, 1, S}},
+                                          {b, {rows, rel_ != nullptr ? S : 1, S}},
                                           {p[0], {A, H}},
                                           {p[1], {A}},
                                           {p[2], {A, H}},

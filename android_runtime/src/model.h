@@ -52,7 +52,8 @@ struct WordRows {
 struct Weights {
   AlignedBuffer buf;
   const float* ptr[16] = {};
-  int k = 0;  // shards
+  int k = 0;                // shards
+  std::vector<int> shards;  // which, in order (a per-head score bias follows their heads)
 };
 
 class Model {
@@ -88,10 +89,15 @@ class Model {
   // Layers are numbered in the order they were packed.
   bool can_pack(const LayerPlan& lp) const;
   Status pack_layer(const Weights& w);
+  size_t bias_scratch_bytes() const;  // the per-head bias buffers, every lane (0 without one)
   Status run_packed(size_t i, const float* bias, float* x);
 
   // compute
   Status embed(const int32_t* ids, const int32_t* types, const WordRows& rows, float* x) const;
+  // `bias` is the key mask row [S] (0 for tokens, float lowest for padding). A package
+  // whose attention scores also get a per-head relative position bias (manifest
+  // model.position_bias "relative", store role REL_POS_BIAS) has the program calls take
+  // [heads of the call's shards, S, S]: the Model gathers it from the table, per call.
   Status run_layer(const Weights& w, const float* bias, float* x);
   // Chunked layer: acc = 0; run_attn per chunk (acc += partial); finish_attn (x = LN1(x + o_b + acc));
   // acc = 0; run_ffn per chunk; finish_ffn (x = LN2(x + b2 + acc)).
@@ -133,6 +139,10 @@ class Model {
   Status run_head(const HeadPtrs& hp, const float* x, float* logits) const;
   Status decode_tensor(const Entry& e, const uint8_t* payload, fmt::Role role, uint32_t rows, uint32_t cols, float* dst,
                        size_t stride) const;
+  // The score bias of a program call over `shards`: the mask row as it is ({1, 1, S}), or
+  // the shards' heads' relative position bias plus the mask gathered into scratch[slot]
+  // ({heads, S, S}). Slot: a lane, or lanes() for the whole-layer and packed programs.
+  const float* call_bias(const std::vector<int>& shards, const float* mask, size_t slot, int32_t* rows);
 
   Package* pkg_ = nullptr;
   int seq_ = 0;
@@ -141,10 +151,14 @@ class Model {
   struct Packed {
     AlignedBuffer small;               // biases and LayerNorms: the runtime reads them at every call
     std::unique_ptr<Program> program;  // holds XNNPACK's packed copy of the matrices
+    std::vector<int> shards;           // every shard, in order
     int64_t counted = 0;               // the matrices' fp32 bytes, in the resident tally while alive
     Packed() = default;
     Packed(Packed&& o) noexcept
-        : small(std::move(o.small)), program(std::move(o.program)), counted(std::exchange(o.counted, 0)) {}
+        : small(std::move(o.small)),
+          program(std::move(o.program)),
+          shards(std::move(o.shards)),
+          counted(std::exchange(o.counted, 0)) {}
     ~Packed() { AlignedBuffer::count_outside(-counted); }
   };
   std::unique_ptr<ProgramMemory> packed_memory_;  // one arena for all packed layers (run one at a time)
@@ -160,9 +174,11 @@ class Model {
   const float *pos_ = nullptr, *type_ = nullptr, *emb_g_ = nullptr, *emb_b_ = nullptr;
   HeadPtrs head_res_;  // when the head is resident
   const uint32_t* crc_ = nullptr;
-  const float* word_ = nullptr;           // only when the word table is resident
-  std::vector<const float*> shared_ptr_;  // per layer: o_b, ln1_g, ln1_b, ffn2_b, ln2_g, ln2_b
-  TaskPool readers_{3};                   // with the calling thread: 4 word-row reads in flight
+  const float* word_ = nullptr;                   // only when the word table is resident
+  const float* rel_ = nullptr;                    // [heads, 2 * max_seq_len - 1] when position_bias is relative
+  std::vector<std::vector<float>> bias_scratch_;  // per lane, then one for whole layers
+  std::vector<const float*> shared_ptr_;          // per layer: o_b, ln1_g, ln1_b, ffn2_b, ln2_g, ln2_b
+  TaskPool readers_{3};                           // with the calling thread: 4 word-row reads in flight
 };
 
 }  // namespace wrx

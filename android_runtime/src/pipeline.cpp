@@ -52,7 +52,9 @@ class Base : public Executor {
   size_t seq_floats() const { return size_t(m_->seq()) * m_->hidden(); }
 
  public:
-  size_t activation_bytes() const override { return (x_.size() + bias_.size()) * sizeof(float); }
+  size_t activation_bytes() const override {
+    return (x_.size() + bias_.size()) * sizeof(float) + m_->bias_scratch_bytes();
+  }
 
  protected:
   // A cancelled call stops at the next layer (half) boundary with Error::kCancelled.

@@ -215,7 +215,8 @@ void test_cases(const fs::path& golden) {
       st = open_and_verify((golden / c.get("store")->str()).string());
     } else {
       fs::remove_all(tmp);
-      fs::copy(golden / "pkg", tmp, fs::copy_options::recursive);
+      const json::Value* base = c.get("pkg");  // the package the manifest belongs to (default: pkg)
+      fs::copy(golden / (base != nullptr ? base->str() : std::string("pkg")), tmp, fs::copy_options::recursive);
       fs::copy_file(golden / c.get("manifest")->str(), tmp / "manifest.json", fs::copy_options::overwrite_existing);
       auto p = open_package(tmp.string());
       st = p.status();

@@ -37,6 +37,7 @@ import torch
 from wrx_sdk import config
 from wrx_sdk.formats.files import atomic_open
 from wrx_sdk.formats.geometry import LAYER_KEYS, Geometry, ShardSpec
+from wrx_sdk.models.families import family
 
 LAYER_INPUTS = ("x", "bias", *LAYER_KEYS)  # the layer weights in canonical order
 ATTN_INPUTS = ("x", "bias", "q_w", "q_b", "k_w", "k_b", "v_w", "v_b", "o_w")
@@ -63,6 +64,8 @@ def _program_key(name: str, geom: Geometry, spec: ShardSpec, seq: int, min_seq: 
 
 
 def program_module(name: str, geom: Geometry, spec: ShardSpec) -> torch.nn.Module:
+    """The layer, attention and FFN modules are BERT's for every family: a family's own math
+    reaches them through the bias input (``example_inputs``)."""
     from wrx_sdk.models.families import bert
 
     if name == "layer":
@@ -120,7 +123,11 @@ def example_inputs(name: str, geom: Geometry, spec: ShardSpec, seq: int, k: int)
     def r(*s: int) -> torch.Tensor:
         return torch.randn(*s, generator=g) * 0.05
 
-    x, bias = torch.randn(1, seq, H, generator=g), torch.zeros(1, 1, seq)
+    x = torch.randn(1, seq, H, generator=g)
+    # The score bias: one key mask for every head [1, 1, S], or a family's per-head bias
+    # (relative positions) for the call's heads [k * heads_per_shard, S, S].
+    per_head = family(geom.family).POSITION_BIAS == "relative"
+    bias = torch.zeros(k * spec.heads_per_shard, seq, seq) if per_head else torch.zeros(1, 1, seq)
     if name == "ffn":
         return (x, r(f, H), r(f), r(H, f))
     attn = (x, bias, r(a, H), r(a), r(a, H), r(a), r(a, H), r(a), r(H, a))
@@ -171,13 +178,17 @@ def _lower(name: str, geom: Geometry, spec: ShardSpec, seq: int, min_seq: int) -
     f = spec.ffn_per_shard * k if k is not None else None
     inputs = PROGRAMS[name]
     dyn = {i: None for i in inputs}
+    per_head = family(geom.family).POSITION_BIAS == "relative"
     if k is not None:
         dims = {"q_w": {0: a}, "q_b": {0: a}, "k_w": {0: a}, "k_b": {0: a}, "v_w": {0: a}, "v_b": {0: a},
                 "o_w": {1: a}, "ffn1_w": {0: f}, "ffn1_b": {0: f}, "ffn2_w": {1: f}}  # fmt: skip
+        if per_head:
+            dims["bias"] = {0: spec.heads_per_shard * k}
         dyn.update({i: d for i, d in dims.items() if i in dyn})
     if min_seq < seq:  # one Dim object: x, h and bias agree on the length
         s = Dim("s", min=min_seq, max=seq)
-        dyn.update({i: d for i, d in {"x": {1: s}, "h": {1: s}, "bias": {2: s}}.items() if i in dyn})
+        bias_dims = {**(dyn.get("bias") or {}), 1: s, 2: s} if per_head else {2: s}
+        dyn.update({i: d for i, d in {"x": {1: s}, "h": {1: s}, "bias": bias_dims}.items() if i in dyn})
     mod = program_module(name, geom, spec).eval()
     with _quiet_lowering():
         ep = export(mod, example_inputs(name, geom, spec, seq, M), dynamic_shapes=dyn, strict=False)
@@ -228,7 +239,8 @@ def _lower_packed(geom: Geometry, spec: ShardSpec, seq: int, min_seq: int) -> tu
     dyn = None
     if min_seq < seq:
         s = Dim("s", min=min_seq, max=seq)
-        dyn = {"x": {1: s}, "bias": {2: s}}
+        per_head = family(geom.family).POSITION_BIAS == "relative"
+        dyn = {"x": {1: s}, "bias": {1: s, 2: s} if per_head else {2: s}}
     tag = "wrx_layer"
     with _quiet_lowering():
         unlifted = export(mod, (x, bias), dynamic_shapes=dyn, strict=False).module()

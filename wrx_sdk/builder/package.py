@@ -200,6 +200,8 @@ def package(
             "model": {
                 "name": model_name or str(model_dir),
                 "family": geom.family,
+                # how the attention scores are biased beyond the key mask (absent: not at all)
+                **({"position_bias": pb} if (pb := family(geom.family).POSITION_BIAS) else {}),
                 "geometry": geom.to_json(),
                 "n_params": w.n_params(),
             },

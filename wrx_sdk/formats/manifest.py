@@ -206,6 +206,18 @@ def open_package(root: str | Path) -> Package:
     m = read_manifest(root)
     path = root / "manifest.json"
     geom = Geometry.from_json(_need(m["model"], "geometry", "model.", path))
+    if geom.family not in ("bert", "mpnet"):
+        raise ManifestError(
+            f"{path}: field model.geometry.family {geom.family!r} is not supported by this wrx",
+            hint="upgrade wrx-sdk",
+            code="MANIFEST_FIELD",
+        )
+    if m["model"].get("position_bias", "relative") != "relative":
+        raise ManifestError(
+            f'{path}: field model.position_bias must be "relative" or absent (a newer family?)',
+            hint=f"upgrade wrx-sdk, or {REPACKAGE}",
+            code="MANIFEST_FIELD",
+        )
     sh = m["sharding"]
     spec = ShardSpec(
         int(sh["shards_per_layer"]),

@@ -24,6 +24,10 @@ FAMILY_MODULES = {"bert": "wrx_sdk.models.families.bert", "mpnet": "wrx_sdk.mode
 class Family(Protocol):
     NAME: str
     MODEL_TYPES: tuple[str, ...]
+    # None: the attention score bias is the key mask, one row for every head; "relative": a
+    # per-head table over relative positions (store role REL_POS_BIAS), which the programs
+    # take as a [heads, S, S] bias input and the manifest declares (model.position_bias).
+    POSITION_BIAS: str | None
 
     def geometry_from_config(self, cfg: dict[str, Any]) -> Geometry: ...
     def weights_from_state_dict(self, sd: dict[str, np.ndarray], geom: Geometry) -> Weights: ...

@@ -22,6 +22,7 @@ from wrx_sdk.formats.geometry import EMBED_KEYS, HEAD_KEYS, LAYER_KEYS, Geometry
 from wrx_sdk.models.weights import Weights
 
 NAME = "bert"
+POSITION_BIAS = None  # the score bias is the key mask alone, the same for every head
 MODEL_TYPES = ("bert",)
 
 _LAYER_HF = {

@@ -31,6 +31,7 @@ from wrx_sdk.models.families import bert
 from wrx_sdk.models.weights import Weights
 
 NAME = "mpnet"
+POSITION_BIAS = "relative"  # a per-head bias table (store role REL_POS_BIAS); the device gathers it
 MODEL_TYPES = ("mpnet",)
 POSITION_OFFSET = 2  # padding_idx + 1: the position id of a sequence's first token
 MAX_DISTANCE = 128  # transformers' relative_position_bucket default, fixed by the architecture
