@@ -47,7 +47,7 @@ def profile_device(
     return path
 
 
-CALIBRATION_VERSION = 7  # bumped when the calibration's method changes; wrx demo re-profiles
+CALIBRATION_VERSION = 8  # bumped when the calibration's method changes; wrx demo re-profiles
 CALIBRATION_SKIP = 5  # warm-up rows of each calibration run, not measured
 CALIBRATION_PASSES = 3  # fit, re-simulate the overlaps with the fitted terms, refit
 

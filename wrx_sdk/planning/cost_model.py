@@ -228,13 +228,27 @@ class CostModel:
         return self.read_ms(nbytes) + nbytes / (self.crc_gbps * 1e6) + terms.request_io_ms
 
     def _word_rows(self, pkg: Package) -> tuple[int, float]:
-        """Median bytes and time of one input's word-row reads, over the calibration rows."""
+        """Median bytes and time of one input's word-row reads over the calibration rows,
+        as a query of ``self.length`` tokens reads them. At max_seq_len every row padded: its
+        tokens' rows and the pad token's, as the padded calibration runs read them. Shorter:
+        the rows at least that long, cut to it (the longest rows where fewer than 16 are),
+        since a query reads one row per distinct token: 11 tokens read about a third of
+        what 40 do, which a length-blind median over-predicted by 0.3 ms for the shortest
+        queries (docs/RESULTS.md, session 11)."""
         enc, _ = devdata.read(pkg.data_path("calib"))
         rec = self._rec[EntryKey(F.EntryKind.EMBED_WORD)]
         base = rec.offset + rec.tensors[0].offset
         row = self.H * 4
+        L = self.length
+        if L >= pkg.max_seq_len:
+            inputs = list(enc.input_ids[:256])
+        else:
+            rows = np.flatnonzero(enc.lengths >= L)
+            if len(rows) < 16:
+                rows = np.argsort(enc.lengths, kind="stable")[-16:]
+            inputs = [enc.input_ids[i, : min(L, int(enc.lengths[i]))] for i in rows[:256]]
         sizes, times = [], []
-        for ids in enc.input_ids[:256]:
+        for ids in inputs:
             spans: list[list[int]] = []
             for r in np.unique(ids):
                 s, t = (base + int(r) * row) // ALIGN * ALIGN, align(base + (int(r) + 1) * row)
