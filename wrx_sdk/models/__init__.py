@@ -29,6 +29,10 @@ def resolve(name_or_dir: str | Path) -> Path:
     models = builtin_names()
     if str(name_or_dir) in models:
         spec = models[str(name_or_dir)]
+        if "split_zip" in spec:
+            from wrx_sdk.models.split_zip import resolve_split
+
+            return resolve_split(str(name_or_dir), spec)
         found = importlib.util.find_spec(spec["package"])
         if found is None or not found.submodule_search_locations:
             raise ModelError(

