@@ -266,7 +266,7 @@ def cmd_report(a: argparse.Namespace) -> int:
 def cmd_demo(a: argparse.Namespace) -> int:
     from wrx_sdk.demo import demo
 
-    demo(Path(a.workdir), steps=a.steps)
+    demo(Path(a.workdir), steps=a.steps, model=a.model)
     return 0
 
 
@@ -275,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     s = sub.add_parser("finetune", help="fine-tune a model into a classifier (cached)")
-    s.add_argument("model", help="checkpoint directory or built-in name (minilm-l6)")
+    s.add_argument("model", help="checkpoint directory or built-in name (minilm-l6, mpnet-base)")
     s.add_argument("--task", required=True, help="built-in task or CSV/JSONL file")
     s.add_argument("-o", "--output", required=True, help="output checkpoint directory")
     s.add_argument("--steps", type=int, default=None, help="training steps (configs/wrx.yaml)")
@@ -424,6 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--workdir", default="wrx-demo", help="where artefacts go (default ./wrx-demo)")
     s.add_argument("--steps", type=int, default=None)
+    s.add_argument("--model", default=None, help="built-in name or checkpoint directory (default minilm-l6)")
     s.set_defaults(fn=cmd_demo)
     return p
 

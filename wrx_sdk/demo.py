@@ -71,9 +71,10 @@ def plan_targets(
     return sorted({round(max(lo, f * load_all), 1) for f in fractions}), load_all
 
 
-def demo(workdir: Path, steps: int | None = None) -> Path:
+def demo(workdir: Path, steps: int | None = None, model: str | None = None) -> Path:
+    """model: a built-in name or checkpoint directory (default demo.model, minilm-l6)."""
     cfg = defaults("demo")
-    model, task, cap = cfg["model"], cfg["task"], float(cfg["io_bandwidth_mbps"])
+    model, task, cap = model or cfg["model"], cfg["task"], float(cfg["io_bandwidth_mbps"])
     memory_mb, rows = float(cfg["memory_mb"]), int(cfg["rows"])
     workdir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()

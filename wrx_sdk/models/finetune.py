@@ -58,6 +58,9 @@ def finetune(
 ) -> dict:
     """Fine-tune ``model`` on ``task_name`` into ``out``; returns the stamp (incl. dev accuracy)."""
     hp = config.defaults("finetune")
+    # A built-in model may set its own (configs/models.yaml, `finetune`): mpnet-base costs
+    # about eight times MiniLM's compute per step, so it takes fewer.
+    hp.update(models.builtin_names().get(str(model), {}).get("finetune") or {})
     if steps is not None:
         hp["steps"] = int(steps)
     if seed is not None:
