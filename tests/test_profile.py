@@ -223,3 +223,69 @@ def test_bounded_fit_pins_a_term_at_its_bound_and_refits_the_rest():
     # a term fitted negative is dropped, not clipped: the other refits alone
     y = np.array([-1.0, 2.0, 1.0])
     assert np.allclose(_bounded_lstsq(x, y, np.array([np.inf, np.inf])), [0.0, 1.5])
+
+
+def test_terms_fields_are_the_profile_readers():
+    from dataclasses import fields
+
+    from wrx_sdk.formats.device_profile import TERMS
+    from wrx_sdk.planning.cost_model import Terms
+
+    assert tuple(f.name for f in fields(Terms)) == TERMS
+
+
+def _leaves(v, path=()):
+    if isinstance(v, dict):
+        for k, x in v.items():
+            yield from _leaves(x, (*path, k))
+    elif isinstance(v, list):
+        for i, x in enumerate(v[:2]):  # the first two of each list
+            yield from _leaves(x, (*path, i))
+    if path:
+        yield path
+
+
+def test_hand_edited_profiles_are_user_errors(host_build, tiny_copy, tmp_path):
+    """Every field of a real profile deleted, or set to a string, a negative number or NaN:
+    the profile loads and the cost model reads it, or loading is a BAD_DATA user error
+    naming the field. Never a KeyError or TypeError from inside the planner."""
+    import copy
+
+    import yaml
+
+    from wrx_sdk.planning.cost_model import CostModel
+
+    d = yaml.safe_load(profile_device(tiny_copy, "local", io_bandwidth=20, progress=False).read_text())
+    from wrx_sdk.formats.plan import Knobs, Plan
+
+    paths = [p for p in _leaves(d) if p[0] not in ("format", "format_version")]
+    assert len(paths) > 100
+    rejected = 0
+    with open_package(tiny_copy) as pkg:
+        plan = Plan.uniform(pkg.geometry.layers, pkg.spec.shards_per_layer, 4, preload_layers=1)
+        for path in paths:
+            for how in ("delete", "string", "negative", "nan"):
+                m = copy.deepcopy(d)
+                parent = m
+                for k in path[:-1]:
+                    parent = parent[k]
+                if how == "delete":
+                    if isinstance(parent, list):
+                        continue
+                    del parent[path[-1]]
+                else:
+                    parent[path[-1]] = {"string": "x", "negative": -1, "nan": float("nan")}[how]
+                f = tmp_path / "p.yaml"
+                f.write_text(yaml.safe_dump(m))
+                try:
+                    prof = load_profile(f)
+                except WrxError as e:
+                    assert e.code == "BAD_DATA" and str(path[0]) in e.message and e.hint, (path, how, e)
+                    rejected += 1
+                    continue
+                try:  # a profile that loads is one the planner can use, or refuses clearly
+                    for length in (None, 4):
+                        CostModel(pkg, prof, length=length).predict(plan, Knobs(lanes=2))
+                except WrxError as e:
+                    assert "profile" in e.message and e.hint, (path, how, e)
+    assert rejected > 200

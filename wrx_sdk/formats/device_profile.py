@@ -6,6 +6,7 @@ keeps the whole as YAML under OUT/profiles/. The planners read nothing else abou
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import yaml
@@ -15,6 +16,7 @@ from wrx_sdk.formats.files import atomic_open
 
 FORMAT = "wrx-profile"
 PROFILE_VERSION = 5  # wrx-loader --profile's format_version
+REPROFILE = "re-run wrx profile-device (a profile is written by it, not by hand)"
 
 
 def write_profile(path: str | Path, rep: dict) -> None:
@@ -31,6 +33,10 @@ def load_profile(path: str | Path) -> dict:
         raise WrxError(
             f"device profile {p} does not exist", hint="wrx profile-device OUT --device DEV"
         ) from None
+    except yaml.YAMLError as e:
+        raise WrxError(
+            f"{p}: not valid YAML ({e})", hint="re-run wrx profile-device", code="BAD_DATA"
+        ) from None
     version = d.get("format_version") if isinstance(d, dict) else None
     if not isinstance(d, dict) or d.get("format") != FORMAT or version != PROFILE_VERSION:
         raise WrxError(
@@ -38,7 +44,135 @@ def load_profile(path: str | Path) -> dict:
             "device profiles (older ones lack the timings per length, the lane timings or the 8-bit head's)",
             hint="re-run wrx profile-device",
         )
+    _check(d, _SCHEMA, "", p)
+    _check_counts(d, p)
     return d
+
+
+# What the planners read, and the type of each field: a hand-edited or truncated profile is
+# a user error naming the field, never a KeyError inside the cost model. A dict schema
+# lists required keys ("?" before a key: optional); {"*": x} is a map whose keys are
+# integers (as strings or ints) and whose values are x; [x] is a non-empty list of x.
+NUM, INT = "number", "integer"
+_TIMES = {"layer": [NUM], "attn": [NUM], "ffn": [NUM]}
+_LANE = {"lanes": INT, "attn": [NUM], "ffn": [NUM]}
+TERMS = ("compute_scale", "half_ms", "fixed_ms", "words_extra_ms", "mb_compute_ms")
+TERMS += ("request_compute_ms", "request_io_ms")  # cost_model.Terms: the calibration's fields
+_TERMS = {"*": {f"?{k}": NUM for k in TERMS}}
+_SCHEMA = {
+    "seq_len": INT,
+    "shards_per_layer": INT,
+    "device": {"?name": str},
+    "io": {"read_mbps_by_request_bytes": {"*": NUM}, "?bandwidth_cap_mbps": NUM},
+    "decode_gbps": {"*": NUM},
+    "crc_gbps": NUM,
+    "compute_ms_by_shards": _TIMES,
+    "lane_compute_ms_by_shards": _LANE,
+    "overheads": {"finish_layer_ms": NUM, "embed_ms": NUM, "head_ms_by_bits": {"*": NUM}},
+    "memory": {
+        "resident_base_bytes": INT,
+        "head_bytes_by_bits": {"*": INT},
+        "activation_bytes": INT,
+        "lane_bytes": INT,
+    },
+    "?by_length": {
+        "*": {
+            "compute_ms_by_shards": _TIMES,
+            "lane_compute_ms_by_shards": _LANE,
+            "finish_layer_ms": NUM,
+            "embed_ms": NUM,
+        }
+    },
+    "?calibration": {"?lanes": _TERMS, "?short": {"length": INT, "lanes": _TERMS}},
+}
+
+
+def _check(v, schema, field: str, path: Path) -> None:
+    def bad(want: str) -> WrxError:
+        return WrxError(
+            f"{path}: field {field or '(top level)'} is missing or not {want}",
+            hint=REPROFILE,
+            code="BAD_DATA",
+        )
+
+    if schema is NUM:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise bad("a finite number >= 0")
+    elif schema is INT:
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise bad("an integer >= 0")
+    elif schema is str:
+        if v is not None and not isinstance(v, str):
+            raise bad("a string")
+    elif isinstance(schema, list):
+        if not isinstance(v, list) or not v:
+            raise bad("a non-empty list")
+        for i, x in enumerate(v):
+            _check(x, schema[0], f"{field}[{i}]", path)
+    elif "*" in schema:
+        if not isinstance(v, dict) or not v:
+            raise bad("a non-empty map")
+        for k, x in v.items():
+            if isinstance(k, bool) or not str(k).isdigit():
+                raise bad("a map with integer keys")
+            _check(x, schema["*"], f"{field}.{k}", path)
+    else:
+        if not isinstance(v, dict):
+            raise bad("a map")
+        for key, sub in schema.items():
+            name = key.lstrip("?")
+            if name not in v or (key.startswith("?") and v[name] is None):
+                if key.startswith("?"):
+                    continue
+                field_ = f"{field}.{name}" if field else name
+                raise WrxError(
+                    f"{path}: field {field_} is missing",
+                    hint=REPROFILE,
+                    code="BAD_DATA",
+                )
+            _check(v[name], sub, f"{field}.{name}" if field else name, path)
+
+
+def _check_counts(d: dict, path: Path) -> None:
+    """Every per-shard timing list has one entry per shard count (the cost model indexes
+    them by k); a measured length is within the programs' range; calibration terms are the
+    cost model's."""
+    M, S = d["shards_per_layer"], d["seq_len"]
+    heads = {str(k) for k in d["overheads"]["head_ms_by_bits"]}
+    if "32" not in heads or heads != {str(k) for k in d["memory"]["head_bytes_by_bits"]}:
+        raise WrxError(
+            f"{path}: fields overheads.head_ms_by_bits and memory.head_bytes_by_bits must name the same "
+            "heads, the fp32 one (32) among them",
+            hint=REPROFILE,
+            code="BAD_DATA",
+        )
+    cal = d.get("calibration") or {}
+    for pre, lanes in (
+        ("calibration.lanes", cal.get("lanes")),
+        ("calibration.short.lanes", (cal.get("short") or {}).get("lanes")),
+    ):
+        for k, terms in (lanes or {}).items():
+            extra = sorted(set(terms) - set(TERMS))
+            if extra:
+                raise WrxError(
+                    f"{path}: field {pre}.{k} has unknown terms {extra}", hint=REPROFILE, code="BAD_DATA"
+                )
+    tables = {"": d, **{f"by_length.{k}.": v for k, v in (d.get("by_length") or {}).items()}}
+    for pre, t in tables.items():
+        for name in ("compute_ms_by_shards", "lane_compute_ms_by_shards"):
+            for prog, ms in t[name].items():
+                if prog != "lanes" and len(ms) != M:
+                    raise WrxError(
+                        f"{path}: field {pre}{name}.{prog} has {len(ms)} timings, shards_per_layer is {M}",
+                        hint=REPROFILE,
+                        code="BAD_DATA",
+                    )
+        if pre and not 1 <= int(pre.split(".")[1]) <= S:
+            raise WrxError(
+                f"{path}: field {pre[:-1]} is a length outside 1..seq_len ({S})",
+                hint=REPROFILE,
+                code="BAD_DATA",
+            )
 
 
 def timings_at(profile: dict, length: int) -> dict:

@@ -146,6 +146,12 @@ class CostModel:
         )
         self.cap_mbps = p["io"].get("bandwidth_cap_mbps") or 0.0
         self.decode_gbps = {int(k): float(v) for k, v in p["decode_gbps"].items()}
+        missing = sorted(set(pkg.scheme.all_bits) - set(self.decode_gbps))
+        if missing:
+            raise WrxError(
+                f"the device profile has no decode_gbps for {missing}-bit entries of this package",
+                hint=f"re-run: wrx profile-device {pkg.root} --device DEV",
+            )
         self.length = int(length or pkg.max_seq_len)
         if not 1 <= self.length <= pkg.max_seq_len:
             raise WrxError(
