@@ -30,12 +30,17 @@ def load_tokenizer(d: Path) -> Tokenizer:
 
 def encode(tok: Tokenizer, texts: list[str], pairs: list[str] | None, max_len: int) -> Encoded:
     tok.enable_truncation(max_len)
-    # BERT's [PAD] (0), MPNet's and RoBERTa's <pad> (1): padding is masked either way, but
-    # a reference that derives positions from the ids (transformers' MPNet) needs the real one.
-    pad = next((t for t in ("[PAD]", "<pad>") if tok.token_to_id(t) is not None), None)
-    tok.enable_padding(
-        length=max_len, pad_id=0 if pad is None else tok.token_to_id(pad), pad_token=pad or "[PAD]"
-    )
+    # The tokenizer's own pad token where its file sets one (all-mpnet-base-v2: <pad>, 1,
+    # though its vocabulary also has a [PAD] at 4), else BERT's [PAD] or RoBERTa's <pad>.
+    # Padding is masked either way, but a reference that derives positions from the ids
+    # (transformers' MPNet) needs the real one.
+    own = tok.padding
+    if own:
+        pad, pad_id = own["pad_token"], own["pad_id"]
+    else:
+        pad = next((t for t in ("[PAD]", "<pad>") if tok.token_to_id(t) is not None), "[PAD]")
+        pad_id = tok.token_to_id(pad) or 0
+    tok.enable_padding(length=max_len, pad_id=pad_id, pad_token=pad)
     batch = list(zip(texts, pairs, strict=True)) if pairs is not None else texts
     enc = tok.encode_batch(batch)
     ids = np.array([e.ids for e in enc], dtype=np.int32).reshape(len(enc), max_len)
