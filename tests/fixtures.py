@@ -131,12 +131,18 @@ GOLDEN_SCHEME = {"bitwidths": [2, 4], "outlier_sigma": 2.0, "kmeans_iters": 25}
 
 def golden_package(work: Path, out: Path) -> dict:
     """The tiny package in tests/golden/pkg: deterministic bytes, small enough to commit."""
-    from wrx_sdk.builder.package import package
-    from wrx_sdk.formats.quant_scheme import QuantScheme
-
     ck = write_tiny_checkpoint(
         work / "golden-ckpt", seed=7, hidden=8, layers=1, heads=2, intermediate=16, max_positions=16
     )
+    return _golden(work, ck, out, "golden-tiny")
+
+
+def _golden(work: Path, ck: Path, out: Path, name: str) -> dict:
+    """A golden package of checkpoint ``ck``: the golden task, scheme and settings, fixed
+    date, one worker (the bytes must not depend on the machine)."""
+    from wrx_sdk.builder.package import package
+    from wrx_sdk.formats.quant_scheme import QuantScheme
+
     task = write_tiny_task(work / "golden-task.jsonl", rows=40, seed=7)
     scheme = QuantScheme(
         bitwidths=tuple(GOLDEN_SCHEME["bitwidths"]),
@@ -151,7 +157,7 @@ def golden_package(work: Path, out: Path) -> dict:
         scheme=scheme,
         workers=1,
         progress=False,
-        model_name="golden-tiny",
+        model_name=name,
         created_utc="2026-01-01T00:00:00Z",
     )
 
@@ -245,27 +251,8 @@ def write_tiny_mpnet_tokenizer(d: Path) -> Path:
 def golden_mpnet_package(work: Path, out: Path) -> dict:
     """The tiny MPNet package in tests/golden/mpnet: the relative position bias table, the
     per-head bias programs and MPNet's manifest, for both readers' golden cases."""
-    from wrx_sdk.builder.package import package
-    from wrx_sdk.formats.quant_scheme import QuantScheme
-
     ck = write_tiny_mpnet_checkpoint(
         work / "golden-mpnet-ckpt", seed=7, hidden=8, layers=1, heads=2, intermediate=16, max_positions=16
     )
     write_tiny_mpnet_tokenizer(ck)
-    task = write_tiny_task(work / "golden-task.jsonl", rows=40, seed=7)
-    scheme = QuantScheme(
-        bitwidths=tuple(GOLDEN_SCHEME["bitwidths"]),
-        outlier_sigma=GOLDEN_SCHEME["outlier_sigma"],
-        kmeans_iters=GOLDEN_SCHEME["kmeans_iters"],
-    )
-    return package(
-        ck,
-        str(task),
-        out,
-        max_seq_len=8,
-        scheme=scheme,
-        workers=1,
-        progress=False,
-        model_name="golden-tiny-mpnet",
-        created_utc="2026-01-01T00:00:00Z",
-    )
+    return _golden(work, ck, out, "golden-tiny-mpnet")

@@ -33,7 +33,8 @@ def _batch(vocab: int, S: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tenso
 def _ours(w, ids: torch.Tensor, mask: torch.Tensor, heads: list[int] | None = None) -> torch.Tensor:
     e = {k: torch.from_numpy(v) for k, v in w.embed.items()}
     e["rel_pos_bias"] = torch.from_numpy(mpnet.position_bias_table(w.embed["rel_bias"], ids.shape[1]))
-    x = mpnet.embed(ids, torch.zeros_like(ids), F_embedding(ids, e["word_emb"]), e, w.geometry.ln_eps)
+    rows = torch.nn.functional.embedding(ids, e["word_emb"])
+    x = mpnet.embed(ids, torch.zeros_like(ids), rows, e, w.geometry.ln_eps)
     bias = mpnet.attention_bias(mask, e)
     for layer in w.layers:
         x = mpnet.encoder_layer(
@@ -44,10 +45,6 @@ def _ours(w, ids: torch.Tensor, mask: torch.Tensor, heads: list[int] | None = No
             w.geometry.ln_eps,
         )
     return mpnet.classify(x, {k: torch.from_numpy(v) for k, v in w.head.items()})
-
-
-def F_embedding(ids: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
-    return torch.nn.functional.embedding(ids, table)
 
 
 @torch.no_grad()

@@ -505,10 +505,9 @@ Status Model::run_layer(const Weights& w, const float* bias, float* x) {
   const size_t n = size_t(S) * H;
   const float* o = nullptr;
   if (layer_ == nullptr) return fail(Error::kRuntime, "run_layer: the whole-layer program was not loaded");
-  int32_t rows = 1;
-  const float* b = call_bias(w.shards, bias, lanes_.size(), &rows);
+  const CallBias b = call_bias(w.shards, bias, lanes_.size());
   WRX_TRY(layer_->run({{x, {1, S, H}},
-                       {b, {rows, rel_ != nullptr ? S : 1, S}},
+                       {b.data, {b.heads, b.rows, S}},
                        {p[0], {A, H}},
                        {p[1], {A}},
                        {p[2], {A, H}},
@@ -582,18 +581,14 @@ Status Model::run_packed(size_t i, const float* bias, float* x) {
   const size_t n = size_t(S) * H;
   if (i >= packed_.size()) return fail(Error::kRuntime, "run_packed: layer " + std::to_string(i) + " was not packed");
   const float* o = nullptr;
-  int32_t rows = 1;
-  const float* b = call_bias(packed_[i].shards, bias, lanes_.size(), &rows);
-  WRX_TRY(packed_[i].program->run({{x, {1, S, H}}, {b, {rows, rel_ != nullptr ? S : 1, S}}}, &o, n));
+  const CallBias b = call_bias(packed_[i].shards, bias, lanes_.size());
+  WRX_TRY(packed_[i].program->run({{x, {1, S, H}}, {b.data, {b.heads, b.rows, S}}}, &o, n));
   std::memcpy(x, o, n * sizeof(float));
   return Status::Ok();
 }
 
-const float* Model::call_bias(const std::vector<int>& shards, const float* mask, size_t slot, int32_t* rows) {
-  if (rel_ == nullptr) {
-    *rows = 1;
-    return mask;
-  }
+Model::CallBias Model::call_bias(const std::vector<int>& shards, const float* mask, size_t slot) {
+  if (rel_ == nullptr) return {mask, 1, 1};
   const int S = seq_, hps = pkg_->shard.heads_per_shard, span = 2 * pkg_->max_seq_len - 1;
   const int mid = pkg_->max_seq_len - 1;
   std::vector<float>& out = bias_scratch_[slot];
@@ -606,8 +601,7 @@ const float* Model::call_bias(const std::vector<int>& shards, const float* mask,
         for (int k = 0; k < S; ++k) o[k] = t[k - q + mid] + mask[k];
     }
   }
-  *rows = int32_t(shards.size()) * hps;
-  return out.data();
+  return {out.data(), int32_t(shards.size()) * hps, S};
 }
 
 size_t Model::bias_scratch_bytes() const {
@@ -624,10 +618,9 @@ Status Model::run_attn(const Weights& w, const float* x, const float* bias, floa
   const float* o = nullptr;  // in the program arena: added to acc before the next call
   if (lane < 0 || lane >= lanes())
     return fail(Error::kRuntime, "run_attn: lane " + std::to_string(lane) + " not loaded");
-  int32_t rows = 1;
-  const float* b = call_bias(w.shards, bias, size_t(lane), &rows);
+  const CallBias b = call_bias(w.shards, bias, size_t(lane));
   WRX_TRY(lanes_[size_t(lane)].attn->run({{x, {1, S, H}},
-                                          {b, {rows, rel_ != nullptr ? S : 1, S}},
+                                          {b.data, {b.heads, b.rows, S}},
                                           {p[0], {A, H}},
                                           {p[1], {A}},
                                           {p[2], {A, H}},

@@ -142,7 +142,11 @@ class Model {
   // The score bias of a program call over `shards`: the mask row as it is ({1, 1, S}), or
   // the shards' heads' relative position bias plus the mask gathered into scratch[slot]
   // ({heads, S, S}). Slot: a lane, or lanes() for the whole-layer and packed programs.
-  const float* call_bias(const std::vector<int>& shards, const float* mask, size_t slot, int32_t* rows);
+  struct CallBias {
+    const float* data;
+    int32_t heads, rows;  // the tensor is {heads, rows, S}
+  };
+  CallBias call_bias(const std::vector<int>& shards, const float* mask, size_t slot);
 
   Package* pkg_ = nullptr;
   int seq_ = 0;

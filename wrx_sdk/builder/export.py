@@ -116,6 +116,12 @@ def export_programs(geom: Geometry, spec: ShardSpec, seq: int, out: Path, min_se
     return recs
 
 
+def _per_head_bias(geom: Geometry) -> bool:
+    """The programs' score bias is per head ([k * heads_per_shard, S, S]), not the key mask
+    alone ([1, 1, S]): the family declares a relative position bias."""
+    return family(geom.family).POSITION_BIAS == "relative"
+
+
 def example_inputs(name: str, geom: Geometry, spec: ShardSpec, seq: int, k: int) -> tuple[torch.Tensor, ...]:
     g = torch.Generator().manual_seed(0)
     H, a, f = geom.hidden, k * spec.attn_width, k * spec.ffn_per_shard
@@ -126,7 +132,7 @@ def example_inputs(name: str, geom: Geometry, spec: ShardSpec, seq: int, k: int)
     x = torch.randn(1, seq, H, generator=g)
     # The score bias: one key mask for every head [1, 1, S], or a family's per-head bias
     # (relative positions) for the call's heads [k * heads_per_shard, S, S].
-    per_head = family(geom.family).POSITION_BIAS == "relative"
+    per_head = _per_head_bias(geom)
     bias = torch.zeros(k * spec.heads_per_shard, seq, seq) if per_head else torch.zeros(1, 1, seq)
     if name == "ffn":
         return (x, r(f, H), r(f), r(H, f))
@@ -178,7 +184,7 @@ def _lower(name: str, geom: Geometry, spec: ShardSpec, seq: int, min_seq: int) -
     f = spec.ffn_per_shard * k if k is not None else None
     inputs = PROGRAMS[name]
     dyn = {i: None for i in inputs}
-    per_head = family(geom.family).POSITION_BIAS == "relative"
+    per_head = _per_head_bias(geom)
     if k is not None:
         dims = {"q_w": {0: a}, "q_b": {0: a}, "k_w": {0: a}, "k_b": {0: a}, "v_w": {0: a}, "v_b": {0: a},
                 "o_w": {1: a}, "ffn1_w": {0: f}, "ffn1_b": {0: f}, "ffn2_w": {1: f}}  # fmt: skip
@@ -239,8 +245,7 @@ def _lower_packed(geom: Geometry, spec: ShardSpec, seq: int, min_seq: int) -> tu
     dyn = None
     if min_seq < seq:
         s = Dim("s", min=min_seq, max=seq)
-        per_head = family(geom.family).POSITION_BIAS == "relative"
-        dyn = {"x": {1: s}, "bias": {1: s, 2: s} if per_head else {2: s}}
+        dyn = {"x": {1: s}, "bias": {1: s, 2: s} if _per_head_bias(geom) else {2: s}}
     tag = "wrx_layer"
     with _quiet_lowering():
         unlifted = export(mod, (x, bias), dynamic_shapes=dyn, strict=False).module()

@@ -59,24 +59,33 @@ _HEAD_HF = {
 
 
 def geometry_from_config(cfg: dict[str, Any]) -> Geometry:
+    pet = cfg.get("position_embedding_type", "absolute")
+    if pet != "absolute":
+        raise ModelError(f"config.json: position_embedding_type {pet!r} is not supported")
+    return config_geometry(cfg, NAME, 0, lambda c: int(c.get("type_vocab_size", 2)), 1e-12)
+
+
+def config_geometry(
+    cfg: dict[str, Any], family: str, position_offset: int, type_vocab: Any, default_eps: float
+) -> Geometry:
+    """A BERT-shaped config.json as a Geometry (shared by the families built on BERT's
+    layer): ``position_offset`` rows of the position table come before the first position,
+    ``type_vocab(cfg)`` gives the type rows."""
     try:
         act = cfg.get("hidden_act", "gelu")
         if act != "gelu":
             raise ModelError(f"config.json: hidden_act {act!r} is not supported (only 'gelu')")
-        pet = cfg.get("position_embedding_type", "absolute")
-        if pet != "absolute":
-            raise ModelError(f"config.json: position_embedding_type {pet!r} is not supported")
         g = Geometry(
-            family=NAME,
+            family=family,
             hidden=int(cfg["hidden_size"]),
             layers=int(cfg["num_hidden_layers"]),
             heads=int(cfg["num_attention_heads"]),
             intermediate=int(cfg["intermediate_size"]),
             vocab=int(cfg["vocab_size"]),
-            max_positions=int(cfg["max_position_embeddings"]),
-            type_vocab=int(cfg.get("type_vocab_size", 2)),
+            max_positions=int(cfg["max_position_embeddings"]) - position_offset,
+            type_vocab=type_vocab(cfg),
             num_labels=len(cfg["id2label"]) if "id2label" in cfg else int(cfg.get("num_labels", 2)),
-            ln_eps=float(cfg.get("layer_norm_eps", 1e-12)),
+            ln_eps=float(cfg.get("layer_norm_eps", default_eps)),
             act=act,
         )
     except KeyError as e:
@@ -100,7 +109,16 @@ def _normalize_keys(sd: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def weights_from_state_dict(sd: dict[str, np.ndarray], geom: Geometry) -> Weights:
-    sd = _normalize_keys(sd)
+    w = Weights(geom, *read_tensors(_normalize_keys(sd), geom, "bert.", _EMBED_HF, _LAYER_HF, _HEAD_HF))
+    check_shapes(w)
+    return w
+
+
+def read_tensors(
+    sd: dict[str, np.ndarray], geom: Geometry, prefix: str, embed_hf: dict, layer_hf: dict, head_hf: dict
+) -> tuple[dict, list[dict], dict]:
+    """(embed, layers, head) in canonical names from a state dict whose encoder keys start
+    with ``prefix``; every embedding and layer tensor is required, the head optional."""
 
     def get(key: str, required: bool = True) -> np.ndarray | None:
         if key not in sd:
@@ -109,14 +127,12 @@ def weights_from_state_dict(sd: dict[str, np.ndarray], geom: Geometry) -> Weight
             return None
         return np.ascontiguousarray(sd[key], dtype=np.float32)
 
-    embed = {c: get("bert." + h) for c, h in _EMBED_HF.items()}
+    embed = {c: get(prefix + h) for c, h in embed_hf.items()}
     layers = [
-        {c: get(f"bert.encoder.layer.{i}.{h}") for c, h in _LAYER_HF.items()} for i in range(geom.layers)
+        {c: get(f"{prefix}encoder.layer.{i}.{h}") for c, h in layer_hf.items()} for i in range(geom.layers)
     ]
-    head = {c: get(h, required=False) for c, h in _HEAD_HF.items()}
-    w = Weights(geom, embed, layers, head)
-    check_shapes(w)
-    return w
+    head = {c: get(h, required=False) for c, h in head_hf.items()}
+    return embed, layers, head
 
 
 def check_shapes(w: Weights) -> None:
@@ -146,18 +162,30 @@ def check_shapes(w: Weights) -> None:
 
 
 def state_dict_from_weights(w: Weights) -> dict[str, np.ndarray]:
-    sd = {"bert." + h: w.embed[c] for c, h in _EMBED_HF.items()}
-    for i, layer in enumerate(w.layers):
-        sd.update({f"bert.encoder.layer.{i}.{h}": layer[c] for c, h in _LAYER_HF.items()})
-    sd.update({h: w.head[c] for c, h in _HEAD_HF.items() if w.head.get(c) is not None})
+    return write_tensors(w.embed, w.layers, w.head, "bert.", _EMBED_HF, _LAYER_HF, _HEAD_HF)
+
+
+def write_tensors(
+    embed: dict, layers: list[dict], head: dict, prefix: str, embed_hf: dict, layer_hf: dict, head_hf: dict
+) -> dict[str, np.ndarray]:
+    """The inverse of ``read_tensors``: a Hugging Face state dict (head tensors only if set)."""
+    sd = {prefix + h: embed[c] for c, h in embed_hf.items()}
+    for i, layer in enumerate(layers):
+        sd.update({f"{prefix}encoder.layer.{i}.{h}": layer[c] for c, h in layer_hf.items()})
+    sd.update({h: head[c] for c, h in head_hf.items() if head.get(c) is not None})
     return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in sd.items()}
 
 
 def hf_config(geom: Geometry, labels: list[str], base: dict[str, Any]) -> dict:
+    return classifier_config(base, labels, "BertForSequenceClassification", "bert")
+
+
+def classifier_config(base: dict[str, Any], labels: list[str], architecture: str, model_type: str) -> dict:
+    """``base`` (the source config.json) as a sequence classifier over ``labels``."""
     cfg = {k: v for k, v in base.items() if not k.startswith("_")}
     cfg.update(
-        architectures=["BertForSequenceClassification"],
-        model_type="bert",
+        architectures=[architecture],
+        model_type=model_type,
         num_labels=len(labels),
         id2label={str(i): lab for i, lab in enumerate(labels)},
         label2id={lab: i for i, lab in enumerate(labels)},

@@ -70,30 +70,8 @@ _HEAD_HF = {
 
 
 def geometry_from_config(cfg: dict[str, Any]) -> Geometry:
-    try:
-        act = cfg.get("hidden_act", "gelu")
-        if act != "gelu":
-            raise ModelError(f"config.json: hidden_act {act!r} is not supported (only 'gelu')")
-        g = Geometry(
-            family=NAME,
-            hidden=int(cfg["hidden_size"]),
-            layers=int(cfg["num_hidden_layers"]),
-            heads=int(cfg["num_attention_heads"]),
-            intermediate=int(cfg["intermediate_size"]),
-            vocab=int(cfg["vocab_size"]),
-            max_positions=int(cfg["max_position_embeddings"]) - POSITION_OFFSET,
-            type_vocab=1,  # no token types: one zero row (module docstring)
-            num_labels=len(cfg["id2label"]) if "id2label" in cfg else int(cfg.get("num_labels", 2)),
-            ln_eps=float(cfg.get("layer_norm_eps", 1e-5)),
-            act=act,
-        )
-    except KeyError as e:
-        raise ModelError(f"config.json: missing field {e.args[0]!r}") from None
-    if g.hidden % g.heads:
-        raise ModelError(
-            f"config.json: hidden_size {g.hidden} is not divisible by num_attention_heads {g.heads}"
-        )
-    return g
+    # no token types: one zero row (module docstring)
+    return bert.config_geometry(cfg, NAME, POSITION_OFFSET, lambda c: 1, 1e-5)
 
 
 def _normalize_keys(sd: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -110,22 +88,11 @@ def _normalize_keys(sd: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def weights_from_state_dict(sd: dict[str, np.ndarray], geom: Geometry) -> Weights:
-    sd = _normalize_keys(sd)
-
-    def get(key: str, required: bool = True) -> np.ndarray | None:
-        if key not in sd:
-            if required:
-                raise ModelError(f"checkpoint is missing tensor {key!r}")
-            return None
-        return np.ascontiguousarray(sd[key], dtype=np.float32)
-
-    embed = {c: get("mpnet." + h) for c, h in _EMBED_HF.items()}
+    embed, layers, head = bert.read_tensors(
+        _normalize_keys(sd), geom, "mpnet.", _EMBED_HF, _LAYER_HF, _HEAD_HF
+    )
     embed["pos_emb"] = np.ascontiguousarray(embed["pos_emb"][POSITION_OFFSET:])
     embed["type_emb"] = np.zeros((1, geom.hidden), np.float32)
-    layers = [
-        {c: get(f"mpnet.encoder.layer.{i}.{h}") for c, h in _LAYER_HF.items()} for i in range(geom.layers)
-    ]
-    head = {c: get(h, required=False) for c, h in _HEAD_HF.items()}
     w = Weights(geom, embed, layers, head)
     bert.check_shapes(w)
     rb = embed["rel_bias"]
@@ -142,23 +109,11 @@ def state_dict_from_weights(w: Weights) -> dict[str, np.ndarray]:
     row 0 is never looked up."""
     e = dict(w.embed)
     e["pos_emb"] = np.concatenate([np.zeros((POSITION_OFFSET, w.geometry.hidden), np.float32), e["pos_emb"]])
-    sd = {"mpnet." + h: e[c] for c, h in _EMBED_HF.items()}
-    for i, layer in enumerate(w.layers):
-        sd.update({f"mpnet.encoder.layer.{i}.{h}": layer[c] for c, h in _LAYER_HF.items()})
-    sd.update({h: w.head[c] for c, h in _HEAD_HF.items() if w.head.get(c) is not None})
-    return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in sd.items()}
+    return bert.write_tensors(e, w.layers, w.head, "mpnet.", _EMBED_HF, _LAYER_HF, _HEAD_HF)
 
 
 def hf_config(geom: Geometry, labels: list[str], base: dict[str, Any]) -> dict:
-    cfg = {k: v for k, v in base.items() if not k.startswith("_")}
-    cfg.update(
-        architectures=["MPNetForSequenceClassification"],
-        model_type="mpnet",
-        num_labels=len(labels),
-        id2label={str(i): lab for i, lab in enumerate(labels)},
-        label2id={lab: i for i, lab in enumerate(labels)},
-    )
-    return cfg
+    return bert.classifier_config(base, labels, "MPNetForSequenceClassification", "mpnet")
 
 
 # ---------------------------------------------------------------- position bias
