@@ -183,11 +183,31 @@ def test_buckets_stay_only_if_the_calib_split_confirms_them(planned_pkg, tmp_pat
             return {"calib_accuracy": 0.7 if better else 0.6, "calib_kl_from_fp32": 0.1 if better else 0.2,
                     "calib_rows": 8}  # fmt: skip
 
+        def paired_gain(self, old, new):
+            assert not old.by_length and new.by_length  # the top plan, then with its buckets
+            # losing: the buckets fix 4 rows and break 2, a gain within the sign test's noise
+            return (6, 1) if buckets_win else (4, 2)
+
     plan, _ = make_plan(
         planned_pkg, t, 64, profile=prof, name=f"stub-{buckets_win}", progress=False, confirm=Stub()
     )
     assert bool(plan.by_length) == buckets_win
     assert plan.meta["predicted"]["calib_accuracy"] == 0.7
+    got = plan.meta["bucket_confirmation"]
+    assert (got["calib_fixed"], got["calib_broken"], got["kept"]) == (
+        (6, 1, True) if buckets_win else (4, 2, False)
+    )
+
+
+def test_buckets_confirmed_is_a_one_sided_sign_test():
+    from wrx_sdk.planning.planner import buckets_confirmed
+
+    assert buckets_confirmed(6, 1, 1.0)  # 5 >= sqrt(7) = 2.65
+    assert not buckets_confirmed(4, 2, 1.0)  # 2 < sqrt(6) = 2.45
+    assert buckets_confirmed(4, 2, 0.5)  # 2 >= 1.22
+    assert not buckets_confirmed(0, 0, 0.0)  # no row changed: nothing to keep them for
+    assert not buckets_confirmed(3, 3, 0.0)
+    assert buckets_confirmed(1, 0, 1.0)  # 1 >= 1
 
 
 def test_grow_for_length_spends_the_time_a_short_query_saves(planned_pkg):

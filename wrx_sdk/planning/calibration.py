@@ -52,6 +52,14 @@ CALIBRATION_SKIP = 5  # warm-up rows of each calibration run, not measured
 CALIBRATION_PASSES = 3  # fit, re-simulate the overlaps with the fitted terms, refit
 
 
+def reference_plan(layers: int, M: int) -> tuple[Plan, dict]:
+    """The ``resident`` calibration plan and its knobs: every shard preloaded at 4 bits, so
+    it streams nothing but the word rows and its latency is compute and fixed costs alone,
+    which the fit predicts closely. A benchmark runs it beside the plans it checks: its
+    measured / predicted tells the machine's drift since the profile from a model error."""
+    return Plan.uniform(layers, M, 4, layers), {"readahead_kb": 1024, "chunk_kb": 800, "head_resident": True}
+
+
 def _calibration_plans(cm, layers: int, M: int, bits: tuple[int, ...]) -> dict[str, tuple[Plan, dict]]:
     """``resident`` streams nothing but the word rows: compute alone, and the fixed costs.
     ``contiguous`` streams the back half of the layers, one request per half.
@@ -65,7 +73,7 @@ def _calibration_plans(cm, layers: int, M: int, bits: tuple[int, ...]) -> dict[s
     what the fit separates (a fixed seed, so a profile is reproducible)."""
     cfg = defaults("planner")
     rng = np.random.default_rng(int(cfg["calibration_seed"]))
-    knobs = {"readahead_kb": 1024, "chunk_kb": 800, "head_resident": True}
+    knobs = reference_plan(layers, M)[1]
     narrow = Plan.uniform(layers, M, 4, layers)
     for lp in narrow.layers:
         lp.shards, lp.bits = lp.shards[: max(1, M // 6)], lp.bits[: max(1, M // 6)]
@@ -80,7 +88,7 @@ def _calibration_plans(cm, layers: int, M: int, bits: tuple[int, ...]) -> dict[s
     io_knobs = {"readahead_kb": min(cfg["readahead_kb"]), "chunk_kb": min(cfg["chunk_kb"])}
     io_knobs["head_resident"] = False
     out = {  # contiguous: many streamed bytes in few requests, to tell the two costs apart
-        "resident": (Plan.uniform(layers, M, 4, layers), knobs),
+        "resident": reference_plan(layers, M),
         "narrow": (narrow, knobs),  # little compute per half: what each half costs on top
         "contiguous": (Plan.uniform(layers, M, 4, max(1, layers // 2)), knobs),
         "narrow-streamed": (streamed, knobs),  # a small request per half, little compute

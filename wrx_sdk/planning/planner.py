@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from pathlib import Path
 
@@ -36,8 +37,8 @@ PLANNERS = ("wrx", "sti")
 # rule), so plans reused by fingerprint (wrx demo) are made again. 2: confirm by KL.
 # 3: only candidates at least as accurate on calib as STI's plan compete (``choose``).
 # 4: both planners plan for T x (1 - latency_headroom). 5: wrx plans grow per length bucket.
-# 6: the buckets stay only if the calib split confirms them.
-PLANNER_VERSION = 6
+# 6: the buckets stay only if the calib split confirms them. 7: ... by a paired margin.
+PLANNER_VERSION = 7
 
 
 class Confirmer:
@@ -52,6 +53,7 @@ class Confirmer:
         self.labels = labels[:n]
         self._full = Plan.uniform(pkg.geometry.layers, pkg.spec.shards_per_layer, 32)
         self._ref: torch.Tensor | None = None  # fp32 log-probabilities, on first use
+        self._right: dict[str, np.ndarray] = {}  # per plan: which calib rows it gets right
 
     @property
     def ref(self) -> torch.Tensor:
@@ -64,6 +66,7 @@ class Confirmer:
 
     def __call__(self, plan: Plan) -> dict:
         logits = self._logits(plan)
+        self._right[_layers_key(plan)] = logits.argmax(-1) == self.labels
         lp = torch.log_softmax(torch.from_numpy(logits), -1)
         kl = torch.nn.functional.kl_div(lp, self.ref, log_target=True, reduction="batchmean").item()
         return {
@@ -71,6 +74,27 @@ class Confirmer:
             "calib_kl_from_fp32": kl,
             "calib_rows": int(len(self.labels)),
         }
+
+    def paired_gain(self, old: Plan, new: Plan) -> tuple[int, int]:
+        """(rows ``new`` gets right that ``old`` got wrong, the reverse), both confirmed."""
+        a, b = self._right[_layers_key(old)], self._right[_layers_key(new)]
+        return int((b & ~a).sum()), int((a & ~b).sum())
+
+
+def _layers_key(plan: Plan) -> str:
+    """What a plan computes, without its name: its layers, buckets and head."""
+    d = plan.to_json()
+    return json.dumps([d["layers"], d.get("by_length"), plan.head_bits])
+
+
+def buckets_confirmed(fixed: int, broken: int, z: float) -> bool:
+    """Whether the calib rows confirm the length buckets: they fix more rows than they
+    break by ``z`` standard deviations of that difference (a sign test: under no effect,
+    fixed - broken has mean 0 and variance fixed + broken). Two plans that differ only in
+    a bucket's extra shards disagree on a few dozen calib rows, so a lower KL with equal
+    accuracy, the candidates' rule, kept buckets that lost 0.6-1.6 points on dev in two
+    bench runs (docs/RESULTS.md, session 11); a margin in rows is what dev can keep."""
+    return fixed > broken and fixed - broken >= z * math.sqrt(fixed + broken)
 
 
 def choose(scored: list[tuple], incumbent: int | None = None) -> tuple:
@@ -194,6 +218,7 @@ def make_plan(
         plan = d.to_plan(name, knobs)
         pred = cm.predict(plan, knobs)
         by_length = {}
+        bucket_check = None  # the calib rows' verdict on the buckets, when there were any
         if planner == "wrx":
             lengths = _bucket_lengths(pkg, prof, top_len)
             cms = {n: CostModel(pkg, prof, length=n) for n in lengths}
@@ -218,7 +243,11 @@ def make_plan(
                 # shards added together: the buckets stay only if the calib rows, each run
                 # with its bucket's layers, confirm them by the rule candidates are chosen by.
                 with_buckets = confirm(plan)
-                if choose([(measured, "top"), (with_buckets, "buckets")], incumbent=0)[1] == "buckets":
+                top_plan = d.to_plan(name, knobs)
+                fixed, broken = confirm.paired_gain(top_plan, plan)
+                kept = buckets_confirmed(fixed, broken, float(cfg["bucket_confirm_z"]))
+                bucket_check = {"calib_fixed": fixed, "calib_broken": broken, "kept": kept}
+                if kept:
                     measured = with_buckets
                 else:
                     plan.by_length = []
@@ -250,6 +279,7 @@ def make_plan(
             },
             "length_percentile": pct,
             "planned_length": top_len,
+            "bucket_confirmation": bucket_check,
             "predicted_by_length": {
                 n: {"latency_ms": round(p.latency_ms, 3), "memory_bytes": p.memory_bytes}
                 for n, p in by_length.items()
