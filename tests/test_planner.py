@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
+import torch
 
 from wrx_sdk import config
 from wrx_sdk.errors import PlanError, WrxError
@@ -183,31 +185,41 @@ def test_buckets_stay_only_if_the_calib_split_confirms_them(planned_pkg, tmp_pat
             return {"calib_accuracy": 0.7 if better else 0.6, "calib_kl_from_fp32": 0.1 if better else 0.2,
                     "calib_rows": 8}  # fmt: skip
 
-        def paired_gain(self, old, new):
+        def paired(self, old, new):
             assert not old.by_length and new.by_length  # the top plan, then with its buckets
-            # losing: the buckets fix 4 rows and break 2, a gain within the sign test's noise
-            return (6, 1) if buckets_win else (4, 2)
+            # losing: a likelihood gain within noise, though more rows fixed than broken
+            z = 2.0 if buckets_win else 1.0
+            return {"calib_fixed": 6, "calib_broken": 1, "nll_z": z}
 
     plan, _ = make_plan(
         planned_pkg, t, 64, profile=prof, name=f"stub-{buckets_win}", progress=False, confirm=Stub()
     )
     assert bool(plan.by_length) == buckets_win
     assert plan.meta["predicted"]["calib_accuracy"] == 0.7
-    got = plan.meta["bucket_confirmation"]
-    assert (got["calib_fixed"], got["calib_broken"], got["kept"]) == (
-        (6, 1, True) if buckets_win else (4, 2, False)
-    )
+    assert plan.meta["bucket_confirmation"]["kept"] == buckets_win
 
 
-def test_buckets_confirmed_is_a_one_sided_sign_test():
-    from wrx_sdk.planning.planner import buckets_confirmed
+def test_buckets_confirmed_needs_likelihood_and_rows(planned_pkg):
+    """The rule on its own, and ``Confirmer.paired`` on real plans, recomputed here from
+    the host reference's logits: rows fixed and broken, and the paired z of the NLL."""
+    from wrx_sdk.planning.planner import Confirmer, buckets_confirmed
 
-    assert buckets_confirmed(6, 1, 1.0)  # 5 >= sqrt(7) = 2.65
-    assert not buckets_confirmed(4, 2, 1.0)  # 2 < sqrt(6) = 2.45
-    assert buckets_confirmed(4, 2, 0.5)  # 2 >= 1.22
-    assert not buckets_confirmed(0, 0, 0.0)  # no row changed: nothing to keep them for
-    assert not buckets_confirmed(3, 3, 0.0)
-    assert buckets_confirmed(1, 0, 1.0)  # 1 >= 1
+    assert buckets_confirmed({"calib_fixed": 6, "calib_broken": 1, "nll_z": 1.7}, 1.645)
+    assert not buckets_confirmed({"calib_fixed": 6, "calib_broken": 1, "nll_z": 1.6}, 1.645)
+    assert not buckets_confirmed({"calib_fixed": 3, "calib_broken": 3, "nll_z": 5.0}, 1.645)
+    with open_package(planned_pkg) as pkg:
+        c = Confirmer(pkg, 64)
+        lo, hi = Plan.uniform(2, 4, 2), Plan.uniform(2, 4, 32)
+        c(lo), c(hi)
+        up, same = c.paired(lo, hi), c.paired(hi, hi)
+        y = c.labels
+        la, lb = (torch.log_softmax(torch.from_numpy(c.ex.run(p, c.enc)), -1).numpy() for p in (lo, hi))
+    a, b = la.argmax(-1) == y, lb.argmax(-1) == y
+    d = lb[np.arange(len(y)), y] - la[np.arange(len(y)), y]  # NLL(lo) - NLL(hi)
+    assert (up["calib_fixed"], up["calib_broken"]) == (int((b & ~a).sum()), int((a & ~b).sum()))
+    assert up["calib_fixed"] + up["calib_broken"] > 0  # 2 bits changes some predictions
+    assert up["nll_z"] == pytest.approx(d.mean() / (d.std(ddof=1) / np.sqrt(len(d))), abs=1e-3)
+    assert same == {"calib_fixed": 0, "calib_broken": 0, "nll_z": 0.0}
 
 
 def test_grow_for_length_spends_the_time_a_short_query_saves(planned_pkg):

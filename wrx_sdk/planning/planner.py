@@ -37,7 +37,7 @@ PLANNERS = ("wrx", "sti")
 # rule), so plans reused by fingerprint (wrx demo) are made again. 2: confirm by KL.
 # 3: only candidates at least as accurate on calib as STI's plan compete (``choose``).
 # 4: both planners plan for T x (1 - latency_headroom). 5: wrx plans grow per length bucket.
-# 6: the buckets stay only if the calib split confirms them. 7: ... by a paired margin.
+# 6: the buckets stay only if the calib split confirms them. 7: ... by a paired test.
 PLANNER_VERSION = 7
 
 
@@ -53,7 +53,8 @@ class Confirmer:
         self.labels = labels[:n]
         self._full = Plan.uniform(pkg.geometry.layers, pkg.spec.shards_per_layer, 32)
         self._ref: torch.Tensor | None = None  # fp32 log-probabilities, on first use
-        self._right: dict[str, np.ndarray] = {}  # per plan: which calib rows it gets right
+        # per plan confirmed: each calib row's (right?, negative log-likelihood of its label)
+        self._rows: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     @property
     def ref(self) -> torch.Tensor:
@@ -66,8 +67,9 @@ class Confirmer:
 
     def __call__(self, plan: Plan) -> dict:
         logits = self._logits(plan)
-        self._right[_layers_key(plan)] = logits.argmax(-1) == self.labels
         lp = torch.log_softmax(torch.from_numpy(logits), -1)
+        nll = -lp[torch.arange(len(self.labels)), torch.from_numpy(self.labels).long()].numpy()
+        self._rows[_layers_key(plan)] = (logits.argmax(-1) == self.labels, nll)
         kl = torch.nn.functional.kl_div(lp, self.ref, log_target=True, reduction="batchmean").item()
         return {
             "calib_accuracy": float((logits.argmax(-1) == self.labels).mean()),
@@ -75,10 +77,15 @@ class Confirmer:
             "calib_rows": int(len(self.labels)),
         }
 
-    def paired_gain(self, old: Plan, new: Plan) -> tuple[int, int]:
-        """(rows ``new`` gets right that ``old`` got wrong, the reverse), both confirmed."""
-        a, b = self._right[_layers_key(old)], self._right[_layers_key(new)]
-        return int((b & ~a).sum()), int((a & ~b).sum())
+    def paired(self, old: Plan, new: Plan) -> dict:
+        """How ``new`` differs from ``old`` (both confirmed) row by row on calib: the rows it
+        fixes and breaks, and its mean drop in the labels' negative log-likelihood over that
+        mean's standard error (a paired z)."""
+        (a, na), (b, nb) = self._rows[_layers_key(old)], self._rows[_layers_key(new)]
+        d = na - nb
+        se = float(d.std(ddof=1)) / math.sqrt(len(d)) if len(d) > 1 else 0.0
+        z = float(d.mean()) / se if se > 0 else 0.0
+        return {"calib_fixed": int((b & ~a).sum()), "calib_broken": int((a & ~b).sum()), "nll_z": round(z, 3)}
 
 
 def _layers_key(plan: Plan) -> str:
@@ -87,14 +94,19 @@ def _layers_key(plan: Plan) -> str:
     return json.dumps([d["layers"], d.get("by_length"), plan.head_bits])
 
 
-def buckets_confirmed(fixed: int, broken: int, z: float) -> bool:
-    """Whether the calib rows confirm the length buckets: they fix more rows than they
-    break by ``z`` standard deviations of that difference (a sign test: under no effect,
-    fixed - broken has mean 0 and variance fixed + broken). Two plans that differ only in
-    a bucket's extra shards disagree on a few dozen calib rows, so a lower KL with equal
-    accuracy, the candidates' rule, kept buckets that lost 0.6-1.6 points on dev in two
-    bench runs (docs/RESULTS.md, session 11); a margin in rows is what dev can keep."""
-    return fixed > broken and fixed - broken >= z * math.sqrt(fixed + broken)
+def buckets_confirmed(paired: dict, z: float) -> bool:
+    """Whether the calib rows confirm the length buckets (``Confirmer.paired``, the plan
+    with them against the one without): the labels' log-likelihood improves by ``z``
+    standard errors, and more rows are fixed than broken.
+
+    The candidates' rule (calib accuracy at least the top plan's, lower KL from fp32) kept
+    buckets that lost 0.6-1.6 points on dev in two bench runs (docs/RESULTS.md, session
+    11): near fp32, the plans with and without buckets disagree on a dozen calib rows, so
+    accuracy is a coin flip there, and moving toward fp32 (KL) is not moving toward the
+    labels. The log-likelihood of the label is a proper score, continuous, so a paired test
+    on it resolves what 0/1 accuracy cannot; requiring more rows fixed than broken keeps it
+    from trading the argmax for calibration (docs/PLANNER.md, "Lengths")."""
+    return paired["nll_z"] >= z and paired["calib_fixed"] > paired["calib_broken"]
 
 
 def choose(scored: list[tuple], incumbent: int | None = None) -> tuple:
@@ -244,9 +256,9 @@ def make_plan(
                 # with its bucket's layers, confirm them by the rule candidates are chosen by.
                 with_buckets = confirm(plan)
                 top_plan = d.to_plan(name, knobs)
-                fixed, broken = confirm.paired_gain(top_plan, plan)
-                kept = buckets_confirmed(fixed, broken, float(cfg["bucket_confirm_z"]))
-                bucket_check = {"calib_fixed": fixed, "calib_broken": broken, "kept": kept}
+                bucket_check = confirm.paired(top_plan, plan)
+                kept = buckets_confirmed(bucket_check, float(cfg["bucket_confirm_z"]))
+                bucket_check["kept"] = kept
                 if kept:
                     measured = with_buckets
                 else:
