@@ -20,10 +20,11 @@ from wrx_sdk.models.finetune import finetune  # noqa: E402
 LOADER = ROOT / "build/host/bundle/wrx-loader"
 
 
-def bench_package() -> tuple[Path, dict]:
-    """(package dir, manifest) of MiniLM-L6 fine-tuned on rt-polarity; both cached."""
-    work = config.cache_dir() / "bench-pipeline"
-    finetune("minilm-l6", "rt-polarity", work / "ckpt", progress=False)
+def bench_package(model: str = "minilm-l6") -> tuple[Path, dict]:
+    """(package dir, manifest) of ``model`` fine-tuned on rt-polarity; both cached (MiniLM's
+    under $WRX_CACHE/bench-pipeline, another model's under bench-pipeline-MODEL)."""
+    work = config.cache_dir() / ("bench-pipeline" if model == "minilm-l6" else f"bench-pipeline-{model}")
+    finetune(model, "rt-polarity", work / "ckpt", progress=True)
     out = work / "pkg"
     return out, package(work / "ckpt", "rt-polarity", out, progress=False)
 

@@ -160,7 +160,12 @@ def cmd_importance(a: argparse.Namespace) -> int:
     from wrx_sdk.measure.importance import importance
 
     r = importance(
-        a.out, samples=a.samples, workers=a.workers, progress=not a.quiet, use_cache=not a.no_cache
+        a.out,
+        samples=a.samples,
+        workers=a.workers,
+        progress=not a.quiet,
+        use_cache=not a.no_cache,
+        ray_address=a.ray,
     )
     imp = np.array(r["importance"])  # [layer, shard, fidelity, metric]
     print(f"importance on {r['samples']} calibration rows; mean KL from fp32 when one shard changes:")
@@ -360,6 +365,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("out")
     s.add_argument("--samples", type=int, default=128, help="calibration rows (default 128)")
     s.add_argument("--workers", type=int, default=None, help="worker processes (default: cores)")
+    s.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        default=None,
+        help="run the layers on a Ray cluster (host:port, or auto: the one started on this machine "
+        "with `ray start --head`); default: local worker processes",
+    )
     s.add_argument("--no-cache", action="store_true")
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(fn=cmd_importance)
