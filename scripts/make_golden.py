@@ -245,6 +245,67 @@ def main() -> None:
     m["model"]["geometry"]["family"] = "xlnet"
     mpnet_case("mpnet_unknown_family", m, "MANIFEST_FIELD", "model.geometry.family", "is not supported")
 
+    # Evaluation data (docs/FORMAT.md, "Data"): one case per check of devdata.read and the
+    # loader's load_devdata, in their order. The package is the golden one; only
+    # data/dev.bin is replaced, and the readers load it with the model's vocabularies.
+    dev = (pkg / "data" / "dev.bin").read_bytes()
+    n, seq = struct.unpack_from("<II", dev, 12)
+    geom = manifest["model"]["geometry"]
+
+    def data_case(name: str, data: bytes | bytearray, error: str, field: str, contains: str) -> None:
+        (broken / f"{name}.bin").write_bytes(bytes(data))
+        cases.append(
+            {
+                "name": name,
+                "store": "pkg/store.wrx",
+                "manifest": None,
+                "data": f"broken/{name}.bin",
+                "error": error,
+                "field": field,
+                "message_contains": contains,
+            }
+        )
+
+    def body(edit) -> bytearray:
+        """dev.bin with its i32 body edited by ``edit(values)``, the checksum fixed."""
+        b = bytearray(dev)
+        v = list(struct.unpack_from(f"<{(len(b) - 32) // 4}i", b, 32))
+        edit(v)
+        struct.pack_into(f"<{len(v)}i", b, 32, *v)
+        struct.pack_into("<I", b, 28, zlib.crc32(bytes(b[32:])))
+        return b
+
+    def header(off: int, value: int) -> bytearray:
+        b = bytearray(dev)
+        struct.pack_into("<I", b, off, value)
+        return b
+
+    data_case("data_too_short", dev[:20], "TRUNCATED", "header", "shorter than its header")
+    data_case("data_bad_magic", b"WRXDATX\0" + dev[8:], "BAD_MAGIC", "magic", "bad magic")
+    data_case("data_future_version", header(8, 2), "UNSUPPORTED_VERSION", "version", "this wrx reads 1")
+    # n_rows * seq_len * 8 would wrap a uint64 size computation: rejected before it is made
+    b = header(12, 0xFFFFFFFF)
+    struct.pack_into("<I", b, 16, 0xFFFFFFFF)
+    data_case("data_huge_counts", b, "BAD_COUNTS", "n_rows", "out of range")
+    data_case("data_no_labels", header(20, 0), "BAD_COUNTS", "num_labels", "out of range")
+    data_case("data_truncated", dev[:-4], "TRUNCATED", "file_bytes", "expected")
+    b = bytearray(dev)
+    b[-1] ^= 1
+    data_case("data_bad_crc", b, "BAD_DATA", "body_crc32", "mismatch")
+
+    def set_at(i: int, x: int):
+        def edit(v: list) -> None:
+            v[i] = x
+
+        return edit
+
+    data_case("data_bad_label", body(set_at(0, 2)), "BAD_DATA", "labels", "outside 0..1")
+    data_case("data_bad_length", body(set_at(n, 0)), "BAD_DATA", "lengths", "outside 1..")
+    ids0, types0 = 2 * n, 2 * n + n * seq
+    data_case("data_bad_token", body(set_at(ids0, geom["vocab"])), "BAD_DATA", "input_ids", "outside 0..")
+    bad_type = body(set_at(types0, geom["type_vocab"]))
+    data_case("data_bad_token_type", bad_type, "BAD_DATA", "token_type_ids", "outside 0..")
+
     write_decode_vectors(GOLDEN / "decode_vectors.bin")
 
     (GOLDEN / "cases.json").write_text(json.dumps({"format_version": 1, "cases": cases}, indent=1) + "\n")

@@ -112,8 +112,13 @@ def test_rejection(case, tmp_path):
     shutil.copy(GOLDEN / case["store"], pkg / "store.wrx")
     if case["manifest"]:
         shutil.copy(GOLDEN / case["manifest"], pkg / "manifest.json")
+    if case.get("data"):
+        shutil.copy(GOLDEN / case["data"], pkg / "data" / "dev.bin")
     with pytest.raises(WrxError) as ei:
-        if case["manifest"]:
+        if case.get("data"):
+            with open_package(pkg) as p:
+                p.read_data("dev")
+        elif case["manifest"]:
             with open_package(pkg) as p:
                 p.program_path("layer")
         else:

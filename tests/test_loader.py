@@ -87,6 +87,8 @@ def broken_package(case, tmp_path):
     shutil.copy(GOLDEN / case["store"], pkg / "store.wrx")
     if case["manifest"]:
         shutil.copy(GOLDEN / case["manifest"], pkg / "manifest.json")
+    if case.get("data"):
+        shutil.copy(GOLDEN / case["data"], pkg / "data" / "dev.bin")
     return pkg
 
 

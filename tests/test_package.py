@@ -213,7 +213,7 @@ def test_manifest_and_data_errors(tiny_copy):
     raw = bytearray((tiny_copy / "data" / "dev.bin").read_bytes())
     raw[-1] ^= 1
     (tiny_copy / "data" / "dev.bin").write_bytes(raw)
-    with pytest.raises(WrxError, match="dev.bin: body checksum mismatch"):
+    with pytest.raises(WrxError, match="dev.bin: body_crc32 mismatch"):
         evaluate(tiny_copy, bits=32, progress=False)
     with pytest.raises(ManifestError, match="does not exist"):
         open_package(tiny_copy / "missing")

@@ -12,8 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from wrx_sdk.errors import ManifestError
+from wrx_sdk.formats import devdata
 from wrx_sdk.formats import store_layout as F
+from wrx_sdk.formats.devdata import Encoded
 from wrx_sdk.formats.geometry import Geometry, ShardSpec
 from wrx_sdk.formats.quant_scheme import QuantScheme
 from wrx_sdk.formats.store_layout import EntryKey
@@ -60,6 +64,11 @@ class Package:
         query runs at its own length, max_seq_len for fixed-length programs (packages
         before 2026-12-02, whose records have no ``min_seq_len``)."""
         return program_min_seq_len(self.root / "manifest.json", self.manifest)
+
+    def read_data(self, split: str) -> tuple[Encoded, np.ndarray]:
+        """A split's rows and labels, every token checked against this model's vocabularies."""
+        g = self.geometry
+        return devdata.read(self.data_path(split), vocab=g.vocab, type_vocab=g.type_vocab)
 
     def data_path(self, split: str) -> Path:
         try:

@@ -10,7 +10,6 @@ import numpy as np
 from tqdm import tqdm
 
 from wrx_sdk import config
-from wrx_sdk.formats import devdata
 from wrx_sdk.formats.manifest import Package, open_package
 from wrx_sdk.formats.plan import Plan
 from wrx_sdk.measure.reference import ReferenceExecutor
@@ -60,7 +59,7 @@ def evaluate(
     try:
         p = plan_for(pkg, bits, plan)
         pkg.store.verify_all()
-        enc, labels = devdata.read(pkg.data_path(split))
+        enc, labels = pkg.read_data(split)
         ex = executor or ReferenceExecutor(pkg)
         t0 = time.time()
         with tqdm(

@@ -25,7 +25,6 @@ import torch
 from tqdm import tqdm
 
 from wrx_sdk.errors import WrxError
-from wrx_sdk.formats import devdata
 from wrx_sdk.formats import store_layout as F
 from wrx_sdk.formats.files import write_json
 from wrx_sdk.formats.manifest import open_package
@@ -45,7 +44,7 @@ def _setup(out: str, samples: int, threads: int):
     pkg = open_package(out)
     ex = ReferenceExecutor(pkg, threads=threads)
     g = pkg.geometry
-    enc, labels = devdata.read(pkg.data_path("calib"))
+    enc, labels = pkg.read_data("calib")
     n = min(samples, len(labels))
     order = np.argsort(enc.lengths[:n], kind="stable")
     M = pkg.spec.shards_per_layer

@@ -18,7 +18,6 @@ import numpy as np
 from wrx_sdk.config import defaults
 from wrx_sdk.devices import get_device
 from wrx_sdk.errors import WrxError
-from wrx_sdk.formats import devdata
 from wrx_sdk.formats.device_profile import write_profile
 from wrx_sdk.formats.manifest import open_package
 from wrx_sdk.formats.plan import Knobs, Plan
@@ -175,7 +174,7 @@ def short_length(pkg, rows: int) -> int | None:
     programs take one length only, or the rows are all as long as the programs' maximum."""
     if pkg.min_seq_len >= pkg.max_seq_len:
         return None
-    enc, _ = devdata.read(pkg.data_path("calib"))
+    enc, _ = pkg.read_data("calib")
     n = int(round(float(np.median(enc.lengths[CALIBRATION_SKIP:rows]))))
     n = max(n, pkg.min_seq_len)
     return n if n < pkg.max_seq_len else None

@@ -26,7 +26,6 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from wrx_sdk.errors import WrxError
-from wrx_sdk.formats import devdata
 from wrx_sdk.formats import store_layout as F
 from wrx_sdk.formats.device_profile import timings_at
 from wrx_sdk.formats.manifest import Package
@@ -241,7 +240,7 @@ class CostModel:
         since a query reads one row per distinct token: 11 tokens read about a third of
         what 40 do, which a length-blind median over-predicted by 0.3 ms for the shortest
         queries (docs/RESULTS.md, session 11)."""
-        enc, _ = devdata.read(pkg.data_path("calib"))
+        enc, _ = pkg.read_data("calib")
         rec = self._rec[EntryKey(F.EntryKind.EMBED_WORD)]
         base = rec.offset + rec.tensors[0].offset
         row = self.H * 4

@@ -21,7 +21,6 @@ import torch
 
 from wrx_sdk.config import defaults
 from wrx_sdk.errors import PlanError, WrxError
-from wrx_sdk.formats import devdata
 from wrx_sdk.formats.devdata import Encoded
 from wrx_sdk.formats.device_profile import load_profile
 from wrx_sdk.formats.manifest import Package, open_package
@@ -47,7 +46,7 @@ class Confirmer:
     def __init__(self, pkg: Package, rows: int):
         self.ex = ReferenceExecutor(pkg)
         self.rows = rows
-        enc, labels = devdata.read(pkg.data_path("calib"))
+        enc, labels = pkg.read_data("calib")
         n = min(rows, len(labels))
         self.enc = Encoded(enc.input_ids[:n], enc.token_type_ids[:n], enc.lengths[:n])
         self.labels = labels[:n]
@@ -309,7 +308,7 @@ def plan_length(pkg: Package, percentile: float) -> int:
     that percentile of the calibration split's lengths (never below the programs' minimum)."""
     if percentile >= 100:
         return pkg.max_seq_len
-    enc, _ = devdata.read(pkg.data_path("calib"))
+    enc, _ = pkg.read_data("calib")
     n = int(np.ceil(np.percentile(enc.lengths, percentile)))
     return int(min(pkg.max_seq_len, max(n, pkg.min_seq_len, 1)))
 
