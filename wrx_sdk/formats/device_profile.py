@@ -6,13 +6,13 @@ keeps the whole as YAML under OUT/profiles/. The planners read nothing else abou
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import yaml
 
 from wrx_sdk.errors import WrxError
 from wrx_sdk.formats.files import atomic_open
+from wrx_sdk.formats.schema import INT, NUM, check
 
 FORMAT = "wrx-profile"
 PROFILE_VERSION = 5  # wrx-loader --profile's format_version
@@ -28,12 +28,11 @@ def write_profile(path: str | Path, rep: dict) -> None:
 def load_profile(path: str | Path) -> dict:
     p = Path(path)
     try:
-        d = yaml.safe_load(p.read_text())
+        d = yaml.safe_load(p.read_bytes().decode("utf-8"))
     except FileNotFoundError:
-        raise WrxError(
-            f"device profile {p} does not exist", hint="wrx profile-device OUT --device DEV"
-        ) from None
-    except yaml.YAMLError as e:
+        hint = "wrx profile-device OUT --device DEV"
+        raise WrxError(f"device profile {p} does not exist", hint=hint, code="MISSING_FILE") from None
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError, ValueError) as e:
         raise WrxError(
             f"{p}: not valid YAML ({e})", hint="re-run wrx profile-device", code="BAD_DATA"
         ) from None
@@ -43,6 +42,7 @@ def load_profile(path: str | Path) -> dict:
             f"{p}: field format_version is {version}, this wrx reads version-{PROFILE_VERSION} "
             "device profiles (older ones lack the timings per length, the lane timings or the 8-bit head's)",
             hint="re-run wrx profile-device",
+            code="UNSUPPORTED_VERSION",
         )
     _check(d, _SCHEMA, "", p)
     _check_counts(d, p)
@@ -50,10 +50,7 @@ def load_profile(path: str | Path) -> dict:
 
 
 # What the planners read, and the type of each field: a hand-edited or truncated profile is
-# a user error naming the field, never a KeyError inside the cost model. A dict schema
-# lists required keys ("?" before a key: optional); {"*": x} is a map whose keys are
-# integers (as strings or ints) and whose values are x; [x] is a non-empty list of x.
-NUM, INT = "number", "integer"
+# a user error naming the field, never a KeyError inside the cost model (formats/schema.py).
 _TIMES = {"layer": [NUM], "attn": [NUM], "ffn": [NUM]}
 _LANE = {"lanes": INT, "attn": [NUM], "ffn": [NUM]}
 TERMS = ("compute_scale", "half_ms", "fixed_ms", "words_extra_ms", "mb_compute_ms")
@@ -88,49 +85,7 @@ _SCHEMA = {
 
 
 def _check(v, schema, field: str, path: Path) -> None:
-    def bad(want: str) -> WrxError:
-        return WrxError(
-            f"{path}: field {field or '(top level)'} is missing or not {want}",
-            hint=REPROFILE,
-            code="BAD_DATA",
-        )
-
-    if schema is NUM:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-            raise bad("a finite number >= 0")
-    elif schema is INT:
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            raise bad("an integer >= 0")
-    elif schema is str:
-        if v is not None and not isinstance(v, str):
-            raise bad("a string")
-    elif isinstance(schema, list):
-        if not isinstance(v, list) or not v:
-            raise bad("a non-empty list")
-        for i, x in enumerate(v):
-            _check(x, schema[0], f"{field}[{i}]", path)
-    elif "*" in schema:
-        if not isinstance(v, dict) or not v:
-            raise bad("a non-empty map")
-        for k, x in v.items():
-            if isinstance(k, bool) or not str(k).isdigit():
-                raise bad("a map with integer keys")
-            _check(x, schema["*"], f"{field}.{k}", path)
-    else:
-        if not isinstance(v, dict):
-            raise bad("a map")
-        for key, sub in schema.items():
-            name = key.lstrip("?")
-            if name not in v or (key.startswith("?") and v[name] is None):
-                if key.startswith("?"):
-                    continue
-                field_ = f"{field}.{name}" if field else name
-                raise WrxError(
-                    f"{path}: field {field_} is missing",
-                    hint=REPROFILE,
-                    code="BAD_DATA",
-                )
-            _check(v[name], sub, f"{field}.{name}" if field else name, path)
+    check(v, schema, field, path, REPROFILE)
 
 
 def _check_counts(d: dict, path: Path) -> None:

@@ -7,7 +7,6 @@ another build or another version is rejected before anything runs.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from wrx_sdk.errors import ManifestError
-from wrx_sdk.formats import devdata
+from wrx_sdk.formats import devdata, strict_json
 from wrx_sdk.formats import store_layout as F
 from wrx_sdk.formats.devdata import Encoded
 from wrx_sdk.formats.geometry import Geometry, ShardSpec
@@ -128,15 +127,20 @@ def read_manifest(root: Path) -> dict:
     if not root.exists():
         raise ManifestError(f"package directory {root} does not exist", hint=REPACKAGE, code="IO")
     try:
-        m = json.loads(path.read_text())
+        m = strict_json.loads(path.read_bytes())
     except FileNotFoundError:
         raise ManifestError(
             f"{path} does not exist: {root} is not a wrx package", hint=REPACKAGE, code="IO"
         ) from None
-    except json.JSONDecodeError as e:
+    except OSError as e:
+        raise ManifestError(f"{path}: cannot read ({e.strerror})", hint=REPACKAGE, code="IO") from None
+    except strict_json.StrictJSONError as e:
+        # "not valid JSON": the words older messages had; the rest is the device's wording
+        raise ManifestError(f"{path}: not valid JSON ({e})", hint=REPACKAGE, code="MANIFEST_FIELD") from None
+    if not isinstance(m, dict):
         raise ManifestError(
-            f"{path}: not valid JSON ({e.msg} at line {e.lineno})", hint=REPACKAGE, code="MANIFEST_FIELD"
-        ) from None
+            f"{path}: field format is missing (the top level is not an object)", code="MANIFEST_FIELD"
+        )
     if _need(m, "format", "", path) != FORMAT:
         raise ManifestError(
             f"{path}: field format is {m['format']!r}, expected {FORMAT!r}", code="MANIFEST_FIELD"

@@ -7,13 +7,13 @@ shards, each at its own bitwidth.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from wrx_sdk.errors import PlanError
+from wrx_sdk.formats import strict_json
 from wrx_sdk.formats.files import write_json
 from wrx_sdk.formats.store_layout import HEAD_CODEBOOK_BITS
 
@@ -212,11 +212,18 @@ class Plan:
     def load(cls, path: str | os.PathLike) -> Plan:
         p = Path(path)
         try:
-            return cls.from_json(json.loads(p.read_text()), str(p))
+            raw = p.read_bytes()
         except FileNotFoundError:
-            raise PlanError(f"plan file {p} does not exist") from None
-        except json.JSONDecodeError as e:
-            raise PlanError(f"plan file {p}: not valid JSON ({e.msg})") from None
+            raise PlanError(f"plan file {p} does not exist", code="MISSING_FILE") from None
+        except OSError as e:
+            raise PlanError(f"plan file {p}: cannot read ({e.strerror})", code="IO") from None
+        try:
+            d = strict_json.loads(raw)
+        except strict_json.StrictJSONError as e:
+            raise PlanError(f"plan {p}: {e}", hint="re-write the plan (wrx plan)") from None
+        if not isinstance(d, dict):
+            raise PlanError(f"plan {p}: field format must be 'wrx-plan' (the top level is not an object)")
+        return cls.from_json(d, str(p))
 
     def validate(
         self, n_layers: int, shards_per_layer: int, stored_bits: tuple[int, ...], max_seq_len: int = 0

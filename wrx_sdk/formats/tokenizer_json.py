@@ -8,11 +8,11 @@ field, so both sides refuse the same files with the same code (BAD_TOKENIZER).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from wrx_sdk.errors import WrxError
+from wrx_sdk.formats import strict_json
 
 HINT = (
     "package a checkpoint whose tokenizer is BERT-style (BertNormalizer, BertPreTokenizer, WordPiece, "
@@ -130,9 +130,9 @@ def check_device_tokenizer(tj: dict, where: str = "tokenizer.json") -> None:
 def check_device_tokenizer_file(path: str | Path) -> None:
     p = Path(path)
     try:
-        tj = json.loads(p.read_text(encoding="utf-8"))
+        tj = strict_json.loads(p.read_bytes())
     except FileNotFoundError:
         raise WrxError(f"tokenizer file {p} does not exist", hint=HINT, code="MISSING_FILE") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except strict_json.StrictJSONError as e:
         raise WrxError(f"{p}: not valid JSON ({e})", hint=HINT, code="BAD_TOKENIZER") from None
     check_device_tokenizer(tj, str(p))

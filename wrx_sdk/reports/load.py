@@ -9,15 +9,45 @@ match the report's, so a plan re-written since the run is never attributed to it
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from wrx_sdk.errors import WrxError
+from wrx_sdk.formats import strict_json
+from wrx_sdk.formats.plan import Plan
+from wrx_sdk.formats.schema import ANY, INT, NUM, check
 
 REPORT_VERSIONS = (1,)
+# What the report pages read (formats/schema.py): a report that lacks one, or has it of
+# another type, is a user error naming the field, not a KeyError while drawing a figure.
+_LAYERS = ({"layer": INT, "shards": (INT,), "bits": (INT,)},)
+REPORT_SCHEMA = {
+    "mode": str,
+    "plan_name": str,
+    "plan": {"layers": _LAYERS, "?preload": ((INT,),)},
+    "device": {},
+    "build": {},
+    "package": {"?layers": INT, "?shards_per_layer": INT, "?max_seq_len": INT, "?root": str},
+    "io": {"?bandwidth_cap_mbps": NUM, "?mode": str},
+    "memory": {"peak_rss_kb": NUM, "weight_bytes_peak": NUM},
+    "summary": {"n": INT, "latency_ms": {"p50": NUM}, "?accuracy": NUM},
+    "inferences": (
+        {
+            "latency_ms": NUM,
+            "?stall_ms": NUM,
+            "?embed_io_ms": NUM,
+            "?embed_stall_ms": NUM,
+            "?head_stall_ms": NUM,
+            "?length": INT,
+            "?pred": INT,
+            "?label": INT,
+            "?layers": (ANY,),
+        },
+    ),
+}
 HINT_RUN = "wrx run OUT --plan NAME writes one under OUT/reports/<device>/"
+HINT_REPORT = f"pass reports written by wrx-loader (docs/FORMAT.md, 'Report'); {HINT_RUN}"
 
 
 @dataclass
@@ -41,60 +71,47 @@ class Run:
     @property
     def target_ms(self) -> float | None:
         t = self.meta.get("target_ms")
-        return float(t) if t is not None else None
+        return float(t) if isinstance(t, (int, float)) else None
 
     @property
     def traced(self) -> list[dict[str, Any]]:
         return [i for i in self.report["inferences"] if i.get("layers")]
 
 
-def _field(path: Path, d: dict, key: str, kind: type | tuple[type, ...]) -> Any:
-    if key not in d or not isinstance(d[key], kind):
-        raise WrxError(
-            f"{path}: field {key!r} is missing or not {getattr(kind, '__name__', kind)}",
-            hint=f"pass reports written by wrx-loader (docs/FORMAT.md, 'Report'); {HINT_RUN}",
-        )
-    return d[key]
-
-
 def read_report(path: str | Path) -> dict[str, Any]:
     """A successful loader report, or a WrxError naming the file and the field at fault."""
     p = Path(path)
     try:
-        d = json.loads(p.read_text())
+        d = strict_json.loads(p.read_bytes())
     except FileNotFoundError:
-        raise WrxError(f"report {p} does not exist", hint=HINT_RUN) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise WrxError(f"{p}: not JSON ({e})", hint=f"a killed run leaves no report; {HINT_RUN}") from None
+        raise WrxError(f"report {p} does not exist", hint=HINT_RUN, code="MISSING_FILE") from None
+    except OSError as e:
+        raise WrxError(f"report {p}: cannot read ({e.strerror})", hint=HINT_RUN, code="IO") from None
+    except strict_json.StrictJSONError as e:
+        raise WrxError(
+            f"{p}: not JSON ({e})", hint=f"a killed run leaves no report; {HINT_RUN}", code="BAD_DATA"
+        ) from None
     if not isinstance(d, dict) or d.get("format") != "wrx-report":
-        raise WrxError(f"{p}: field 'format' is not \"wrx-report\"", hint=HINT_RUN)
+        raise WrxError(f"{p}: field 'format' is not \"wrx-report\"", hint=HINT_RUN, code="BAD_DATA")
     if d.get("format_version") not in REPORT_VERSIONS:
         raise WrxError(
             f"{p}: field 'format_version' is {d.get('format_version')!r}; this wrx reads "
             f"{', '.join(map(str, REPORT_VERSIONS))}",
             hint="re-run the plan with this version's loader (scripts/setup.sh rebuilds it)",
+            code="UNSUPPORTED_VERSION",
         )
     if d.get("ok") is not True:
-        err = d.get("error") or {}
+        err = d["error"] if isinstance(d.get("error"), dict) else {}
         raise WrxError(
             f"{p}: a failed run ({err.get('code', '?')}: {err.get('message', 'no message')})",
             hint="leave failed runs out of the report, or fix and re-run them",
+            code="BAD_DATA",
         )
-    for key, kind in (
-        ("mode", str),
-        ("plan_name", str),
-        ("plan", dict),
-        ("device", dict),
-        ("build", dict),
-        ("package", dict),
-        ("io", dict),
-        ("memory", dict),
-        ("summary", dict),
-        ("inferences", list),
-    ):
-        _field(p, d, key, kind)
+    check(d, REPORT_SCHEMA, "", p, HINT_REPORT)
+    if not isinstance(d["mode"], str) or not isinstance(d["plan_name"], str):
+        raise WrxError(f"{p}: fields mode and plan_name must be strings", hint=HINT_RUN, code="BAD_DATA")
     if not d["inferences"]:
-        raise WrxError(f"{p}: field 'inferences' is empty (a run over zero rows)", hint=HINT_RUN)
+        raise WrxError(f"{p}: field 'inferences' is empty (a run over zero rows)", hint=HINT_RUN, code="BAD_DATA")
     return d
 
 
@@ -112,13 +129,13 @@ def _plan_meta(report: dict[str, Any]) -> dict[str, Any]:
     root = Path(report["package"].get("root", ""))
     f = root / "plans" / f"{report['plan_name']}.json"
     try:
-        plan = json.loads(f.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
-    same = [(lp["layer"], lp["shards"], lp["bits"]) for lp in plan.get("layers", [])] == [
+        plan = Plan.load(f)
+    except WrxError:
+        return {}  # no plan file, or not one: the run is labelled from its report alone
+    same = [(lp.layer, lp.shards, lp.bits) for lp in plan.layers] == [
         (lp["layer"], lp["shards"], lp["bits"]) for lp in report["plan"]["layers"]
     ]
-    return plan.get("meta") or {} if same else {}
+    return plan.meta if same else {}
 
 
 def label_run(path: Path, report: dict[str, Any]) -> Run:
@@ -126,7 +143,8 @@ def label_run(path: Path, report: dict[str, Any]) -> Run:
     bits = uniform_bits(report)
     mode = report["mode"]
     planner = meta.get("planner")
-    if mode == "elastic" and planner in ("wrx", "sti"):
+    numbers = all(isinstance(meta.get(k), (int, float)) for k in ("target_ms", "memory_mb"))
+    if mode == "elastic" and planner in ("wrx", "sti") and numbers:
         kind = planner
         label = f"{planner} T={meta['target_ms']:g} ms, M={meta['memory_mb']:g} MB"
     elif mode == "elastic":
