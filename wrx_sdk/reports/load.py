@@ -111,7 +111,9 @@ def read_report(path: str | Path) -> dict[str, Any]:
     if not isinstance(d["mode"], str) or not isinstance(d["plan_name"], str):
         raise WrxError(f"{p}: fields mode and plan_name must be strings", hint=HINT_RUN, code="BAD_DATA")
     if not d["inferences"]:
-        raise WrxError(f"{p}: field 'inferences' is empty (a run over zero rows)", hint=HINT_RUN, code="BAD_DATA")
+        raise WrxError(
+            f"{p}: field 'inferences' is empty (a run over zero rows)", hint=HINT_RUN, code="BAD_DATA"
+        )
     return d
 
 
