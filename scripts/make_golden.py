@@ -306,6 +306,79 @@ def main() -> None:
     bad_type = body(set_at(types0, geom["type_vocab"]))
     data_case("data_bad_token_type", bad_type, "BAD_DATA", "token_type_ids", "outside 0..")
 
+    # Plans (docs/FORMAT.md, "Plan"): one case per check of Plan.from_json / Plan.validate
+    # and the loader's load_plan / validate_plan, each against the golden package (1 layer,
+    # 2 shards, bits 2 and 4, max_seq_len 8). Only the plan file is broken.
+    def plan_case(name: str, doc: dict | bytes, field: str, contains: str) -> None:
+        raw = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
+        (broken / f"{name}.json").write_bytes(raw)
+        cases.append(
+            {
+                "name": name,
+                "store": "pkg/store.wrx",
+                "manifest": None,
+                "plan": f"broken/{name}.json",
+                "error": "BAD_PLAN",
+                "field": field,
+                "message_contains": contains,
+            }
+        )
+
+    def plan(**kw) -> dict:
+        d = {"format": "wrx-plan", "format_version": 3, "name": "golden"}
+        d["layers"] = [{"layer": 0, "shards": [0, 1], "bits": [4, 2]}]
+        d["preload"] = [[0, 0]]
+        d["pipeline"] = {"readahead_kb": 1024, "chunk_kb": 400, "head_resident": True, "lanes": 1}
+        d.update(kw)
+        return {k: v for k, v in d.items() if v is not None}
+
+    def pipe(**kw) -> dict:
+        return {**plan()["pipeline"], **kw}
+
+    def layer(**kw) -> list:
+        return [{"layer": 0, "shards": [0, 1], "bits": [4, 2], **kw}]
+
+    pc = plan_case
+    bucket = [{"max_len": 4, "layers": layer()}]
+    pc("plan_not_json", b'{"format": "wrx-plan",', "plan", "invalid JSON at byte")
+    pc("plan_duplicate_key", b'{"format": "wrx-plan", "format": "wrx-plan"}', "format", "duplicate key")
+    pc("plan_non_finite", json.dumps(plan(meta={"x": 1e999})).encode(), "plan", "invalid JSON")
+    pc("plan_bad_format", plan(format="wrx-store"), "format", "wrx-plan")
+    pc("plan_future_version", plan(format_version=4), "format_version", "reads")
+    pc("plan_missing_name", plan(name=None), "name", "is missing")
+    pc("plan_missing_layers", plan(layers=None), "layers", "is missing")
+    pc("plan_layer_not_int", plan(layers=layer(layer="0")), "layers[0].layer", "")
+    pc("plan_shard_float", plan(layers=layer(shards=[0.5, 1])), "layers[0].shards", "")
+    pc("plan_bits_count", plan(layers=layer(bits=[4])), "layers[0]", "")
+    pc("plan_by_length_v2", plan(format_version=2, by_length=bucket), "by_length", "format_version 3")
+    pc(
+        "plan_by_length_order",
+        plan(by_length=[{"max_len": 4, "layers": layer()}, {"max_len": 4, "layers": layer()}]),
+        "by_length[1].max_len",
+        "increasing",
+    )
+    pc("plan_bad_preload", plan(preload=[[0]]), "preload", "[layer, shard] pairs")
+    pc("plan_bad_meta", plan(meta=[]), "meta", "must be an object")
+    pc("plan_pipeline_v1", plan(format_version=1), "pipeline", "format_version 2")
+    pc("plan_readahead_range", plan(pipeline=pipe(readahead_kb=1)), "pipeline.readahead_kb", "")
+    pc("plan_chunk_missing", plan(pipeline={"readahead_kb": 1024, "head_resident": True}), "chunk_kb", "")
+    pc("plan_head_resident_type", plan(pipeline=pipe(head_resident=1)), "pipeline.head_resident", "")
+    pc("plan_lanes_range", plan(pipeline=pipe(lanes=9)), "pipeline.lanes", "")
+    pc("plan_head_bits", plan(pipeline=pipe(head_bits=4)), "pipeline.head_bits", "")
+    pc("plan_no_layers", plan(layers=[], preload=[]), "layers", "no layers")
+    pc("plan_layer_out_of_range", plan(layers=layer(layer=5), preload=[]), "layer 5", "is not in 0..0")
+    two = [*layer(), *layer()]
+    pc("plan_layers_order", plan(layers=two), "layers", "increasing order")
+    pc("plan_no_shards", plan(layers=layer(shards=[], bits=[]), preload=[]), "layer 0", "lists no shards")
+    pc("plan_shard_twice", plan(layers=layer(shards=[0, 0])), "layer 0", "lists a shard twice")
+    pc("plan_shard_missing", plan(layers=layer(shards=[0, 7])), "shard 7", "does not exist")
+    pc("plan_bits_not_stored", plan(layers=layer(bits=[4, 3])), "at 3 bits", "is not in the store")
+    pc("plan_preload_not_run", plan(preload=[[0, 1]], layers=layer(shards=[0], bits=[4])), "preload", "")
+    long_bucket = [{"max_len": 8, "layers": layer()}]
+    pc("plan_bucket_too_long", plan(by_length=long_bucket), "by_length[0].max_len", "below max_seq_len")
+    other_bits = [{"max_len": 4, "layers": layer(bits=[2, 2])}]
+    pc("plan_bucket_preload_bits", plan(by_length=other_bits), "by_length[0]", "preloaded shard")
+
     write_decode_vectors(GOLDEN / "decode_vectors.bin")
 
     (GOLDEN / "cases.json").write_text(json.dumps({"format_version": 1, "cases": cases}, indent=1) + "\n")

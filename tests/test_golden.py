@@ -115,7 +115,13 @@ def test_rejection(case, tmp_path):
     if case.get("data"):
         shutil.copy(GOLDEN / case["data"], pkg / "data" / "dev.bin")
     with pytest.raises(WrxError) as ei:
-        if case.get("data"):
+        if case.get("plan"):
+            from wrx_sdk.formats.plan import Plan
+
+            with open_package(pkg) as p:
+                plan = Plan.load(GOLDEN / case["plan"])
+                plan.validate(p.geometry.layers, p.spec.shards_per_layer, p.scheme.all_bits, p.max_seq_len)
+        elif case.get("data"):
             with open_package(pkg) as p:
                 p.read_data("dev")
         elif case["manifest"]:

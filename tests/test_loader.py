@@ -96,7 +96,10 @@ def broken_package(case, tmp_path):
 def test_loader_rejects_golden_case(host_build, tmp_path, case):
     """Each broken golden file: non-zero exit, a clear message, an error object in the report."""
     pkg = broken_package(case, tmp_path)
-    r, rep = run_loader(host_build, pkg, tmp_path / "r.json", *case.get("loader_args", []))
+    args = list(case.get("loader_args", []))
+    if case.get("plan"):
+        args += ["--plan", str(GOLDEN / case["plan"])]
+    r, rep = run_loader(host_build, pkg, tmp_path / "r.json", *args)
     assert r.returncode == 2, r.stderr
     assert rep is not None and rep["ok"] is False
     err = rep["error"]

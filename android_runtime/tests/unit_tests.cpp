@@ -17,6 +17,7 @@
 #include "devdata.h"
 #include "json.h"
 #include "manifest.h"
+#include "plan.h"
 #include "sha256.h"
 #include "store.h"
 
@@ -213,7 +214,14 @@ void test_cases(const fs::path& golden) {
     const std::string field = c.get("field")->str(), contains = c.get("message_contains")->str();
     Status st;
     const json::Value* data = c.get("data");  // evaluation data: replaces the golden pkg's dev.bin
-    if (data != nullptr) {
+    const json::Value* plan = c.get("plan");  // a plan for the golden pkg
+    if (plan != nullptr) {
+      auto p = open_package((golden / "pkg").string());
+      check(p.ok(), name + ": the golden package opens");
+      if (!p.ok()) continue;
+      auto pl = load_plan((golden / plan->str()).string());
+      st = pl.ok() ? validate_plan(pl.value(), *p.value()) : pl.status();
+    } else if (data != nullptr) {
       auto p = open_package((golden / "pkg").string());
       check(p.ok(), name + ": the golden package opens");
       if (!p.ok()) continue;
