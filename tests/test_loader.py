@@ -81,6 +81,14 @@ def test_golden_matches_reference(host_build, tmp_path, plan):
     assert [i["pred"] for i in rep["inferences"]] == ref.predictions.tolist()
 
 
+def case_args(case) -> list[str]:
+    """The loader arguments a golden case runs with: its own, and its broken plan if any."""
+    args = list(case.get("loader_args", []))
+    if case.get("plan"):
+        args += ["--plan", str(GOLDEN / case["plan"])]
+    return args
+
+
 def broken_package(case, tmp_path):
     pkg = tmp_path / "pkg"
     shutil.copytree(GOLDEN / case.get("pkg", "pkg"), pkg)
@@ -96,10 +104,7 @@ def broken_package(case, tmp_path):
 def test_loader_rejects_golden_case(host_build, tmp_path, case):
     """Each broken golden file: non-zero exit, a clear message, an error object in the report."""
     pkg = broken_package(case, tmp_path)
-    args = list(case.get("loader_args", []))
-    if case.get("plan"):
-        args += ["--plan", str(GOLDEN / case["plan"])]
-    r, rep = run_loader(host_build, pkg, tmp_path / "r.json", *args)
+    r, rep = run_loader(host_build, pkg, tmp_path / "r.json", *case_args(case))
     assert r.returncode == 2, r.stderr
     assert rep is not None and rep["ok"] is False
     err = rep["error"]
@@ -219,9 +224,7 @@ def test_asan_ubsan_over_golden_files(asan_build, tmp_path):
         assert rep["build"]["sanitizers"] == "address,undefined"
     for case in CASES:
         pkg = broken_package(case, tmp_path / case["name"])
-        r, rep = run_loader(
-            asan_build, pkg, tmp_path / f"{case['name']}.json", *case.get("loader_args", []), env=env
-        )
+        r, rep = run_loader(asan_build, pkg, tmp_path / f"{case['name']}.json", *case_args(case), env=env)
         assert r.returncode == 2, (case["name"], r.stderr[-2000:])
         assert "Sanitizer" not in r.stderr and rep["error"]["code"] == case["error"]
 
