@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import struct
+import subprocess
 import sys
 import tempfile
 import zlib
@@ -378,6 +379,53 @@ def main() -> None:
     pc("plan_bucket_too_long", plan(by_length=long_bucket), "by_length[0].max_len", "below max_seq_len")
     other_bits = [{"max_len": 4, "layers": layer(bits=[2, 2])}]
     pc("plan_bucket_preload_bits", plan(by_length=other_bits), "by_length[0]", "preloaded shard")
+
+    # Reports (docs/FORMAT.md, "Report"): the loader writes them, only the build side reads
+    # them, so these cases are for the Python reader ("reader": "python"). The valid one is
+    # a real run of the golden package (its timings differ from run to run).
+    loader = ROOT / "build" / "host" / "bundle" / "wrx-loader"
+    rep_path = GOLDEN / "report.json"
+    args = ["--package", str(pkg), "--report", str(rep_path), "--quiet", "--bits", "4", "--limit", "2"]
+    subprocess.run([str(loader), *args], check=True)
+    report = json.loads(rep_path.read_text())
+
+    def report_case(name: str, doc: dict | bytes, error: str, field: str, contains: str) -> None:
+        raw = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
+        (broken / f"{name}.json").write_bytes(raw)
+        cases.append(
+            {
+                "name": name,
+                "store": "pkg/store.wrx",
+                "manifest": None,
+                "report": f"broken/{name}.json",
+                "reader": "python",
+                "error": error,
+                "field": field,
+                "message_contains": contains,
+            }
+        )
+
+    def rep(**kw) -> dict:
+        d = json.loads(json.dumps(report))
+        for k, v in kw.items():
+            if v is None:
+                d.pop(k)
+            else:
+                d[k] = v
+        return d
+
+    rc = report_case
+    rc("report_not_json", rep_path.read_bytes()[:-40], "BAD_DATA", "report", "not JSON")
+    rc("report_bad_format", rep(format="wrx-plan"), "BAD_DATA", "format", "wrx-report")
+    rc("report_future_version", rep(format_version=2), "UNSUPPORTED_VERSION", "format_version", "reads")
+    rc("report_failed_run", rep(ok=False, error={"code": "IO"}), "BAD_DATA", "ok", "a failed run")
+    rc("report_missing_summary", rep(summary=None), "BAD_DATA", "summary", "is missing")
+    rc("report_bad_latency", rep(summary={**report["summary"], "latency_ms": {"p50": "fast"}}),
+       "BAD_DATA", "summary.latency_ms.p50", "a finite number")  # fmt: skip
+    bad_inf = [{**report["inferences"][0], "latency_ms": -1.0}]
+    rc("report_negative_latency", rep(inferences=bad_inf), "BAD_DATA", "inferences[0].latency_ms", "")
+    rc("report_no_inferences", rep(inferences=[]), "BAD_DATA", "inferences", "is empty")
+    rc("report_plan_layers", rep(plan={"layers": [{"layer": 0}]}), "BAD_DATA", "plan.layers[0].shards", "")
 
     write_decode_vectors(GOLDEN / "decode_vectors.bin")
 

@@ -115,7 +115,11 @@ def test_rejection(case, tmp_path):
     if case.get("data"):
         shutil.copy(GOLDEN / case["data"], pkg / "data" / "dev.bin")
     with pytest.raises(WrxError) as ei:
-        if case.get("plan"):
+        if case.get("report"):
+            from wrx_sdk.reports.load import label_run, read_report
+
+            label_run(GOLDEN / case["report"], read_report(GOLDEN / case["report"]))
+        elif case.get("plan"):
             from wrx_sdk.formats.plan import Plan
 
             with open_package(pkg) as p:

@@ -19,7 +19,8 @@ from wrx_sdk.measure.reference import ReferenceExecutor
 from .conftest import GOLDEN
 from .conftest import run_loader as _run_loader
 
-CASES = json.loads((GOLDEN / "cases.json").read_text())["cases"]
+# the loader reads every format but its own reports ("reader": "python")
+CASES = [c for c in json.loads((GOLDEN / "cases.json").read_text())["cases"] if c.get("reader") != "python"]
 
 
 def run_loader(build, pkg, report, *args, env=None):

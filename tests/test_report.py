@@ -146,8 +146,8 @@ def _broken(tmp_path, src, mutate):
             lambda d: d.update(ok=False, error={"code": "BAD_PLAN", "message": "m"}),
             "a failed run (BAD_PLAN: m)",
         ),
-        (lambda d: d.pop("memory"), "field 'memory' is missing"),
-        (lambda d: d.update(summary=[]), "field 'summary' is missing or not dict"),
+        (lambda d: d.pop("memory"), "field memory is missing"),
+        (lambda d: d.update(summary=[]), "field summary is missing or not a map"),
         (lambda d: d.update(inferences=[]), "field 'inferences' is empty"),
     ],
 )

@@ -103,7 +103,8 @@ def read_report(path: str | Path) -> dict[str, Any]:
     if d.get("ok") is not True:
         err = d["error"] if isinstance(d.get("error"), dict) else {}
         raise WrxError(
-            f"{p}: a failed run ({err.get('code', '?')}: {err.get('message', 'no message')})",
+            f"{p}: field ok is not true: a failed run "
+            f"({err.get('code', '?')}: {err.get('message', 'no message')})",
             hint="leave failed runs out of the report, or fix and re-run them",
             code="BAD_DATA",
         )
