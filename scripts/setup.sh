@@ -51,6 +51,9 @@ command -v chromium >/dev/null || APT+=(chromium)
 command -v javac >/dev/null || APT+=(openjdk-17-jdk-headless)  # the Java binding and its tests
 [ -f /usr/share/java/junit-platform-console-standalone.jar ] || APT+=(junit5)
 command -v clang-format >/dev/null || APT+=(clang-format)  # the C++ style check in scripts/test.sh
+command -v clang++ >/dev/null || APT+=(clang)  # scripts/fuzz.sh: libFuzzer and clang's UBSan
+# libFuzzer and the sanitizer runtimes for clang (scripts/fuzz.sh)
+ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || APT+=(libclang-rt-dev)
 command -v mksh >/dev/null || APT+=(mksh)  # Android's /system/bin/sh, for the arm64 launchers' tests
 if [ ${#APT[@]} -gt 0 ]; then
   step "installing ${APT[*]} (apt)"
