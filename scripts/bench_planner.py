@@ -6,8 +6,7 @@ the local device, measures importance (cached), measures load-all fp32, then pla
 targets T from the minimum feasible latency up to 1.5x load-all fp32, for M in {2, 4, 8}
 MB, with both planners, and runs every plan on the loader over the dev set. Prints one
 table and the acceptance checks, each PASS or FAIL (exit status 1 when one fails):
-  measured / predicted median latency within +-10% of the reference plan's (see Drift) for
-  >= 90% of plans;
+  measured median latency within +-10% of predicted for >= 90% of plans;
   no plan's median latency above T by more than 10%;
   wrx dev accuracy >= sti at every (T, M), strictly higher at half or more;
   at T = 1.5x load-all fp32: a plan within 1 point of fp32 with weights <= fp32 / 20.
@@ -21,14 +20,14 @@ the accuracy) and --repeats - 1 later rounds of --repeat-rows rows over every pl
 turn, so that a slow minute on a shared VM lands on all plans rather than on one. Each
 later round opens with load-all fp32 on --repeat-rows rows; its p50 per round is printed
 as the machine's drift.
-Drift: the VM's speed moves 10-40% within a run, and between the profile and the plans'
-runs 20 minutes later (docs/RESULTS.md, session 11), which no cost model predicts. So
-right after each run of a plan, the reference plan (the profile's fully preloaded
-``resident`` calibration plan, which streams nothing) runs on --ref-rows rows in the same
-way (padded, or at the rows' own lengths); its measured / predicted is the machine's
-speed at that moment. The prediction checks compare each plan's measured / predicted to
-the reference's (per round, the median over rounds; per length bucket, the bucket's
-median), and the raw ratios, uncorrected, are printed beside them.
+Drift, printed, not corrected: right after each run of a plan, the reference plan (the
+profile's fully preloaded ``resident`` calibration plan, which streams nothing) runs on
+--ref-rows rows the same way (padded, or at the rows' own lengths); its measured /
+predicted is printed beside the plan's, and so is the plan's ratio over the reference's.
+The checks use the plans' own measured / predicted: in the session-12 run the reference's
+ratio moved 0.84-1.28 between back-to-back runs, so dividing by it added noise (per-bucket
+checks 4/12, 6/12, 8/12 within +-10% corrected, against 10/12, 10/12, 9/12 raw;
+docs/RESULTS.md).
 The sweep above runs every plan padded to max_seq_len (--pad-to-max): each query then runs
 the plan's top-level layers, which is the fixed-128 plan (planned for and run at 128 tokens).
 Issue 20's checks run each wrx plan again over every dev row at the rows' own lengths, where
@@ -327,8 +326,8 @@ def main() -> int:
             f"| {r['own_acc'] * 100:.2f}% "
             f"| {r['own_p50']:.2f} / {r['own_p90']:.2f} | {bk} |"
         )
-    within = [abs(r["rel_ratio"] - 1) <= 0.10 for r in ok]
-    raw_within = sum(abs(r["p50_ms"] / r["pred_ms"] - 1) <= 0.10 for r in ok)
+    within = [abs(r["p50_ms"] / r["pred_ms"] - 1) <= 0.10 for r in ok]
+    rel_within = sum(abs(r["rel_ratio"] - 1) <= 0.10 for r in ok)
     over = [r for r in ok if r["p50_ms"] > 1.10 * r["T"]]
     cells = {(r["T"], r["M"]): {} for r in rows}
     for r in rows:
@@ -350,9 +349,9 @@ def main() -> int:
     checks = Checks()
     print()
     checks.check(
-        "prediction within +-10% (over the reference's meas/pred)",
+        "prediction within +-10%",
         sum(within) >= 0.9 * len(ok),
-        f"{sum(within)}/{len(ok)} plans (>= 90%); raw meas/pred: {raw_within}/{len(ok)}",
+        f"{sum(within)}/{len(ok)} plans (>= 90%); over the reference's meas/pred: {rel_within}/{len(ok)}",
     )
     checks.check("no plan's p50 over 1.1 T", not over, f"{len(over)} plans over (0)")
     checks.check("wrx >= sti", geq == both, f"{geq}/{both} cells (all)")
@@ -398,12 +397,12 @@ def main() -> int:
             rows_b = min((v[0] for v in got), default=0)
             print(f"not checked: {key}-token queries ({rows_b} dev rows, a median needs {MIN_BUCKET_ROWS})")
             continue
-        ok_b = sum(abs(meas / pred / f - 1) <= 0.10 for _, _, pred, meas, f in got)
-        raw_b = sum(abs(meas / pred - 1) <= 0.10 for _, _, pred, meas, _ in got)
+        ok_b = sum(abs(meas / pred - 1) <= 0.10 for _, _, pred, meas, _ in got)
+        rel_b = sum(abs(meas / pred / f - 1) <= 0.10 for _, _, pred, meas, f in got)
         checks.check(
-            f"prediction within +-10% for {key}-token queries (over the reference's)",
+            f"prediction within +-10% for {key}-token queries",
             ok_b >= 0.9 * len(got),
-            f"{ok_b}/{len(got)} plans (>= 90%); raw meas/pred: {raw_b}/{len(got)}",
+            f"{ok_b}/{len(got)} plans (>= 90%); over the reference's meas/pred: {rel_b}/{len(got)}",
         )
     rounds = ", ".join(f"{x:.2f}" for x in drift)
     print(
