@@ -83,15 +83,17 @@ def _mutate_bytes(raw: bytes, rng: random.Random) -> bytes:
 
 def _random_json(rng: random.Random, depth: int = 0):
     pick = rng.randrange(8 if depth < 3 else 6)
+    if pick == 6:
+        return [_random_json(rng, depth + 1) for _ in range(rng.randint(0, 3))]
+    if pick == 7:
+        return {rng.choice(["a", "layer", "bits", "shards", "max_len"]): _random_json(rng, depth + 1)}
     return [
         None,
         rng.random() < 0.5,
         rng.randint(-(2**65), 2**65),
-        rng.randint(-3, 70),
+        rng.choice([rng.randint(-3, 70), 258, 2**32 + 4]),  # 258: a uint8 cast would read 2
         rng.choice([0.5, -1.5, 1e300, 3.0]),
         rng.choice(["", "x", "wrx-plan", "é", "a" * 30]),
-        [_random_json(rng, depth + 1) for _ in range(rng.randint(0, 3))],
-        {rng.choice(["a", "layer", "bits", "shards", "max_len"]): _random_json(rng, depth + 1)},
     ][pick]
 
 
@@ -139,6 +141,8 @@ def _py_verdict(kind: str, pkg: Path, path: Path) -> str:
         return "OK"
     except WrxError as e:
         return e.code or "NO_CODE"
+    except Exception as e:  # a bug in a Python reader: listed with the disagreements
+        return f"CRASH({type(e).__name__}: {e})"
 
 
 def _corpus(tmp: Path) -> list[tuple[str, Path, Path]]:
@@ -226,7 +230,7 @@ def test_python_and_device_readers_agree_on_every_corpus_file(host_build, tmp_pa
     for k in kinds:
         got = {dv for (kind, _, _), dv in zip(corpus, device, strict=True) if kind == k}
         assert "OK" in got and len(got) > 1, (k, got)
-    assert not differ, f"{len(differ)} of {len(corpus)} files read differently:\n" + "\n".join(differ[:40])
+    assert not differ, f"{len(differ)} of {len(corpus)} files read differently:\n" + "\n".join(differ[:200])
 
 
 @pytest.mark.parametrize("raw", HOSTILE_JSON[:4])

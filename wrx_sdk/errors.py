@@ -59,8 +59,10 @@ class ManifestError(WrxError):
 class PlanError(WrxError):
     """A plan is malformed, or names layers, shards or bitwidths the package does not hold."""
 
+    HINT = "write it with wrx plan, or fix the field named against the package (docs/FORMAT.md, 'Plan')"
+
     def __init__(self, message: str, hint: str | None = None, code: str | None = "BAD_PLAN"):
-        super().__init__(message, hint, code)
+        super().__init__(message, hint or self.HINT, code)
 
 
 class DataError(WrxError):

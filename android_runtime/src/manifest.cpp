@@ -159,7 +159,8 @@ Result<std::unique_ptr<Package>> open_package(const std::string& root, bool try_
   if (!bits->is_array()) return r.missing("quant.bitwidths");
   for (const auto& b : bits->items()) {
     int64_t v = 0;
-    if (!b.as_int(&v) || !fmt::valid_bits(static_cast<uint8_t>(v)) || v == 32) return r.missing("quant.bitwidths[]");
+    if (!b.as_int(&v) || v < 0 || v > 255 || !fmt::valid_bits(static_cast<uint8_t>(v)) || v == 32)
+      return r.missing("quant.bitwidths[]");  // range first: 258 must not pass as 2
     pkg->bitwidths.push_back(static_cast<int>(v));
   }
   WRX_TRY(r.i32(*tok, "tokenizer.", "max_seq_len", &pkg->max_seq_len, 1, 65536));

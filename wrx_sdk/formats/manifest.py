@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from wrx_sdk.errors import ManifestError
+from wrx_sdk.errors import ManifestError, WrxError
 from wrx_sdk.formats import devdata, strict_json
+from wrx_sdk.formats import manifest_contract as contract
 from wrx_sdk.formats import store_layout as F
 from wrx_sdk.formats.devdata import Encoded
 from wrx_sdk.formats.geometry import Geometry, ShardSpec
@@ -215,32 +216,25 @@ def packed_program_keys(path: Path, m: dict, spec: ShardSpec) -> dict[str, str] 
 
 
 def open_package(root: str | Path) -> Package:
+    """The package at ``root``, checked as the device checks it (``manifest_contract``: the
+    same order, the same codes), then opened."""
     root = Path(root)
     m = read_manifest(root)
     path = root / "manifest.json"
-    geom = Geometry.from_json(_need(m["model"], "geometry", "model.", path))
-    if geom.family not in ("bert", "mpnet"):
-        raise ManifestError(
-            f"{path}: field model.geometry.family {geom.family!r} is not supported by this wrx",
-            hint="upgrade wrx-sdk",
-            code="MANIFEST_FIELD",
-        )
-    if m["model"].get("position_bias", "relative") != "relative":
-        raise ManifestError(
-            f'{path}: field model.position_bias must be "relative" or absent (a newer family?)',
-            hint=f"upgrade wrx-sdk, or {REPACKAGE}",
-            code="MANIFEST_FIELD",
-        )
+    contract.check_fields(m, root)
+    geom = Geometry.from_json(m["model"]["geometry"])
     sh = m["sharding"]
-    spec = ShardSpec(
-        int(sh["shards_per_layer"]),
-        int(sh["heads_per_shard"]),
-        int(sh["head_dim"]),
-        int(sh["ffn_per_shard"]),
-    )
-    scheme = QuantScheme.from_json(m["quant"])
-    store = Store(root / _need(m["store"], "file", "store.", path))
+    spec = ShardSpec(sh["shards_per_layer"], sh["heads_per_shard"], sh["head_dim"], sh["ffn_per_shard"])
+    # The device reads only the bitwidths; the scheme's other fields describe how the store
+    # was built, so a value there the build side would refuse does not make the package
+    # unreadable on either side.
     try:
+        scheme = QuantScheme.from_json(m["quant"])
+    except (WrxError, TypeError, ValueError):
+        scheme = QuantScheme(bitwidths=tuple(m["quant"]["bitwidths"]))
+    store = Store(contract.in_package(root, m["store"]["file"]))
+    try:
+        contract.check_store(m, root, store, store_section(store))
         _check_matches(path, m, store, geom, spec, scheme)
         program_min_seq_len(path, m)
         packed_program_keys(path, m, spec)
@@ -253,28 +247,6 @@ def open_package(root: str | Path) -> Package:
 def _check_matches(
     path: Path, m: dict, store: Store, geom: Geometry, spec: ShardSpec, scheme: QuantScheme
 ) -> None:
-    actual = store_section(store)
-    for k, v in m["store"].items():
-        if actual.get(k) != v:
-            raise ManifestError(
-                f"{path}: field store.{k} is {v!r} but {store.path} has {actual.get(k)!r}: "
-                "the manifest does not match its store (mixed files from two builds?)",
-                hint=REPACKAGE,
-                code="MANIFEST_MISMATCH",
-            )
-    if len(m["entries"]) != len(store.entries):
-        raise ManifestError(
-            f"{path}: lists {len(m['entries'])} entries, store has {len(store.entries)}",
-            hint=REPACKAGE,
-            code="MANIFEST_MISMATCH",
-        )
-    for i, (me, se) in enumerate(zip(m["entries"], store.entries, strict=True)):
-        if me != se.to_json():
-            raise ManifestError(
-                f"{path}: entries[{i}] {me} disagrees with the store's {se.to_json()}",
-                hint=REPACKAGE,
-                code="MANIFEST_MISMATCH",
-            )
     m_shards = m["sharding"]["shards_per_layer"]
     for layer in range(geom.layers):
         keys = [EntryKey(F.EntryKind.LAYER_SHARED, layer)]
@@ -292,3 +264,19 @@ def _check_matches(
                     hint=REPACKAGE,
                     code="MISSING_ENTRY",
                 )
+    if (
+        spec.heads_per_shard * spec.shards_per_layer != geom.heads
+        or spec.ffn_per_shard * spec.shards_per_layer != geom.intermediate
+        or spec.head_dim * geom.heads != geom.hidden
+    ):
+        raise ManifestError(
+            f"{path}: fields sharding.* do not partition the model's heads and FFN",
+            hint=REPACKAGE,
+            code="MANIFEST_FIELD",
+        )
+    K = F.EntryKind
+    for kind in (K.EMBED_WORD, K.EMBED_WORD_CRC, K.EMBED_SHARED, K.HEAD):
+        if EntryKey(kind) not in store.index:
+            raise ManifestError(
+                f"{path}: the store has no {kind.name.lower()} entry", hint=REPACKAGE, code="MISSING_ENTRY"
+            )
