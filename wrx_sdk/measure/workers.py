@@ -11,6 +11,7 @@ there, as local processes do.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -20,6 +21,7 @@ from tqdm import tqdm
 from wrx_sdk.errors import WrxError
 
 Call = tuple[Callable[..., Any], tuple]
+PROBE_S = 5.0  # seconds to wait for the cluster's address to accept a connection
 
 
 def run_calls(
@@ -48,6 +50,19 @@ def local_split(n_items: int, workers: int | None) -> tuple[int, int]:
     return nw, max(1, (os.cpu_count() or 1) // nw)
 
 
+def _probe(address: str, hint: str) -> None:
+    """Fail in seconds on an address nothing listens at: Ray itself waits minutes for the
+    cluster's GCS and then exits the process."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        return  # "auto", or a ray:// address: Ray resolves it
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=PROBE_S).close()
+    except OSError as e:
+        why = e.strerror or str(e)
+        raise WrxError(f"cannot connect to the Ray cluster at {address!r}: {why}", hint=hint) from None
+
+
 def _on_ray(address, init, initargs, calls, workers, threads, bar) -> list[Any]:
     try:
         import ray
@@ -57,14 +72,15 @@ def _on_ray(address, init, initargs, calls, workers, threads, bar) -> list[Any]:
             "--ray needs the ray package, which is not installed",
             hint="re-run scripts/setup.sh, or drop --ray to use local worker processes",
         ) from None
+    hint = (
+        "start one (ray start --head) and pass its address, e.g. --ray 127.0.0.1:6379, "
+        "or 'auto' for the cluster running on this machine"
+    )
+    _probe(address, hint)
     try:
         ray.init(address=address, logging_level="ERROR", log_to_driver=False)
-    except (ConnectionError, RuntimeError, ValueError) as e:
-        raise WrxError(
-            f"cannot connect to the Ray cluster at {address!r}: {e}",
-            hint="start one (ray start --head) and pass its address, e.g. --ray 127.0.0.1:6379, "
-            "or 'auto' for the cluster running on this machine",
-        ) from None
+    except (ConnectionError, RuntimeError, ValueError, SystemExit) as e:  # ray exits on a lost GCS
+        raise WrxError(f"cannot connect to the Ray cluster at {address!r}: {e}", hint=hint) from None
     try:
 
         @ray.remote(num_cpus=threads)
