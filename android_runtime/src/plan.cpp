@@ -33,7 +33,10 @@ Result<Plan> load_plan(const std::string& path) {
   if (!parsed.ok())
     return fail(Error::kBadPlan, "plan " + path + ": " + parsed.status().message, "re-write the plan (wrx plan)");
   const json::Value& v = parsed.value();
-  auto bad = [&](const std::string& why) { return fail(Error::kBadPlan, "plan " + path + ": " + why); };
+  auto bad = [&](const std::string& why) {
+    return fail(Error::kBadPlan, "plan " + path + ": " + why,
+                "write it with wrx plan, or fix the field named against the package (docs/FORMAT.md, 'Plan')");
+  };
   const json::Value* f = v.get("format");
   if (f == nullptr || !f->is_string() || f->str() != "wrx-plan") return bad("field format must be 'wrx-plan'");
   int64_t ver = 0;
