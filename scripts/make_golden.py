@@ -342,6 +342,9 @@ def main() -> None:
     pc = plan_case
     bucket = [{"max_len": 4, "layers": layer()}]
     pc("plan_not_json", b'{"format": "wrx-plan",', "plan", "invalid JSON at byte")
+    # found by fuzz_plan (session 12): a string cut inside a UTF-8 sequence at the end of the
+    # file made RapidJSON's validation read past the buffer
+    pc("plan_truncated_utf8", b'{"format": "wrx-plan", "lf\xf4', "plan", "invalid JSON")
     pc("plan_duplicate_key", b'{"format": "wrx-plan", "format": "wrx-plan"}', "format", "duplicate key")
     pc("plan_non_finite", json.dumps(plan(meta={"x": 1e999})).encode(), "plan", "invalid JSON")
     pc("plan_bad_format", plan(format="wrx-store"), "format", "wrx-plan")

@@ -183,7 +183,15 @@ Result<Value> parse(const std::string& text, Error code) {
   constexpr unsigned kFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
   Builder b;
   rapidjson::Reader reader;
-  rapidjson::StringStream in(text.c_str());
+  // RapidJSON 1.1.0 validates a UTF-8 sequence by taking all its continuation bytes before
+  // it checks them, so text that ends inside a sequence (a 0xF4 lead byte last) made it
+  // read up to 3 bytes past the terminating NUL (found by fuzz_plan; golden case
+  // plan_truncated_utf8). Padding with NULs keeps those reads inside the buffer, where
+  // they fail validation.
+  std::string padded;
+  padded.reserve(text.size() + 4);
+  padded.append(text).append(4, '\0');
+  rapidjson::StringStream in(padded.c_str());
   const rapidjson::ParseResult r = reader.Parse<kFlags>(in, b);
   // StringStream stops at a NUL byte: the text must end where the parse did.
   if (r && in.Tell() != text.size())
