@@ -117,12 +117,6 @@ class Package:
         self.close()
 
 
-def _need(d: dict, key: str, where: str, path: Path) -> Any:
-    if not isinstance(d, dict) or key not in d:
-        raise ManifestError(f"{path}: field {where}{key} is missing", hint=REPACKAGE, code="MANIFEST_FIELD")
-    return d[key]
-
-
 def read_manifest(root: Path) -> dict:
     path = root / "manifest.json"
     if not root.exists():
@@ -138,24 +132,7 @@ def read_manifest(root: Path) -> dict:
     except strict_json.StrictJSONError as e:
         # "not valid JSON": the words older messages had; the rest is the device's wording
         raise ManifestError(f"{path}: not valid JSON ({e})", hint=REPACKAGE, code="MANIFEST_FIELD") from None
-    if not isinstance(m, dict):
-        raise ManifestError(
-            f"{path}: field format is missing (the top level is not an object)", code="MANIFEST_FIELD"
-        )
-    if _need(m, "format", "", path) != FORMAT:
-        raise ManifestError(
-            f"{path}: field format is {m['format']!r}, expected {FORMAT!r}", code="MANIFEST_FIELD"
-        )
-    v = _need(m, "format_version", "", path)
-    if v != VERSION:
-        newer = isinstance(v, int) and v > VERSION
-        raise ManifestError(
-            f"{path}: field format_version is {v}; this wrx reads version {VERSION}",
-            hint="upgrade wrx-sdk" if newer else REPACKAGE,
-            code="UNSUPPORTED_VERSION",
-        )
-    for k in ("model", "sharding", "quant", "tokenizer", "task", "store", "entries", "data"):
-        _need(m, k, "", path)
+    contract.check_fields(m, root)  # every field the device checks, in its order
     return m
 
 
@@ -221,7 +198,6 @@ def open_package(root: str | Path) -> Package:
     root = Path(root)
     m = read_manifest(root)
     path = root / "manifest.json"
-    contract.check_fields(m, root)
     geom = Geometry.from_json(m["model"]["geometry"])
     sh = m["sharding"]
     spec = ShardSpec(sh["shards_per_layer"], sh["heads_per_shard"], sh["head_dim"], sh["ffn_per_shard"])
