@@ -51,7 +51,8 @@ def _requirement_name(req: str) -> str:
 def test_every_runtime_import_is_declared_in_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     declared = {_requirement_name(r) for r in project["dependencies"]}
-    declared |= {_requirement_name(r) for r in project["optional-dependencies"]["usb"]}
+    for extra in ("usb", "ray"):  # imported only where their feature is used
+        declared |= {_requirement_name(r) for r in project["optional-dependencies"][extra]}
     declared.add("libusb1")  # adb-shell[usb] brings it
     # usb1 is imported only with the usb extra, so it may not be installed here
     dist_of = {"usb1": ["libusb1"], **packages_distributions()}

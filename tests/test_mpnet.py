@@ -111,7 +111,7 @@ def tiny_mpnet_pkg(tiny_mpnet, tmp_path_factory):
     d = tmp_path_factory.mktemp("mpnet-pkg")
     write_tiny_mpnet_tokenizer(tiny_mpnet)
     task = write_tiny_task(d / "task.jsonl", rows=120)
-    package(tiny_mpnet, str(task), d / "pkg", max_seq_len=16, progress=False, export=False)
+    package(tiny_mpnet, str(task), d / "pkg", max_seq_len=16, progress=False)
     return d / "pkg"
 
 

@@ -74,7 +74,6 @@ def package(
     progress: bool = True,
     model_name: str | None = None,
     created_utc: str | None = None,
-    export: bool = True,
 ) -> dict:
     """Write a package to ``out``; returns the manifest."""
     t0 = time.time()
@@ -183,11 +182,11 @@ def package(
         writer.abort()
         raise
 
-    programs = {}
-    if export:
-        from wrx_sdk.builder.export import export_programs
+    # Every package has its programs: the device refuses a manifest without them, and so
+    # does the build side's reader (one contract, formats/manifest_contract.py).
+    from wrx_sdk.builder.export import export_programs
 
-        programs = export_programs(geom, spec, seq, out)
+    programs = export_programs(geom, spec, seq, out)
 
     from wrx_sdk.formats.store_reader import Store
 
