@@ -252,7 +252,7 @@ def make_plan(
             if plan.by_length:
                 # The growth follows the importance estimate, which can be wrong about
                 # shards added together: the buckets stay only if the calib rows, each run
-                # with its bucket's layers, confirm them by the rule candidates are chosen by.
+                # with its bucket's layers, confirm them (``buckets_confirmed``).
                 with_buckets = confirm(plan)
                 top_plan = d.to_plan(name, knobs)
                 bucket_check = confirm.paired(top_plan, plan)
