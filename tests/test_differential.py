@@ -40,6 +40,7 @@ HOSTILE_JSON = [
     b"9223372036854775808",
     b"18446744073709551616",
     b"1" + b"0" * 400,
+    b"1" + b"0" * 5000,  # past Python's int digit limit, and a double's range
     b"0.1e-400",
     b"-0",
     b"1E5",

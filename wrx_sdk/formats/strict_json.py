@@ -38,7 +38,10 @@ def _number(s: str) -> float:
 
 
 def _int(s: str) -> int | float:
-    v = int(s)
+    try:
+        v = int(s)
+    except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
+        return _number(s)
     if INT64[0] <= v <= INT64[1]:
         return v
     return _number(s)  # as the device: a double, never an integer (or out of range)
