@@ -132,6 +132,20 @@ def test_evaluation_data_never_raises_but_user_errors(data):
             pass
 
 
+def _open_golden_with(where: Path, name: str, raw: bytes) -> None:
+    """Open a copy of the golden package whose file ``name`` is ``raw``, and read every
+    store entry: a result or a user error."""
+    with tempfile.TemporaryDirectory(dir=where) as tmp:
+        pkg = Path(tmp) / "pkg"
+        shutil.copytree(GOLDEN / "pkg", pkg)
+        (pkg / name).write_bytes(raw)
+        try:
+            with open_package(pkg) as p:
+                p.store.verify_all()
+        except WrxError:
+            pass
+
+
 @pytest.fixture(scope="module")
 def golden_copy(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("hostile")
@@ -141,15 +155,7 @@ def golden_copy(tmp_path_factory) -> Path:
 @given(st.data())
 def test_manifests_never_raise_but_user_errors(golden_copy, data):
     doc = json.loads((GOLDEN / "pkg" / "manifest.json").read_text())
-    with tempfile.TemporaryDirectory(dir=golden_copy) as tmp:
-        pkg = Path(tmp) / "pkg"
-        shutil.copytree(GOLDEN / "pkg", pkg)
-        (pkg / "manifest.json").write_text(json.dumps(mutate(doc, data)))
-        try:
-            with open_package(pkg) as p:
-                p.store.verify_all()
-        except WrxError:
-            pass
+    _open_golden_with(golden_copy, "manifest.json", json.dumps(mutate(doc, data)).encode())
 
 
 @SETTINGS
@@ -159,15 +165,7 @@ def test_stores_never_raise_but_user_errors(golden_copy, data):
     head = data.draw(st.booleans())  # the header and entry table, where the counts live
     window = raw[:4096] if head else raw
     mutated = mutate_bytes(window, data) + (raw[4096:] if head else b"")
-    with tempfile.TemporaryDirectory(dir=golden_copy) as tmp:
-        pkg = Path(tmp) / "pkg"
-        shutil.copytree(GOLDEN / "pkg", pkg)
-        (pkg / "store.wrx").write_bytes(mutated)
-        try:
-            with open_package(pkg) as p:
-                p.store.verify_all()
-        except WrxError:
-            pass
+    _open_golden_with(golden_copy, "store.wrx", mutated)
 
 
 @SETTINGS

@@ -199,6 +199,15 @@ Status Store::read_run(const Entry& first, const Entry& last, AlignedBuffer& buf
   return file_->read(first.offset, len, buf.data());
 }
 
+Status Store::verify_all() {
+  for (const Entry& e : entries()) {
+    AlignedBuffer buf;
+    WRX_TRY(read_run(e, e, buf));
+    WRX_TRY(verify(e, buf.data()));
+  }
+  return Status::Ok();
+}
+
 Status Store::verify(const Entry& e, const uint8_t* p) const {
   if (crc32(p, e.length) != e.crc32)
     return fail(Error::kEntryChecksum,

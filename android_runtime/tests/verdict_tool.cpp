@@ -24,12 +24,7 @@ using namespace wrx;
 Status store_verdict(const std::string& path) {
   auto s = Store::open(path);
   if (!s.ok()) return s.status();
-  for (const Entry& e : s.value()->entries()) {
-    AlignedBuffer buf;
-    WRX_TRY(s.value()->read_run(e, e, buf));
-    WRX_TRY(s.value()->verify(e, buf.data()));
-  }
-  return Status::Ok();
+  return s.value()->verify_all();
 }
 
 Status verdict(const std::string& kind, const std::string& dir, const std::string& path) {
