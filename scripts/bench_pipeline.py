@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """The elastic pipeline against the baselines, one run, same binary, same store.
 
-Fine-tuned MiniLM on rt-polarity, IO capped at --io-bandwidth MB/s (emulating a device
-class, default eMMC 250). Prints a table and the acceptance ratios. Issue 20 (every dev
-row, each at its own length vs padded to 128):
+A fine-tuned built-in model (--model, default minilm-l6) on rt-polarity, IO capped at
+--io-bandwidth MB/s (emulating a device class, default eMMC 250). Prints a table and the
+acceptance ratios. Issue 20 (every dev row, each at its own length vs padded to 128):
   load-all fp32 p50 latency at the rows' own lengths <= 0.35x the padded p50, with the same
   predictions and logits within 1e-4.
 Issue 4 (the first --rows rows, padded to 128 as these checks were specified):
@@ -12,7 +12,7 @@ Issue 4 (the first --rows rows, padded to 128 as these checks were specified):
   elastic weight bytes at peak <= fp32 model weight bytes / 20,
   elastic peak RSS <= load-all fp32 peak RSS / 3,
   elastic fp32 predictions = load-all fp32.
-Usage: .venv/bin/python scripts/bench_pipeline.py [--rows N] [--io-bandwidth MBPS]
+Usage: .venv/bin/python scripts/bench_pipeline.py [--model NAME] [--rows N] [--io-bandwidth MBPS]
 """
 
 from __future__ import annotations
@@ -42,11 +42,12 @@ RUNS = [  # (label, mode, plan args, every dev row)
 
 def main() -> int:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="minilm-l6", help="built-in model (minilm-l6, mpnet-base)")
     ap.add_argument("--rows", type=int, default=200)
     ap.add_argument("--io-bandwidth", type=float, default=250.0)
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
-    out, m = bench_package()
+    out, m = bench_package(a.model)
     fp32_weight_bytes = 4 * m["model"]["n_params"]
     reps = {}
     for i, (label, mode, args, every_row) in enumerate(RUNS):
@@ -57,7 +58,7 @@ def main() -> int:
 
     r0 = reps["load-all fp32"]
     print(
-        f"MiniLM-L6 / rt-polarity, {a.rows} dev rows (all for the first two), {a.threads} threads, "
+        f"{a.model} / rt-polarity, {a.rows} dev rows (all for the first two), {a.threads} threads, "
         f"IO {r0['io']['mode']} capped at {a.io_bandwidth:g} MB/s (emulated); cpu {r0['device']['cpu']}"
     )
     print(f"fp32 model weight bytes (embeddings included): {fp32_weight_bytes / 1e6:.1f} MB\n")

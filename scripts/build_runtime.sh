@@ -35,7 +35,17 @@ case "$TARGET" in
   host)
     ET_DIR="$("$PY" -c 'import executorch; print(list(executorch.__path__)[0])')"
     BUILD="build/host"
-    [ "$SANITIZE" = ON ] && BUILD="build/host-asan"
+    if [ "$SANITIZE" = ON ]; then
+      # ASan with clang's UBSan (float-cast-overflow and the integer checks GCC lacks).
+      command -v clang++ >/dev/null || die "clang++ is not installed (the sanitizer build needs clang's UBSan)" \
+        "run scripts/setup.sh (it installs clang)"
+      export CC=clang CXX=clang++
+      BUILD="build/host-asan"
+      # A build directory configured with GCC keeps GCC (CMake caches the compiler).
+      if [ -f "$BUILD/CMakeCache.txt" ] && ! grep -q '^CMAKE_CXX_COMPILER:.*clang' "$BUILD/CMakeCache.txt"; then
+        rm -rf "$BUILD"
+      fi
+    fi
     [ "$TSAN" = ON ] && BUILD="build/host-tsan"
     ;;
   aarch64-linux)

@@ -429,6 +429,24 @@ def main() -> None:
     rc("report_negative_latency", rep(inferences=bad_inf), "BAD_DATA", "inferences[0].latency_ms", "")
     rc("report_no_inferences", rep(inferences=[]), "BAD_DATA", "inferences", "is empty")
     rc("report_plan_layers", rep(plan={"layers": [{"layer": 0}]}), "BAD_DATA", "plan.layers[0].shards", "")
+    trace = [{**report["inferences"][0]["layers"][0], "compute_start_ms": "soon"}]
+    bad_inf = [{**report["inferences"][0], "layers": trace}]
+    rc(
+        "report_trace_field",
+        rep(inferences=bad_inf),
+        "BAD_DATA",
+        "inferences[0].layers[0].compute_start_ms",
+        "",
+    )
+    trace = [{**report["inferences"][0]["layers"][0], "io_end_ms": -2}]
+    bad_inf = [{**report["inferences"][0], "layers": trace}]
+    rc(
+        "report_trace_negative",
+        rep(inferences=bad_inf),
+        "BAD_DATA",
+        "inferences[0].layers[0].io_end_ms",
+        "or -1",
+    )
 
     write_decode_vectors(GOLDEN / "decode_vectors.bin")
 

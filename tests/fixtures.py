@@ -235,15 +235,25 @@ MPNET_VOCAB = ["<s>", "<pad>", "</s>", "<unk>", "<mask>", *WORDS]
 
 
 def write_tiny_mpnet_tokenizer(d: Path) -> Path:
-    """MPNet's tokenizer.json shape over the tiny vocabulary: BERT normalizer and
-    pre-tokenizer, WordPiece, and the RoBERTa template (<s> A </s></s> B </s>, type ids 0)."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    """all-mpnet-base-v2's tokenizer.json shape over the tiny vocabulary: BERT normalizer
+    and pre-tokenizer, WordPiece, the RoBERTa template (<s> A </s></s> B </s>, type ids 0)
+    and its added tokens, <unk> matched after lower-casing and <mask> stripping left."""
+    from tokenizers import AddedToken, Tokenizer, models, normalizers, pre_tokenizers, processors
 
     vocab = {t: i for i, t in enumerate(MPNET_VOCAB)}
     tok = Tokenizer(models.WordPiece(vocab, unk_token="<unk>"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
+    tok.add_special_tokens(
+        [
+            AddedToken("<s>", normalized=False, special=True),
+            AddedToken("<pad>", normalized=False, special=True),
+            AddedToken("</s>", normalized=False, special=True),
+            AddedToken("<unk>", normalized=True, special=True),
+            AddedToken("<mask>", lstrip=True, normalized=False, special=True),
+        ]
+    )
     tok.save(str(Path(d) / "tokenizer.json"))
     return Path(d) / "tokenizer.json"
 

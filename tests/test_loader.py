@@ -196,7 +196,8 @@ def test_killed_run_leaves_previous_report(host_build, tmp_path):
 
 
 def test_asan_ubsan_over_golden_files(asan_build, tmp_path):
-    """The sanitizer build runs the unit tests, a good package and every broken golden file cleanly."""
+    """The sanitizer build (ASan and clang's UBSan) runs the unit tests, a good package in
+    every mode and every broken golden file cleanly."""
     env = {
         **os.environ,
         "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=1",
@@ -222,7 +223,10 @@ def test_asan_ubsan_over_golden_files(asan_build, tmp_path):
             env=env,
         )
         assert r.returncode == 0 and rep["ok"], (mode, r.stderr[-2000:])
-        assert rep["build"]["sanitizers"] == "address,undefined"
+        assert (
+            rep["build"]["sanitizers"]
+            == "address,undefined,float-cast-overflow,implicit-signed-integer-truncation"
+        )
     for case in CASES:
         pkg = broken_package(case, tmp_path / case["name"])
         r, rep = run_loader(asan_build, pkg, tmp_path / f"{case['name']}.json", *case_args(case), env=env)

@@ -48,3 +48,15 @@ def test_missing_or_corrupt_pieces_are_clear_errors(tmp_path):
     with pytest.raises(ModelError, match="not installed") as e:
         part_files(["wrx-no-such-dist-part-001"], "m.zip")
     assert "scripts/setup.sh" in e.value.hint
+
+
+def test_one_member_is_read_in_place_across_piece_boundaries(tmp_path):
+    from wrx_sdk.models.split_zip import read_member
+
+    parts = _split(tmp_path, n=5)  # the safetensors member spans several pieces
+    assert read_member(parts, "m/model.safetensors") == bytes(range(256)) * 400
+    assert read_member(parts, "m/config.json") == b'{"model_type": "mpnet"}'
+    with pytest.raises(ModelError, match="no m/absent.json"):
+        read_member(parts, "m/absent.json")
+    with pytest.raises(ModelError, match="corrupt"):
+        read_member(parts[1:], "m/config.json")  # the first piece missing

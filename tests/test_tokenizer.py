@@ -39,6 +39,11 @@ def variant(name: str) -> dict:
         n["lowercase"], n["strip_accents"] = False, True
     elif name == "raw":  # neither clean_text nor the CJK spacing
         n["clean_text"], n["handle_chinese_chars"] = False, False
+    elif name == "normalized":  # added tokens matched after lower-casing, one left-stripping
+        for a in d["added_tokens"]:
+            if a["content"] in ("[MASK]", "[UNK]"):
+                a["normalized"] = True
+            a["lstrip"] = a["content"] == "[MASK]"
     elif name == "roberta":  # all-mpnet-base-v2's shape: <s> A </s></s> B </s>, a left-stripping mask
         d["post_processor"] = {
             "type": "RobertaProcessing",
@@ -126,6 +131,14 @@ POOLS = [
 ]
 INSERTS = [
     "",
+    "[mask]",
+    "[Mask] ",
+    " [UNK]",
+    "<unk>",
+    "<UNK>",
+    " <mask>",
+    "<s></s>",
+    "[ＭＡＳＫ]",
     " ",
     "[SEP]",
     "[MASK]",
@@ -158,7 +171,7 @@ def test_100k_random_strings(tool, max_len):
     assert_parity(tool, MINILM_TJ, random_cases(100_000 if max_len == 128 else 20_000, seed=max_len), max_len)
 
 
-@pytest.mark.parametrize("name", ["cased", "strip-only", "raw", "roberta"])
+@pytest.mark.parametrize("name", ["cased", "strip-only", "raw", "roberta", "normalized"])
 def test_other_configurations(tool, tmp_path, name):
     tj = tmp_path / f"{name}.json"
     tj.write_text(json.dumps(variant(name)))
@@ -177,6 +190,36 @@ def test_every_row_of_every_builtin_task(tool):
             cases += list(zip(ex.texts, pairs, strict=True))
         assert len(cases) > 1000, name
         assert_parity(tool, MINILM_TJ, cases)
+
+
+@pytest.fixture(scope="module")
+def mpnet_tj(tmp_path_factory) -> Path:
+    """all-mpnet-base-v2's own tokenizer.json, read out of the installed zip pieces: its
+    <unk> is matched after lower-casing (normalized: true), its <mask> strips left, and
+    its template is RoBERTa's."""
+    from wrx_sdk.models import builtin_names
+    from wrx_sdk.models.split_zip import part_files, read_member
+
+    spec = builtin_names()["mpnet-base"]
+    data = read_member(
+        part_files(list(spec["split_zip"]), spec["zip_name"]), f"{spec['subdir']}/tokenizer.json"
+    )
+    tj = tmp_path_factory.mktemp("mpnet") / "tokenizer.json"
+    tj.write_bytes(data)
+    added = {a["content"]: a for a in json.loads(data)["added_tokens"]}
+    assert added["<unk>"]["normalized"] and added["<mask>"]["lstrip"]  # what this test is about
+    return tj
+
+
+def test_mpnet_tokenizer_is_supported_and_exact(tool, mpnet_tj):
+    from wrx_sdk.models.tasks import load_task
+
+    check_device_tokenizer(json.loads(mpnet_tj.read_text()))
+    cases = every_scalar()[::13] + random_cases(30_000, seed=21)
+    ex = load_task("rt-polarity").splits["dev"]
+    cases += [(t, None) for t in ex.texts]
+    assert_parity(tool, mpnet_tj, cases)
+    assert_parity(tool, mpnet_tj, random_cases(5_000, seed=22), max_len=16)
 
 
 INVALID_UTF8 = [
@@ -211,7 +254,7 @@ UNSUPPORTED = [
     (lambda d: d.update(normalizer={"type": "Lowercase"}), "normalizer.type"),
     (lambda d: d["normalizer"].update(lowercase="yes"), "normalizer.lowercase"),
     (lambda d: d.update(pre_tokenizer={"type": "Whitespace"}), "pre_tokenizer.type"),
-    (lambda d: d["added_tokens"][0].update(normalized=True), "added_tokens[0]"),
+    (lambda d: d["added_tokens"][0].update(normalized=True, content="\u200b\x07"), "added_tokens[0].content"),
     (lambda d: d["added_tokens"][1].update(single_word=True), "added_tokens[1]"),
     (lambda d: d.update(post_processor={"type": "ByteLevel"}), "post_processor.type"),
     (lambda d: d["post_processor"]["pair"].append({"Mystery": {}}), "post_processor.pair[5]"),

@@ -48,3 +48,38 @@ def test_ray_unreachable_is_a_user_error(tiny_pkg, tmp_path):
     with pytest.raises(WrxError) as e:
         importance(out, samples=8, workers=1, progress=False, use_cache=False, ray_address="127.0.0.1:1")
     assert "Ray cluster at '127.0.0.1:1'" in e.value.message and "ray start --head" in e.value.hint
+
+
+AFTER_OPENMP = """
+import torch
+from wrx_sdk.procs import process_pool
+from tests.test_workers import layer_norm_sum
+
+torch.set_num_threads(2)
+layer_norm_sum(0)  # the caller's own parallel region, as after a fine-tune or an evaluation
+with process_pool(2) as pool:
+    print(sum(pool.map(layer_norm_sum, range(2))))
+"""
+
+
+def layer_norm_sum(seed: int) -> float:
+    import torch
+
+    torch.set_num_threads(2)
+    x = torch.randn(256, 4096, generator=torch.Generator().manual_seed(seed))
+    return float(torch.nn.functional.layer_norm(x, (4096,)).abs().sum())
+
+
+def test_workers_started_after_torch_ran_do_not_deadlock():
+    """A worker forked from a process whose OpenMP pool is running waits forever at its
+    first parallel region (GNU libgomp is not fork-safe): the pools start workers from a
+    fork server instead. The timeout only turns that deadlock into a failure."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        r = subprocess.run(
+            [sys.executable, "-c", AFTER_OPENMP], cwd=root, capture_output=True, text=True, timeout=600
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("the workers deadlocked in their first OpenMP region (were they forked from the caller?)")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert float(r.stdout) > 0

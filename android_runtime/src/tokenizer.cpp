@@ -171,13 +171,19 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_json(const json::Value& v, co
       if (!get_bool(a, "normalized", true, &normalized) || !get_bool(a, "single_word", false, &single_word) ||
           !get_bool(a, "lstrip", false, &lstrip) || !get_bool(a, "rstrip", false, &rstrip))
         return bad(where, f, "flags must be booleans");
-      if (normalized || single_word)
-        return bad(where, f, "(\"" + content->str() + "\") must have normalized and single_word false on the device");
+      if (single_word) return bad(where, f, "(\"" + content->str() + "\") must have single_word false on the device");
       if (!utf8::valid(content->str())) return bad(where, f + ".content", "must be valid UTF-8");
       Added ad;
       size_t k = 0;
       while (k < content->str().size()) ad.content.push_back(utf8::next(content->str().data(), &k));
+      if (normalized) {  // matched as the normalizer leaves it, as tokenizers does
+        std::u32string raw = std::move(ad.content);
+        t->normalize(raw, &ad.content);
+        if (ad.content.empty())
+          return bad(where, f + ".content", "normalizes to nothing, so it cannot be matched (set normalized false)");
+      }
       ad.id = static_cast<int32_t>(id);
+      ad.normalized = normalized;
       ad.lstrip = lstrip;
       ad.rstrip = rstrip;
       t->added_.push_back(std::move(ad));
@@ -375,25 +381,19 @@ void Tokenizer::wordpiece(const std::u32string& word, std::vector<int32_t>* ids)
   ids->insert(ids->end(), pieces.begin(), pieces.end());
 }
 
-// Added tokens are cut out of the raw text first (leftmost match, the longest at that
-// position; lstrip/rstrip absorb the whitespace beside it); each gap between them is then
-// normalized, pre-tokenized and run through WordPiece on its own, as tokenizers does.
-void Tokenizer::sequence(const std::u32string& text, std::vector<int32_t>* ids) const {
-  auto gap = [&](size_t b, size_t e) {
-    if (b >= e) return;
-    std::u32string norm;
-    normalize(text.substr(b, e - b), &norm);
-    std::vector<std::u32string> ws;
-    words(norm, &ws);
-    for (const auto& w : ws) wordpiece(w, ids);
-  };
+// Leftmost match, the longest at that position, as tokenizers' leftmost-longest
+// Aho-Corasick; lstrip/rstrip absorb the whitespace beside a match, and the search resumes
+// at the match's own end (as tokenizers' find_iter does). gap(b, e) gets the text between.
+template <typename Gap>
+void Tokenizer::split_added(const std::u32string& text, bool normalized, std::vector<int32_t>* ids, Gap gap) const {
   auto space = [](char32_t c) { return in_ranges(unicode::kPretokSpace, unicode::kPretokSpaceSize, c); };
-  size_t done = 0;  // end of the last match
+  size_t done = 0;  // end of the last match, its stripped whitespace included
   size_t i = 0;
   while (i < text.size()) {
     const Added* hit = nullptr;
     for (const Added& a : added_) {
-      if (a.content.size() <= text.size() - i && text.compare(i, a.content.size(), a.content) == 0 &&
+      if (a.normalized == normalized && a.content.size() <= text.size() - i &&
+          text.compare(i, a.content.size(), a.content) == 0 &&
           (hit == nullptr || a.content.size() > hit->content.size()))
         hit = &a;
     }
@@ -404,14 +404,33 @@ void Tokenizer::sequence(const std::u32string& text, std::vector<int32_t>* ids) 
     size_t b = i, e = i + hit->content.size();
     if (hit->lstrip)
       while (b > done && space(text[b - 1])) --b;
+    b = std::max(b, done);
     if (hit->rstrip)
       while (e < text.size() && space(text[e])) ++e;
     gap(done, b);
     ids->push_back(hit->id);
     done = e;
-    i = e;
+    i += hit->content.size();
   }
   gap(done, text.size());
+}
+
+// Added tokens with normalized: false are cut out of the raw text first; each gap between
+// them is normalized, the normalized: true tokens are cut out of that, and each piece left
+// is pre-tokenized and run through WordPiece on its own, as tokenizers does.
+void Tokenizer::sequence(const std::u32string& text, std::vector<int32_t>* ids) const {
+  auto piece = [&](const std::u32string& norm, size_t b, size_t e) {
+    if (b >= e) return;
+    std::vector<std::u32string> ws;
+    words(norm.substr(b, e - b), &ws);
+    for (const auto& w : ws) wordpiece(w, ids);
+  };
+  split_added(text, false, ids, [&](size_t b, size_t e) {
+    if (b >= e) return;
+    std::u32string norm;
+    normalize(text.substr(b, e - b), &norm);
+    split_added(norm, true, ids, [&](size_t nb, size_t ne) { piece(norm, nb, ne); });
+  });
 }
 
 size_t Tokenizer::added_count(bool pair) const {

@@ -67,8 +67,9 @@ class Tokenizer {
     int type_id = 0;
   };
   struct Added {
-    std::u32string content;
+    std::u32string content;  // normalized tokens: the content as the normalizer leaves it
     int32_t id = 0;
+    bool normalized = false;              // matched in the normalized text, not the raw one
     bool lstrip = false, rstrip = false;  // the match absorbs the whitespace on that side
   };
 
@@ -76,6 +77,8 @@ class Tokenizer {
   void words(const std::u32string& norm, std::vector<std::u32string>* out) const;
   void wordpiece(const std::u32string& word, std::vector<int32_t>* ids) const;
   void sequence(const std::u32string& text, std::vector<int32_t>* ids) const;
+  template <typename Gap>
+  void split_added(const std::u32string& text, bool normalized, std::vector<int32_t>* ids, Gap gap) const;
   size_t added_count(bool pair) const;
 
   // BertNormalizer
@@ -85,7 +88,8 @@ class Tokenizer {
   int32_t unk_id_ = 0;
   std::string prefix_ = "##";
   size_t max_chars_ = 100;
-  // Added tokens matched in the raw text (normalized: false), longest first.
+  // Added tokens: normalized: false ones are matched in the raw text, normalized: true ones
+  // in each normalized gap between those (leftmost, then longest).
   std::vector<Added> added_;
   // Post-processor template
   std::vector<Piece> single_, pair_;

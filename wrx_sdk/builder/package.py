@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,6 +33,7 @@ from wrx_sdk.formats.tokenizer_json import check_device_tokenizer
 from wrx_sdk.models.families import family
 from wrx_sdk.models.tasks import load_task
 from wrx_sdk.models.tokenizer import encode, load_tokenizer
+from wrx_sdk.procs import process_pool
 
 # Tensors of each half of a shard, in entry order (docs/FORMAT.md).
 PART_ROLES = {F.EntryKind.ATTN_SHARD: F.ATTN_ROLES, F.EntryKind.FFN_SHARD: F.FFN_ROLES}
@@ -148,7 +148,7 @@ def package(
         jobs = [(layer, spec, scheme) for layer in w.layers]
         nw = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
         bar = tqdm(total=geom.layers, desc="quantize layers", unit="layer", disable=not progress)
-        with ProcessPoolExecutor(nw) as pool:
+        with process_pool(nw) as pool:
             for i, per_shard in enumerate(pool.map(_encode_layer, jobs)):
                 writer.add(
                     EntryKey(F.EntryKind.LAYER_SHARED, i),

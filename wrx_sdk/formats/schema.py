@@ -3,8 +3,9 @@ a hand-edited or truncated file is a user error naming the field, never a ``KeyE
 ``TypeError`` deep inside the planner or the report pages.
 
 A schema is a value's expected shape:
-- ``NUM``: a finite number >= 0; ``INT``: an integer >= 0 (``True`` is not one); ``str``: a
-  string (or null); ``ANY``: anything;
+- ``NUM``: a finite number >= 0; ``TIME``: the same or -1 ("never", as the loader's traces
+  write it); ``INT``: an integer >= 0 (``True`` is not one); ``str``: a string (or null);
+  ``ANY``: anything;
 - ``[x]``: a non-empty list of x; ``(x,)``: a list of x, maybe empty;
 - ``{"key": x, "?opt": y}``: a map with those keys ("?": optional, null counts as absent);
   other keys are allowed;
@@ -19,7 +20,7 @@ from typing import Any
 
 from wrx_sdk.errors import WrxError
 
-NUM, INT, ANY = "number", "integer", "any"
+NUM, TIME, INT, ANY = "number", "time", "integer", "any"
 
 
 def check(v: Any, schema: Any, field: str, path: Path | str, hint: str, code: str = "BAD_DATA") -> None:
@@ -37,6 +38,14 @@ def check(v: Any, schema: Any, field: str, path: Path | str, hint: str, code: st
     if schema is NUM:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
             raise bad("a finite number >= 0")
+    elif schema is TIME:
+        if (
+            isinstance(v, bool)
+            or not isinstance(v, (int, float))
+            or not math.isfinite(v)
+            or (v < 0 and v != -1)
+        ):
+            raise bad("a finite number >= 0, or -1")
     elif schema is INT:
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
             raise bad("an integer >= 0")

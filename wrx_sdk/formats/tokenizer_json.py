@@ -33,6 +33,19 @@ def _type_is(d: Any, want: str) -> bool:
     return isinstance(d, dict) and d.get("type") == want
 
 
+def _normalize(norm: dict, text: str) -> str:
+    """The content a ``normalized: true`` added token is matched as, by the reference
+    normalizer itself (the device applies its own, tested equal, to the same content)."""
+    from tokenizers.normalizers import BertNormalizer
+
+    return BertNormalizer(
+        clean_text=norm.get("clean_text", True) is not False,
+        handle_chinese_chars=norm.get("handle_chinese_chars", True) is not False,
+        strip_accents=norm.get("strip_accents"),
+        lowercase=norm.get("lowercase", True) is not False,
+    ).normalize_str(text)
+
+
 def check_device_tokenizer(tj: dict, where: str = "tokenizer.json") -> None:
     """Raise ``WrxError(code="BAD_TOKENIZER")`` naming the first unsupported field."""
     if not isinstance(tj, dict):
@@ -83,9 +96,11 @@ def check_device_tokenizer(tj: dict, where: str = "tokenizer.json") -> None:
         }
         if any(v is not None and not isinstance(v, bool) for v in flags.values()):
             raise _bad(where, f, "flags must be booleans")
-        if flags["normalized"] is not False or flags["single_word"]:
+        if flags["single_word"]:
+            raise _bad(where, f, f'("{a["content"]}") must have single_word false on the device')
+        if flags["normalized"] is not False and not _normalize(norm, a["content"]):
             raise _bad(
-                where, f, f'("{a["content"]}") must have normalized and single_word false on the device'
+                where, f"{f}.content", "normalizes to nothing, so it cannot be matched (set normalized false)"
             )
 
     post = tj.get("post_processor")

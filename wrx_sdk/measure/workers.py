@@ -13,12 +13,12 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from tqdm import tqdm
 
 from wrx_sdk.errors import WrxError
+from wrx_sdk.procs import process_pool
 
 Call = tuple[Callable[..., Any], tuple]
 PROBE_S = 5.0  # seconds to wait for the cluster's address to accept a connection
@@ -37,7 +37,7 @@ def run_calls(
     if ray_address:
         return _on_ray(ray_address, init, (*initargs, threads), calls, workers, threads, bar)
     out = []
-    with ProcessPoolExecutor(workers, initializer=init, initargs=(*initargs, threads)) as pool:
+    with process_pool(workers, init, (*initargs, threads)) as pool:
         for f in [pool.submit(fn, *args) for fn, args in calls]:
             out.append(f.result())
             bar.update(1)

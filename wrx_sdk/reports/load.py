@@ -16,12 +16,28 @@ from typing import Any
 from wrx_sdk.errors import WrxError
 from wrx_sdk.formats import strict_json
 from wrx_sdk.formats.plan import Plan
-from wrx_sdk.formats.schema import ANY, INT, NUM, check
+from wrx_sdk.formats.schema import INT, NUM, TIME, check
 
 REPORT_VERSIONS = (1,)
 # What the report pages read (formats/schema.py): a report that lacks one, or has it of
 # another type, is a user error naming the field, not a KeyError while drawing a figure.
 _LAYERS = ({"layer": INT, "shards": (INT,), "bits": (INT,)},)
+# One traced layer (wrx-loader --trace-rows): the timeline figure draws these.
+_TRACE = (
+    {
+        "layer": INT,
+        "io_start_ms": TIME,
+        "io_end_ms": TIME,
+        "decode_ms": NUM,
+        "compute_start_ms": TIME,
+        "compute_end_ms": TIME,
+        "stall_ms": NUM,
+        "?compute_ms": NUM,
+        "?bytes": INT,
+        "?requests": INT,
+        "?chunks": INT,
+    },
+)
 REPORT_SCHEMA = {
     "mode": str,
     "plan_name": str,
@@ -42,7 +58,7 @@ REPORT_SCHEMA = {
             "?length": INT,
             "?pred": INT,
             "?label": INT,
-            "?layers": (ANY,),
+            "?layers": _TRACE,
         },
     ),
 }
