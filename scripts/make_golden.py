@@ -448,6 +448,59 @@ def main() -> None:
         "or -1",
     )
 
+    # Device profiles (docs/FORMAT.md, "Device profile"): the build side reads them, so
+    # these are Python-only too. The valid one is the loader's real measurement of the
+    # golden package (no calibration: its splits are too small to calibrate on).
+    import yaml
+
+    from wrx_sdk.devices import get_device
+    from wrx_sdk.formats.device_profile import write_profile
+    from wrx_sdk.measure.device_profile import measure_device
+
+    prof_path = GOLDEN / "profile.yaml"
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp) / "pkg"
+        shutil.copytree(pkg, work)
+        write_profile(prof_path, measure_device(work, get_device("local"), 2, 20.0))
+    prof = yaml.safe_load(prof_path.read_text())
+
+    def profile_case(name: str, doc: dict | bytes, error: str, field: str, contains: str) -> None:
+        raw = doc if isinstance(doc, bytes) else yaml.safe_dump(doc, sort_keys=False).encode()
+        (broken / f"{name}.yaml").write_bytes(raw)
+        cases.append(
+            {
+                "name": name,
+                "store": "pkg/store.wrx",
+                "manifest": None,
+                "profile": f"broken/{name}.yaml",
+                "reader": "python",
+                "error": error,
+                "field": field,
+                "message_contains": contains,
+            }
+        )
+
+    def pro(edit) -> dict:
+        d = json.loads(json.dumps(prof))
+        edit(d)
+        return d
+
+    pc = profile_case
+    pc("profile_not_yaml", b"io: [1, 2\n", "BAD_DATA", "profile", "not valid YAML")
+    pc("profile_old_version", pro(lambda d: d.update(format_version=4)), "UNSUPPORTED_VERSION",
+       "format_version", "version-5")  # fmt: skip
+    pc("profile_missing_field", pro(lambda d: d.pop("crc_gbps")), "BAD_DATA", "crc_gbps", "is missing")
+    pc("profile_bad_type", pro(lambda d: d["io"].update(read_mbps_by_request_bytes={"4096": "fast"})),
+       "BAD_DATA", "io.read_mbps_by_request_bytes.4096", "a finite number")  # fmt: skip
+    pc("profile_heads", pro(lambda d: d["overheads"]["head_ms_by_bits"].pop("32")), "BAD_DATA",
+       "overheads.head_ms_by_bits", "the fp32 one")  # fmt: skip
+    pc("profile_terms", pro(lambda d: d.update(calibration={"lanes": {"1": {"warp_ms": 1.0}}})), "BAD_DATA",
+       "calibration.lanes.1", "unknown terms")  # fmt: skip
+    pc("profile_timings_count", pro(lambda d: d["compute_ms_by_shards"]["layer"].pop()), "BAD_DATA",
+       "compute_ms_by_shards.layer", "timings, shards_per_layer")  # fmt: skip
+    pc("profile_length", pro(lambda d: d["by_length"].update({"999": next(iter(d["by_length"].values()))})),
+       "BAD_DATA", "by_length.999", "outside 1..seq_len")  # fmt: skip
+
     write_decode_vectors(GOLDEN / "decode_vectors.bin")
 
     (GOLDEN / "cases.json").write_text(json.dumps({"format_version": 1, "cases": cases}, indent=1) + "\n")

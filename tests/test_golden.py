@@ -100,6 +100,14 @@ def test_golden_package_opens():
         assert pkg.geometry.layers == 1 and pkg.spec.shards_per_layer == 2
 
 
+def test_golden_profile_loads():
+    """The valid file the profile_* cases are mutations of: the loader's own measurement."""
+    from wrx_sdk.formats.device_profile import load_profile
+
+    d = load_profile(GOLDEN / "profile.yaml")
+    assert d["shards_per_layer"] == 2 and len(d["compute_ms_by_shards"]["layer"]) == 2
+
+
 def test_every_case_names_a_known_code():
     assert len(CASES) >= 15
     assert all(c["error"] in CODES for c in CASES)
@@ -115,7 +123,11 @@ def test_rejection(case, tmp_path):
     if case.get("data"):
         shutil.copy(GOLDEN / case["data"], pkg / "data" / "dev.bin")
     with pytest.raises(WrxError) as ei:
-        if case.get("report"):
+        if case.get("profile"):
+            from wrx_sdk.formats.device_profile import load_profile
+
+            load_profile(GOLDEN / case["profile"])
+        elif case.get("report"):
             from wrx_sdk.reports.load import label_run, read_report
 
             label_run(GOLDEN / case["report"], read_report(GOLDEN / case["report"]))

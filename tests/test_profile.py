@@ -214,6 +214,20 @@ def test_bad_calibration_config_is_a_clear_error(
     assert not (tmp_path / "p.yaml").exists()  # nothing half-written
 
 
+def test_a_calib_split_too_small_to_calibrate_on_is_a_clear_error(host_build, tmp_path):
+    """The golden package's calib split has fewer rows than the calibration's warm-up: a
+    user error naming the file, not a NaN median turned into a traceback."""
+    import shutil
+
+    from .conftest import ROOT
+
+    pkg = shutil.copytree(ROOT / "tests" / "golden" / "pkg", tmp_path / "pkg")
+    with pytest.raises(WrxError, match=r"data/calib.bin: the calib split has \d rows") as ei:
+        profile_device(pkg, "local", io_bandwidth=20, dest=tmp_path / "p.yaml", progress=False)
+    assert ei.value.code == "BAD_DATA" and "larger calib split" in ei.value.hint
+    assert not (tmp_path / "p.yaml").exists()
+
+
 def test_bounded_fit_pins_a_term_at_its_bound_and_refits_the_rest():
     x = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     y = np.array([1.0, 10.0, 11.0])

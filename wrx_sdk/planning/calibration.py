@@ -211,6 +211,14 @@ def _calibrate(out: Path, rep: dict, dev, threads: int, io_bandwidth: float, pro
                 f"the {CALIBRATION_SKIP} warm-up rows",
                 hint="set it to 60 (the default) and re-run wrx profile-device",
             )
+        n_calib = len(pkg.read_data("calib")[1])
+        if n_calib <= CALIBRATION_SKIP:
+            raise WrxError(
+                f"{out}/data/calib.bin: the calib split has {n_calib} rows; calibrating the cost model "
+                f"measures rows after the first {CALIBRATION_SKIP} (warm-up), so it needs more",
+                hint="package a task with a larger calib split (the built-in tasks have hundreds of rows)",
+                code="BAD_DATA",
+            )
         short = short_length(pkg, rows)
         ways = (True, False) if short else (True,)  # padded, own length
         pooled: dict[tuple[str, bool], list] = {(k, w): [] for k in plans for w in ways}
