@@ -106,6 +106,7 @@ const char* wrx_version_string(void) {
 }
 
 const char* wrx_status_name(wrx_status status) {
+  if (status < WRX_OK || status > WRX_ERR_CLOSED) return "UNKNOWN";
   return wrx::error_name(static_cast<Error>(status));
 }
 

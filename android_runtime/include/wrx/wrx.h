@@ -80,7 +80,12 @@ typedef enum wrx_status {
   WRX_ERR_INVALID_UTF8 = 22,
   WRX_ERR_INVALID_ARGUMENT = 23,
   WRX_ERR_CANCELLED = 24,
-  WRX_ERR_CLOSED = 25
+  WRX_ERR_CLOSED = 25,
+  /* Not statuses. They give the enum the range of a 32-bit int in C++ as well as in C, so
+     any int a caller passes as a wrx_status (an unknown or future code) is a value the
+     library may read; without them C++ would read, say, 999 as undefined behaviour. */
+  WRX_STATUS_RANGE_MIN_ = -2147483647 - 1,
+  WRX_STATUS_RANGE_MAX_ = 2147483647
 } wrx_status;
 
 typedef struct wrx_session wrx_session; /* opaque */
