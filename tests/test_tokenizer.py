@@ -259,6 +259,49 @@ UNSUPPORTED = [
     (lambda d: d.update(post_processor={"type": "ByteLevel"}), "post_processor.type"),
     (lambda d: d["post_processor"]["pair"].append({"Mystery": {}}), "post_processor.pair[5]"),
     (lambda d: d["post_processor"]["special_tokens"].pop("[SEP]"), "post_processor.special_tokens.[SEP].ids"),
+    # every other check of both readers, in their order
+    (lambda d: d["model"].update(vocab={}), "model.vocab"),
+    (lambda d: d["model"]["vocab"].update({"[PAD]": -1}), "model.vocab.[PAD]"),
+    (lambda d: d["model"].update(continuing_subword_prefix=5), "model.continuing_subword_prefix"),
+    (lambda d: d["model"].update(max_input_chars_per_word=(1 << 20) + 1), "model.max_input_chars_per_word"),
+    (lambda d: d["normalizer"].update(clean_text=1), "normalizer.clean_text"),
+    (lambda d: d["normalizer"].update(handle_chinese_chars="no"), "normalizer.handle_chinese_chars"),
+    (lambda d: d["normalizer"].update(strip_accents="no"), "normalizer.strip_accents"),
+    (lambda d: d.update(added_tokens={"[PAD]": 0}), "added_tokens"),
+    (lambda d: d["added_tokens"][2].update(content=""), "added_tokens[2].content"),
+    (lambda d: d["added_tokens"][2].update(id=-1), "added_tokens[2].id"),
+    (lambda d: d["added_tokens"][3].update(lstrip="yes"), "added_tokens[3]"),
+    (lambda d: d["post_processor"].update(single={"A": 0}), "post_processor.single"),
+    (
+        lambda d: d["post_processor"]["single"][1]["Sequence"].update(id="C"),
+        "post_processor.single[1].Sequence.id",
+    ),
+    (
+        lambda d: d["post_processor"]["pair"][3]["Sequence"].update(type_id=256),
+        "post_processor.pair[3].Sequence.type_id",
+    ),
+    (
+        lambda d: d["post_processor"]["single"][0]["SpecialToken"].update(id=101),
+        "post_processor.single[0].SpecialToken.id",
+    ),
+    (
+        lambda d: d["post_processor"]["pair"][4]["SpecialToken"].update(type_id=-1),
+        "post_processor.pair[4].SpecialToken.type_id",
+    ),
+    (
+        lambda d: d["post_processor"]["special_tokens"]["[CLS]"].update(ids=["101"]),
+        "post_processor.special_tokens.[CLS].ids",
+    ),
+    (
+        lambda d: d.update(post_processor={"type": "BertProcessing", "sep": ["[SEP]", 102], "cls": "[CLS]"}),
+        "post_processor.cls",
+    ),
+    (
+        lambda d: d.update(
+            post_processor={"type": "RobertaProcessing", "sep": ["</s>", -2], "cls": ["<s>", 0]}
+        ),
+        "post_processor.sep",
+    ),
 ]
 
 
