@@ -392,21 +392,27 @@ def main() -> None:
     subprocess.run([str(loader), *args], check=True)
     report = json.loads(rep_path.read_text())
 
-    def report_case(name: str, doc: dict | bytes, error: str, field: str, contains: str) -> None:
-        raw = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
-        (broken / f"{name}.json").write_bytes(raw)
+    def python_case(
+        kind: str, ext: str, raw: bytes, name: str, error: str, field: str, contains: str
+    ) -> None:
+        """A broken file only the build side reads (reports, device profiles)."""
+        (broken / f"{name}.{ext}").write_bytes(raw)
         cases.append(
             {
                 "name": name,
                 "store": "pkg/store.wrx",
                 "manifest": None,
-                "report": f"broken/{name}.json",
+                kind: f"broken/{name}.{ext}",
                 "reader": "python",
                 "error": error,
                 "field": field,
                 "message_contains": contains,
             }
         )
+
+    def report_case(name: str, doc: dict | bytes, error: str, field: str, contains: str) -> None:
+        raw = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
+        python_case("report", "json", raw, name, error, field, contains)
 
     def rep(**kw) -> dict:
         d = json.loads(json.dumps(report))
@@ -429,24 +435,15 @@ def main() -> None:
     rc("report_negative_latency", rep(inferences=bad_inf), "BAD_DATA", "inferences[0].latency_ms", "")
     rc("report_no_inferences", rep(inferences=[]), "BAD_DATA", "inferences", "is empty")
     rc("report_plan_layers", rep(plan={"layers": [{"layer": 0}]}), "BAD_DATA", "plan.layers[0].shards", "")
-    trace = [{**report["inferences"][0]["layers"][0], "compute_start_ms": "soon"}]
-    bad_inf = [{**report["inferences"][0], "layers": trace}]
-    rc(
-        "report_trace_field",
-        rep(inferences=bad_inf),
-        "BAD_DATA",
-        "inferences[0].layers[0].compute_start_ms",
-        "",
-    )
-    trace = [{**report["inferences"][0]["layers"][0], "io_end_ms": -2}]
-    bad_inf = [{**report["inferences"][0], "layers": trace}]
-    rc(
-        "report_trace_negative",
-        rep(inferences=bad_inf),
-        "BAD_DATA",
-        "inferences[0].layers[0].io_end_ms",
-        "or -1",
-    )
+
+    def trace_case(name: str, key: str, value, contains: str) -> None:
+        """The first traced layer of the first row with one field changed."""
+        inf = report["inferences"][0]
+        bad = [{**inf, "layers": [{**inf["layers"][0], key: value}]}]
+        rc(name, rep(inferences=bad), "BAD_DATA", f"inferences[0].layers[0].{key}", contains)
+
+    trace_case("report_trace_field", "compute_start_ms", "soon", "")
+    trace_case("report_trace_negative", "io_end_ms", -2, "or -1")
 
     # Device profiles (docs/FORMAT.md, "Device profile"): the build side reads them, so
     # these are Python-only too. The valid one is the loader's real measurement of the
@@ -466,19 +463,7 @@ def main() -> None:
 
     def profile_case(name: str, doc: dict | bytes, error: str, field: str, contains: str) -> None:
         raw = doc if isinstance(doc, bytes) else yaml.safe_dump(doc, sort_keys=False).encode()
-        (broken / f"{name}.yaml").write_bytes(raw)
-        cases.append(
-            {
-                "name": name,
-                "store": "pkg/store.wrx",
-                "manifest": None,
-                "profile": f"broken/{name}.yaml",
-                "reader": "python",
-                "error": error,
-                "field": field,
-                "message_contains": contains,
-            }
-        )
+        python_case("profile", "yaml", raw, name, error, field, contains)
 
     def pro(edit) -> dict:
         d = json.loads(json.dumps(prof))

